@@ -1,0 +1,8 @@
+//! ferrolb: a BGP-first load-balancer daemon with its own embedded BGP speaker.
+//!
+//! The flow is described in DESIGN.md: configuration (`config`) feeds the speaker (`bgp`), which
+//! drives one sans-IO RFC 4271 state machine (`fsm`) per peer.
+
+pub mod bgp;
+pub mod config;
+pub mod fsm;
