@@ -5,4 +5,6 @@
 
 pub mod bgp;
 pub mod config;
+pub mod daemon;
 pub mod fsm;
+pub mod http;

@@ -1,1 +1,153 @@
-fn main() {}
+//! The `ferrolb` command line: parses arguments, calls into the library, maps errors to exit
+//! codes (0 ok, 1 invalid input or check failure, 2 runtime failure).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use ferrolb::{config, daemon, http};
+
+#[derive(Debug, Parser)]
+#[command(name = "ferrolb", about = "BGP-first load balancer for bare metal", version)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (standalone without a [kubernetes] table).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config offline: prints `ok` or every error as file:line:col: message.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Ask a running daemon for its sessions and services.
+    Status {
+        #[arg(long, default_value = "http://127.0.0.1:7473")]
+        url: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print version, git commit and enabled features.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => run(&config, cli.log_format),
+        Command::Check { config } => check(&config),
+        Command::Status { url, json } => status(&url, json),
+        Command::Version => {
+            println!(
+                "ferrolb {} (commit {}) features: bgp, standalone",
+                env!("CARGO_PKG_VERSION"),
+                env!("FERROLB_GIT_COMMIT")
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("ferrolb: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
+fn run(path: &std::path::Path, format: LogFormat) -> ExitCode {
+    init_logging(format);
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
+    };
+    match rt.block_on(daemon::run(path)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let daemon::DaemonError::Config(errors) = &e {
+                for err in &errors.0 {
+                    eprintln!("{err}");
+                }
+            } else {
+                eprintln!("ferrolb: {e}");
+            }
+            tracing::error!("{e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(_) => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn status(url: &str, json: bool) -> ExitCode {
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
+    };
+    match rt.block_on(http::fetch_status(url)) {
+        Ok(report) => {
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("ferrolb: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                print!("{}", ferrolb::http::render_table(&report));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferrolb: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

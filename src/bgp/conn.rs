@@ -1,0 +1,185 @@
+//! One TCP connection to a peer: the outgoing connect attempt, a reader task that frames and
+//! decodes messages, and a writer task that sends encoded messages in order.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::codec::{self, CodecParams};
+use super::message::{Message, Notification};
+use super::sockopt;
+use crate::config::PeerConfig;
+use crate::fsm::ConnId;
+
+/// What a connection's tasks report to the peer task.
+#[derive(Debug)]
+pub enum ConnEvent {
+    /// The outgoing attempt completed.
+    Connected(TcpStream),
+    /// The outgoing attempt failed.
+    ConnectFailed(io::Error),
+    /// A whole message was decoded.
+    Message(Message),
+    /// The codec rejected what the peer sent; the NOTIFICATION to send.
+    DecodeError(Notification),
+    /// The connection closed (None: the peer closed it cleanly).
+    Closed(Option<io::Error>),
+}
+
+/// Sender of connection events, tagged with the connection they belong to.
+pub type EventTx = mpsc::UnboundedSender<(ConnId, ConnEvent)>;
+
+/// What the writer task is asked to do.
+#[derive(Debug)]
+pub enum WriteCmd {
+    Data(Bytes),
+    /// Flush what was queued, shut the connection down and end.
+    Close,
+}
+
+/// A live connection: its endpoints and the handles of its two tasks.
+#[derive(Debug)]
+pub struct Conn {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub writer: mpsc::UnboundedSender<WriteCmd>,
+    pub writer_task: JoinHandle<()>,
+    pub reader_task: JoinHandle<()>,
+}
+
+impl Conn {
+    /// Splits the stream and starts the reader and writer tasks.
+    pub fn start(id: ConnId, stream: TcpStream, events: EventTx) -> io::Result<Conn> {
+        let local = stream.local_addr()?;
+        let remote = stream.peer_addr()?;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer_task = tokio::spawn(write_loop(id, write, rx, events.clone()));
+        let reader_task = tokio::spawn(read_loop(id, read, events));
+        Ok(Conn {
+            local,
+            remote,
+            writer: tx,
+            writer_task,
+            reader_task,
+        })
+    }
+
+    /// Queues bytes for sending.
+    pub fn send(&self, data: Bytes) {
+        let _ = self.writer.send(WriteCmd::Data(data));
+    }
+
+    /// Stops reading now; the writer flushes what is queued, then closes.
+    pub fn close(self) -> JoinHandle<()> {
+        self.reader_task.abort();
+        let _ = self.writer.send(WriteCmd::Close);
+        self.writer_task
+    }
+}
+
+async fn write_loop(
+    id: ConnId,
+    mut write: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<WriteCmd>,
+    events: EventTx,
+) {
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            WriteCmd::Data(data) => {
+                if let Err(e) = write.write_all(&data).await {
+                    let _ = events.send((id, ConnEvent::Closed(Some(e))));
+                    return;
+                }
+            }
+            WriteCmd::Close => break,
+        }
+    }
+    let _ = write.shutdown().await;
+}
+
+async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: EventTx) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut params = CodecParams::default();
+    loop {
+        loop {
+            match codec::decode(&mut buf, &params) {
+                Ok(Some(msg)) => {
+                    if let Message::Open(open) = &msg {
+                        // We always offer 4-octet AS; the peer's OPEN decides the AS_PATH width.
+                        params.four_octet_as = open.capabilities.four_octet_as.is_some();
+                    }
+                    if events.send((id, ConnEvent::Message(msg))).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(notification) => {
+                    let _ = events.send((id, ConnEvent::DecodeError(notification)));
+                    return;
+                }
+            }
+        }
+        match read.read_buf(&mut buf).await {
+            Ok(0) => {
+                let _ = events.send((id, ConnEvent::Closed(None)));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = events.send((id, ConnEvent::Closed(Some(e))));
+                return;
+            }
+        }
+    }
+}
+
+/// Starts an outgoing connection attempt to the peer; the result arrives as a `ConnEvent`.
+pub fn connect(id: ConnId, peer: &PeerConfig, events: EventTx) -> JoinHandle<()> {
+    let peer = peer.clone();
+    tokio::spawn(async move {
+        let event = match dial(&peer).await {
+            Ok(stream) => ConnEvent::Connected(stream),
+            Err(e) => ConnEvent::ConnectFailed(e),
+        };
+        let _ = events.send((id, event));
+    })
+}
+
+async fn dial(peer: &PeerConfig) -> io::Result<TcpStream> {
+    let remote = SocketAddr::new(peer.address, peer.port);
+    let socket = match peer.address {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    prepare_socket(&socket, peer)?;
+    if let Some(src) = peer.source_address {
+        socket.bind(SocketAddr::new(src, 0))?;
+    }
+    socket.connect(remote).await
+}
+
+/// Applies the per-peer transport options (TCP MD5, TTL / GTSM) to a socket.
+pub fn prepare_socket(
+    socket: &(impl std::os::fd::AsRawFd + std::os::fd::AsFd),
+    peer: &PeerConfig) -> io::Result<()> {
+    if let Some(password) = &peer.password {
+        sockopt::set_md5_key(socket, peer.address, Some(password))?;
+    }
+    let v6 = peer.address.is_ipv6();
+    if peer.ttl_security {
+        // GTSM (RFC 5082): send with 255, accept only 255 - (hops - 1).
+        let hops = u32::from(peer.ebgp_multihop.unwrap_or(1).max(1));
+        sockopt::set_ttl(socket, v6, 255, Some(256 - hops))?;
+    } else if let Some(ttl) = peer.ebgp_multihop {
+        sockopt::set_ttl(socket, v6, u32::from(ttl), None)?;
+    }
+    Ok(())
+}

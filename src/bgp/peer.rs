@@ -1,0 +1,561 @@
+//! One tokio task per configured peer: it owns the FSM session, the peer's connections, its
+//! timers and its Adj-RIB-Out, and turns FSM actions into socket operations.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ipnet::IpNet;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::adj_rib_out::AdjRibOut;
+use super::codec::{self, CodecParams};
+use super::conn::{self, Conn, ConnEvent, EventTx};
+use super::status::{PeerStatus, StatusCell};
+use crate::bgp::message::{Family, Message, Notification, Origin, PathAttributes, Update};
+use crate::config::PeerConfig;
+use crate::fsm::{
+    Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
+};
+
+/// Everything a peer task needs to know about the local node and the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerContext {
+    pub peer: PeerConfig,
+    pub local_asn: u32,
+    pub router_id: Ipv4Addr,
+    pub node_addresses: Vec<IpAddr>,
+}
+
+impl PeerContext {
+    /// True when the peer is in our own AS.
+    pub fn is_ibgp(&self) -> bool {
+        self.peer.asn == self.local_asn
+    }
+
+    fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            local_asn: self.local_asn,
+            peer_asn: self.peer.asn,
+            local_router_id: self.router_id,
+            hold_time: self.peer.hold_time,
+            keepalive_time: self.peer.keepalive_time,
+            connect_retry: Duration::from_secs(u64::from(self.peer.connect_retry.max(1))),
+            passive: self.peer.passive,
+            families: self.peer.families.clone(),
+            idle_hold_base: Duration::from_secs(1),
+            idle_hold_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The service addresses every peer should carry.
+pub type Routes = Arc<BTreeSet<IpAddr>>;
+
+/// Requests to a peer task.
+#[derive(Debug)]
+pub enum PeerCommand {
+    /// The listener accepted a connection from this peer's address.
+    Accepted(TcpStream),
+    /// The desired routes changed.
+    SetRoutes(Routes),
+    /// Withdraw everything, send Cease with `subcode`, close and end the task.
+    Shutdown { subcode: u8 },
+}
+
+/// The handle the speaker keeps for a running peer task.
+#[derive(Debug)]
+pub struct PeerHandle {
+    pub context: PeerContext,
+    pub commands: mpsc::UnboundedSender<PeerCommand>,
+    pub status: StatusCell,
+    pub task: JoinHandle<()>,
+}
+
+/// Starts the task for one peer.
+pub fn spawn(context: PeerContext, routes: Routes) -> PeerHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let status: StatusCell = Arc::new(Mutex::new(PeerStatus::new(&context.peer)));
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let task = PeerTask {
+        session: Session::new(context.session_config()),
+        context: context.clone(),
+        epoch: Instant::now(),
+        timers: BTreeMap::new(),
+        conns: HashMap::new(),
+        connecting: HashMap::new(),
+        events_tx,
+        desired: routes,
+        rib: AdjRibOut::default(),
+        received: BTreeSet::new(),
+        established: None,
+        status: status.clone(),
+        next_inbound: 0,
+        stopping: false,
+    };
+    let join = tokio::spawn(task.run(rx, events_rx));
+    PeerHandle {
+        context,
+        commands: tx,
+        status,
+        task: join,
+    }
+}
+
+/// The established connection and what it needs for encoding.
+#[derive(Debug)]
+struct Established {
+    conn: ConnId,
+    negotiated: Negotiated,
+    params: CodecParams,
+    local: IpAddr,
+}
+
+struct PeerTask {
+    context: PeerContext,
+    session: Session,
+    epoch: Instant,
+    timers: BTreeMap<Timer, Duration>,
+    conns: HashMap<ConnId, Conn>,
+    connecting: HashMap<ConnId, JoinHandle<()>>,
+    events_tx: EventTx,
+    desired: Routes,
+    rib: AdjRibOut,
+    received: BTreeSet<IpNet>,
+    established: Option<Established>,
+    status: StatusCell,
+    next_inbound: u64,
+    stopping: bool,
+}
+
+impl PeerTask {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+        mut events: mpsc::UnboundedReceiver<(ConnId, ConnEvent)>,
+    ) {
+        self.feed(Event::ManualStart);
+        loop {
+            let deadline = self.timers.values().min().map(|d| self.epoch + *d);
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(PeerCommand::Accepted(stream)) => self.accepted(stream),
+                    Some(PeerCommand::SetRoutes(routes)) => {
+                        self.desired = routes;
+                        self.sync_routes();
+                    }
+                    Some(PeerCommand::Shutdown { subcode }) => {
+                        self.shutdown(subcode).await;
+                        return;
+                    }
+                    None => {
+                        self.shutdown(2).await;
+                        return;
+                    }
+                },
+                Some((id, ev)) = events.recv() => self.conn_event(id, ev),
+                _ = sleep_until_opt(deadline) => self.fire_timers(),
+            }
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn feed(&mut self, event: Event) {
+        let now = self.now();
+        let actions = self.session.handle(event, now);
+        for action in actions {
+            self.apply(action);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now();
+        let due: Vec<Timer> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for timer in due {
+            self.timers.remove(&timer);
+            self.feed(Event::TimerExpired(timer));
+        }
+    }
+
+    fn accepted(&mut self, stream: TcpStream) {
+        self.next_inbound += 1;
+        let id = ConnId {
+            direction: Direction::Inbound,
+            seq: self.next_inbound,
+        };
+        match Conn::start(id, stream, self.events_tx.clone()) {
+            Ok(conn) => {
+                tracing::debug!(peer = %self.context.peer.name, remote = %conn.remote, "accepted connection");
+                self.conns.insert(id, conn);
+                self.feed(Event::TcpAccepted(id));
+            }
+            Err(e) => tracing::warn!(peer = %self.context.peer.name, error = %e, "accepted connection unusable"),
+        }
+    }
+
+    fn conn_event(&mut self, id: ConnId, event: ConnEvent) {
+        match event {
+            ConnEvent::Connected(stream) => {
+                if self.connecting.remove(&id).is_none() {
+                    return; // attempt was abandoned; dropping the stream closes it
+                }
+                match Conn::start(id, stream, self.events_tx.clone()) {
+                    Ok(conn) => {
+                        self.conns.insert(id, conn);
+                        self.feed(Event::TcpConnected(id));
+                    }
+                    Err(e) => self.connect_failed(id, &e),
+                }
+            }
+            ConnEvent::ConnectFailed(e) => {
+                if self.connecting.remove(&id).is_some() {
+                    self.connect_failed(id, &e);
+                }
+            }
+            ConnEvent::Message(msg) if self.conns.contains_key(&id) => {
+                self.feed(Event::Received(id, msg))
+            }
+            ConnEvent::DecodeError(n) if self.conns.contains_key(&id) => {
+                tracing::warn!(peer = %self.context.peer.name, notification = %n, "malformed message from peer");
+                self.feed(Event::DecodeError(id, n))
+            }
+            ConnEvent::Closed(err) if self.conns.contains_key(&id) => {
+                if let Some(e) = err {
+                    tracing::info!(peer = %self.context.peer.name, error = %e, "connection failed");
+                }
+                self.feed(Event::TcpFailed(id))
+            }
+            _ => {} // events of a connection we already closed
+        }
+    }
+
+    fn connect_failed(&mut self, id: ConnId, e: &std::io::Error) {
+        tracing::debug!(peer = %self.context.peer.name, error = %e, "connect failed");
+        self.status_mut(|s| s.last_error = Some(format!("connect: {e}")));
+        self.feed(Event::TcpFailed(id));
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::Connect(id) => {
+                if !self.stopping {
+                    let task = conn::connect(id, &self.context.peer, self.events_tx.clone());
+                    self.connecting.insert(id, task);
+                }
+            }
+            Action::Send(id, msg) => self.send_message(id, &msg),
+            Action::Close(id) => self.close(id),
+            Action::ArmTimer(timer, at) => {
+                self.timers.insert(timer, at);
+            }
+            Action::CancelTimer(timer) => {
+                self.timers.remove(&timer);
+            }
+            Action::StateChanged { from, to } => {
+                tracing::info!(peer = %self.context.peer.name, %from, %to, "session state");
+                self.status_mut(|s| s.set_state(to));
+            }
+            Action::Established(neg) => self.on_established(neg),
+            Action::UpdateReceived(update) => self.on_update(&update),
+            Action::RouteRefreshRequested(rr) => {
+                tracing::info!(peer = %self.context.peer.name, afi = rr.afi, safi = rr.safi, "route refresh requested");
+                self.resend_table();
+            }
+            Action::Down(reason) => self.on_down(reason),
+        }
+    }
+
+    fn send_message(&mut self, id: ConnId, msg: &Message) {
+        let params = match &self.established {
+            Some(e) if e.conn == id => e.params.clone(),
+            _ => CodecParams::default(),
+        };
+        if let Some(conn) = self.conns.get(&id) {
+            let mut out = BytesMut::new();
+            codec::encode(msg, &params, &mut out);
+            conn.send(out.freeze());
+        }
+    }
+
+    fn close(&mut self, id: ConnId) {
+        if let Some(task) = self.connecting.remove(&id) {
+            task.abort();
+        }
+        if let Some(conn) = self.conns.remove(&id) {
+            let _ = conn.close();
+        }
+        if self.established.as_ref().is_some_and(|e| e.conn == id) {
+            self.established = None;
+        }
+    }
+
+    fn on_established(&mut self, negotiated: Negotiated) {
+        let Some(conn) = self.conns.get(&negotiated.conn) else {
+            return;
+        };
+        let params = CodecParams {
+            four_octet_as: negotiated.four_octet_as,
+            ..CodecParams::default()
+        };
+        tracing::info!(
+            peer = %self.context.peer.name,
+            remote = %conn.remote,
+            hold = negotiated.hold_time,
+            families = ?negotiated.families,
+            "session established"
+        );
+        let local = unmap(conn.local.ip());
+        self.established = Some(Established {
+            conn: negotiated.conn,
+            negotiated,
+            params,
+            local,
+        });
+        self.rib.clear();
+        self.received.clear();
+        self.status_mut(|s| s.established_since = Some(Instant::now()));
+        self.sync_routes();
+        self.send_end_of_rib();
+    }
+
+    fn on_update(&mut self, update: &Update) {
+        for p in &update.withdrawn {
+            self.received.remove(p);
+        }
+        self.received.extend(update.announced.iter().copied());
+        let n = self.received.len();
+        self.status_mut(|s| s.prefixes_received = n);
+    }
+
+    fn on_down(&mut self, reason: DownReason) {
+        let text = match &reason {
+            DownReason::NotificationSent(n) => format!("sent NOTIFICATION {n}"),
+            DownReason::NotificationReceived(n) => format!("received NOTIFICATION {n}"),
+            DownReason::ConnectionClosed => "connection closed".to_string(),
+            DownReason::Stopped => "stopped".to_string(),
+        };
+        tracing::warn!(peer = %self.context.peer.name, reason = %text, "session down");
+        self.rib.clear();
+        self.received.clear();
+        self.established = None;
+        self.status_mut(|s| {
+            s.last_error = Some(text);
+            s.established_since = None;
+            s.prefixes_sent = 0;
+            s.prefixes_received = 0;
+        });
+    }
+
+    fn status_mut(&self, f: impl FnOnce(&mut PeerStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+}
+
+impl PeerTask {
+    /// The prefixes this peer should have: every service address of a family the session
+    /// carries and for which we have a usable next hop.
+    fn desired_prefixes(&self, est: &Established) -> BTreeSet<IpNet> {
+        let mut out = BTreeSet::new();
+        for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+            if !est.negotiated.families.contains(&family) || self.next_hop(est, family).is_none() {
+                continue;
+            }
+            out.extend(
+                self.desired
+                    .iter()
+                    .filter(|a| Family::of(**a) == family)
+                    .map(|a| IpNet::from(*a)),
+            );
+        }
+        out
+    }
+
+    /// The next hop for a family: the session's local address when it is of that family, else the
+    /// node's first address of that family.
+    fn next_hop(&self, est: &Established, family: Family) -> Option<IpAddr> {
+        if Family::of(est.local) == family {
+            return Some(est.local);
+        }
+        self.context.node_addresses.iter().copied().find(|a| {
+            Family::of(*a) == family
+                && match a {
+                    IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+                    IpAddr::V4(_) => true,
+                }
+        })
+    }
+
+    fn attributes(&self, next_hop: IpAddr) -> PathAttributes {
+        let ibgp = self.context.is_ibgp();
+        PathAttributes {
+            origin: Origin::Igp,
+            as_path: if ibgp {
+                Vec::new()
+            } else {
+                vec![self.context.local_asn]
+            },
+            next_hop: Some(next_hop),
+            local_pref: ibgp.then_some(100),
+            ..PathAttributes::default()
+        }
+    }
+
+    /// Diffs the desired table against the Adj-RIB-Out and sends the changes.
+    fn sync_routes(&mut self) {
+        let Some(est) = &self.established else {
+            return;
+        };
+        let desired = self.desired_prefixes(est);
+        let diff = self.rib.sync(&desired);
+        if diff.is_empty() {
+            return;
+        }
+        self.send_withdraw(&diff.withdraw);
+        self.send_announce(&diff.announce);
+        let n = self.rib.len();
+        tracing::info!(
+            peer = %self.context.peer.name,
+            announced = diff.announce.len(),
+            withdrawn = diff.withdraw.len(),
+            total = n,
+            "routes sent"
+        );
+        self.status_mut(|s| s.prefixes_sent = n);
+    }
+
+    fn resend_table(&mut self) {
+        let all: Vec<IpNet> = self.rib.sent().iter().copied().collect();
+        self.send_announce(&all);
+    }
+
+    fn send_announce(&self, prefixes: &[IpNet]) {
+        let Some(est) = &self.established else {
+            return;
+        };
+        let Some(conn) = self.conns.get(&est.conn) else {
+            return;
+        };
+        for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+            let of_family: Vec<IpNet> = prefixes
+                .iter()
+                .copied()
+                .filter(|p| Family::of(p.addr()) == family)
+                .collect();
+            if of_family.is_empty() {
+                continue;
+            }
+            let Some(nh) = self.next_hop(est, family) else {
+                continue;
+            };
+            match codec::encode_announce(&of_family, &self.attributes(nh), &est.params) {
+                Ok(messages) => messages.into_iter().for_each(|m| conn.send(m)),
+                Err(e) => {
+                    tracing::error!(peer = %self.context.peer.name, error = %e, "cannot encode UPDATE")
+                }
+            }
+        }
+    }
+
+    fn send_withdraw(&self, prefixes: &[IpNet]) {
+        if prefixes.is_empty() {
+            return;
+        }
+        let Some(est) = &self.established else {
+            return;
+        };
+        if let Some(conn) = self.conns.get(&est.conn) {
+            for m in codec::encode_withdraw(prefixes, &est.params) {
+                conn.send(m);
+            }
+        }
+    }
+
+    fn send_end_of_rib(&self) {
+        let Some(est) = &self.established else {
+            return;
+        };
+        let Some(conn) = self.conns.get(&est.conn) else {
+            return;
+        };
+        for family in &est.negotiated.families {
+            conn.send(codec::encode_end_of_rib(*family));
+        }
+        for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+            if est.negotiated.families.contains(&family) && self.next_hop(est, family).is_none() {
+                tracing::warn!(
+                    peer = %self.context.peer.name,
+                    %family,
+                    "no {family} next hop: the session is not over {family} and [node] addresses has no such address; {family} service addresses are not announced to this peer"
+                );
+            }
+            if !est.negotiated.families.contains(&family)
+                && self.desired.iter().any(|a| Family::of(*a) == family)
+            {
+                tracing::warn!(peer = %self.context.peer.name, %family, "{family} was not negotiated with this peer; its service addresses are not announced to it");
+            }
+        }
+    }
+
+    /// Withdraws everything, sends Cease and waits (bounded) for the bytes to leave.
+    async fn shutdown(&mut self, subcode: u8) {
+        self.stopping = true;
+        let sent: Vec<IpNet> = self.rib.sent().iter().copied().collect();
+        self.send_withdraw(&sent);
+        self.rib.clear();
+        let now = self.now();
+        let mut writers = Vec::new();
+        let actions = self.session.handle(Event::ManualStop, now);
+        for action in actions {
+            match action {
+                Action::Send(id, Message::Notification(n)) if n.code == 6 => {
+                    let n = Notification::new(6, subcode);
+                    self.send_message(id, &Message::Notification(n));
+                }
+                Action::Close(id) => {
+                    if let Some(conn) = self.conns.remove(&id) {
+                        writers.push(conn.close());
+                    }
+                }
+                other => self.apply(other),
+            }
+        }
+        for (_, conn) in self.conns.drain() {
+            writers.push(conn.close());
+        }
+        for (_, task) in self.connecting.drain() {
+            task.abort();
+        }
+        for w in writers {
+            let _ = tokio::time::timeout(Duration::from_secs(3), w).await;
+        }
+    }
+}
+
+/// Maps an IPv4-mapped IPv6 address back to IPv4.
+pub fn unmap(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
+        v4 => v4,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,158 @@
+//! The speaker: one task per configured peer, the shared table of service addresses, and
+//! reconfiguration that keeps unchanged sessions running.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::listener::Directory;
+use super::message::code;
+use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
+use super::status::SessionSnapshot;
+use crate::config::Config;
+
+/// Cease subcode 3: peer de-configured (RFC 4486).
+const CEASE_PEER_DECONFIGURED: u8 = 3;
+/// Cease subcode 6: other configuration change (RFC 4486).
+const CEASE_CONFIG_CHANGE: u8 = 6;
+/// Cease subcode 2: administrative shutdown (RFC 4486).
+const CEASE_ADMIN_SHUTDOWN: u8 = 2;
+
+/// All sessions of this node and the routes they carry.
+#[derive(Debug)]
+pub struct Speaker {
+    peers: BTreeMap<IpAddr, PeerHandle>,
+    routes: Routes,
+    directory: Directory,
+}
+
+/// The service addresses a config asks to announce.
+pub fn routes_of(config: &Config) -> BTreeSet<IpAddr> {
+    config
+        .services
+        .iter()
+        .flat_map(|s| s.addresses.iter().copied())
+        .collect()
+}
+
+fn contexts_of(config: &Config) -> BTreeMap<IpAddr, PeerContext> {
+    config
+        .bgp
+        .peers
+        .iter()
+        .map(|p| {
+            let ctx = PeerContext {
+                peer: p.clone(),
+                local_asn: config.node.asn,
+                router_id: config.node.router_id,
+                node_addresses: config.node.addresses.clone(),
+            };
+            (p.address, ctx)
+        })
+        .collect()
+}
+
+impl Speaker {
+    /// Starts a session task per configured peer.
+    pub fn start(config: &Config, directory: Directory) -> Speaker {
+        let mut speaker = Speaker {
+            peers: BTreeMap::new(),
+            routes: Arc::new(routes_of(config)),
+            directory,
+        };
+        for (addr, ctx) in contexts_of(config) {
+            speaker.add_peer(addr, ctx);
+        }
+        speaker
+    }
+
+    fn add_peer(&mut self, addr: IpAddr, ctx: PeerContext) {
+        tracing::info!(peer = %ctx.peer.name, address = %addr, asn = ctx.peer.asn, "starting session");
+        let handle = peer::spawn(ctx, self.routes.clone());
+        if let Ok(mut d) = self.directory.write() {
+            d.insert(addr, handle.commands.clone());
+        }
+        self.peers.insert(addr, handle);
+    }
+
+    async fn remove_peer(&mut self, addr: IpAddr, subcode: u8) {
+        if let Ok(mut d) = self.directory.write() {
+            d.remove(&addr);
+        }
+        if let Some(handle) = self.peers.remove(&addr) {
+            tracing::info!(peer = %handle.context.peer.name, subcode, "stopping session");
+            let _ = handle.commands.send(PeerCommand::Shutdown { subcode });
+            let _ = handle.task.await;
+        }
+    }
+
+    /// Applies a new config: removed peers are stopped (Cease 6/3), changed ones restarted
+    /// (Cease 6/6), added ones started; unchanged sessions keep running and receive only the
+    /// route changes.
+    pub async fn reconfigure(&mut self, config: &Config) {
+        let wanted = contexts_of(config);
+        let existing: Vec<IpAddr> = self.peers.keys().copied().collect();
+        for addr in existing {
+            match wanted.get(&addr) {
+                None => self.remove_peer(addr, CEASE_PEER_DECONFIGURED).await,
+                Some(ctx) if self.peers.get(&addr).map(|h| &h.context) != Some(ctx) => {
+                    self.remove_peer(addr, CEASE_CONFIG_CHANGE).await
+                }
+                Some(_) => {}
+            }
+        }
+        self.set_routes(routes_of(config));
+        for (addr, ctx) in wanted {
+            if !self.peers.contains_key(&addr) {
+                self.add_peer(addr, ctx);
+            }
+        }
+    }
+
+    /// Replaces the announced service addresses on every session.
+    pub fn set_routes(&mut self, routes: BTreeSet<IpAddr>) {
+        if *self.routes == routes {
+            return;
+        }
+        self.routes = Arc::new(routes);
+        for handle in self.peers.values() {
+            let _ = handle
+                .commands
+                .send(PeerCommand::SetRoutes(self.routes.clone()));
+        }
+    }
+
+    /// The announced service addresses.
+    pub fn routes(&self) -> &BTreeSet<IpAddr> {
+        &self.routes
+    }
+
+    /// The live status cells of every session.
+    pub fn status_cells(&self) -> Vec<super::status::StatusCell> {
+        self.peers.values().map(|h| h.status.clone()).collect()
+    }
+
+    /// A snapshot of every session.
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.peers
+            .values()
+            .filter_map(|h| h.status.lock().ok().map(|s| s.snapshot()))
+            .collect()
+    }
+
+    /// Withdraws everything from every peer, sends Cease 6/2 and waits for the tasks to end.
+    pub async fn shutdown(mut self) {
+        debug_assert_eq!(code::CEASE, 6);
+        let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
+        for handle in self.peers.values() {
+            let _ = handle.commands.send(PeerCommand::Shutdown {
+                subcode: CEASE_ADMIN_SHUTDOWN,
+            });
+        }
+        for addr in addrs {
+            if let Some(h) = self.peers.remove(&addr) {
+                let _ = h.task.await;
+            }
+        }
+    }
+}

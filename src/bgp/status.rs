@@ -1,0 +1,74 @@
+//! What a peer task reports about itself, for logs, `/status` and `ferrolb status`.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::PeerConfig;
+use crate::fsm::State;
+
+/// Live status of one peer, shared between its task and readers.
+pub type StatusCell = Arc<Mutex<PeerStatus>>;
+
+/// The live status of one session.
+#[derive(Debug, Clone)]
+pub struct PeerStatus {
+    pub name: String,
+    pub address: IpAddr,
+    pub asn: u32,
+    pub state: State,
+    pub established_since: Option<Instant>,
+    pub prefixes_sent: usize,
+    pub prefixes_received: usize,
+    pub last_error: Option<String>,
+}
+
+impl PeerStatus {
+    /// A fresh status for a configured peer, in Idle.
+    pub fn new(peer: &PeerConfig) -> PeerStatus {
+        PeerStatus {
+            name: peer.name.clone(),
+            address: peer.address,
+            asn: peer.asn,
+            state: State::Idle,
+            established_since: None,
+            prefixes_sent: 0,
+            prefixes_received: 0,
+            last_error: None,
+        }
+    }
+
+    /// Records a state change.
+    pub fn set_state(&mut self, state: State) {
+        self.state = state;
+    }
+
+    /// A serialisable snapshot.
+    pub fn snapshot(&self) -> SessionSnapshot {
+        SessionSnapshot {
+            peer: self.name.clone(),
+            address: self.address,
+            asn: self.asn,
+            state: self.state.to_string(),
+            uptime_seconds: self.established_since.map(|t| t.elapsed().as_secs()),
+            prefixes_sent: self.prefixes_sent,
+            prefixes_received: self.prefixes_received,
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
+/// One row of the sessions table in `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SessionSnapshot {
+    pub peer: String,
+    pub address: IpAddr,
+    pub asn: u32,
+    pub state: String,
+    pub uptime_seconds: Option<u64>,
+    pub prefixes_sent: usize,
+    pub prefixes_received: usize,
+    pub last_error: Option<String>,
+}

@@ -1,0 +1,188 @@
+//! `ferrolb run`: loads the config, starts the listener, the speaker and the HTTP endpoint, and
+//! handles SIGHUP (reload) and SIGTERM/SIGINT (withdraw, Cease, exit 0).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::bgp::listener::{Directory, Listener};
+use crate::bgp::speaker::Speaker;
+use crate::bgp::status::StatusCell;
+use crate::config::{self, Config, ConfigErrors};
+use crate::http::{self, ServiceSnapshot, StatusReport, StatusSource};
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config is invalid (exit code 1).
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// A runtime failure such as a port that cannot be bound (exit code 2).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl DaemonError {
+    /// The process exit code for this error (DESIGN.md: 1 invalid input, 2 runtime failure).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DaemonError::Config(_) => 1,
+            DaemonError::Io { .. } => 2,
+        }
+    }
+}
+
+/// What `/status` shows; updated by the daemon loop.
+#[derive(Debug, Default)]
+struct Shared {
+    node: String,
+    services: Vec<ServiceSnapshot>,
+    cells: Vec<StatusCell>,
+}
+
+struct SharedSource(Mutex<Shared>);
+
+impl StatusSource for SharedSource {
+    fn report(&self) -> StatusReport {
+        let Ok(shared) = self.0.lock() else {
+            return StatusReport {
+                node: String::new(),
+                sessions: Vec::new(),
+                services: Vec::new(),
+            };
+        };
+        let sessions: Vec<_> = shared
+            .cells
+            .iter()
+            .filter_map(|c| c.lock().ok().map(|s| s.snapshot()))
+            .collect();
+        let announcing = sessions.iter().any(|s| s.prefixes_sent > 0);
+        let services = shared
+            .services
+            .iter()
+            .map(|s| ServiceSnapshot {
+                announced_by: if announcing {
+                    vec![shared.node.clone()]
+                } else {
+                    Vec::new()
+                },
+                ..s.clone()
+            })
+            .collect();
+        StatusReport {
+            node: shared.node.clone(),
+            sessions,
+            services,
+        }
+    }
+
+    fn ready(&self) -> bool {
+        true
+    }
+}
+
+fn publish(source: &SharedSource, config: &Config, speaker: &Speaker) {
+    if let Ok(mut shared) = source.0.lock() {
+        shared.node = config.node.name.clone();
+        shared.services = config
+            .services
+            .iter()
+            .map(|s| ServiceSnapshot {
+                name: s.name.clone(),
+                addresses: s.addresses.clone(),
+                pool: None,
+                announced_by: Vec::new(),
+                mode: "bgp".to_string(),
+            })
+            .collect();
+        shared.cells = speaker.status_cells();
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(path: &Path) -> Result<(), DaemonError> {
+    let mut config = config::load(path)?;
+    let io = |what: String| move |source| DaemonError::Io { what, source };
+    let mut hup = signal(SignalKind::hangup()).map_err(io("cannot install SIGHUP handler".into()))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(io("cannot install SIGTERM handler".into()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io("cannot install SIGINT handler".into()))?;
+
+    let directory: Directory = Arc::new(RwLock::new(HashMap::new()));
+    let listener = match config.bgp.listen {
+        Some(addr) => {
+            let l = Listener::bind(addr, &config.bgp.peers)
+                .map_err(io(format!("cannot listen for BGP on {addr}")))?;
+            tracing::info!(%addr, "listening for BGP connections");
+            Some(Arc::new(l))
+        }
+        None => None,
+    };
+    if let Some(l) = &listener {
+        tokio::spawn(l.clone().run(directory.clone()));
+    }
+    let source = Arc::new(SharedSource(Mutex::new(Shared::default())));
+    if let Some(addr) = config.http.listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("cannot listen for HTTP on {addr}")))?;
+        tracing::info!(%addr, "serving /status, /healthz, /readyz");
+        tokio::spawn(http::serve(l, source.clone()));
+    }
+
+    let mut speaker = Speaker::start(&config, directory);
+    publish(&source, &config, &speaker);
+    tracing::info!(
+        node = %config.node.name,
+        peers = config.bgp.peers.len(),
+        services = config.services.len(),
+        "ferrolb running"
+    );
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                if let Some(new) = reload(path, &config) {
+                    if let Some(l) = &listener {
+                        l.set_keys(&new.bgp.peers);
+                    }
+                    speaker.reconfigure(&new).await;
+                    config = new;
+                    publish(&source, &config, &speaker);
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down: withdrawing routes and closing sessions");
+    speaker.shutdown().await;
+    Ok(())
+}
+
+/// Loads the config again; on error logs every problem and keeps the running config.
+fn reload(path: &Path, current: &Config) -> Option<Config> {
+    match config::load(path) {
+        Ok(new) => {
+            if new.bgp.listen != current.bgp.listen || new.http.listen != current.http.listen {
+                tracing::warn!("listen addresses changed; they take effect after a restart");
+            }
+            tracing::info!(path = %path.display(), "configuration reloaded");
+            Some(new)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!("{e}");
+            }
+            tracing::error!(
+                errors = errors.0.len(),
+                "configuration NOT reloaded; still running the previous one"
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The HTTP endpoint: `/healthz`, `/readyz` and `/status` (JSON), served with hyper, and the
+//! client side used by `ferrolb status`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::bgp::status::SessionSnapshot;
+
+/// One row of the services table in `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSnapshot {
+    pub name: String,
+    pub addresses: Vec<std::net::IpAddr>,
+    pub pool: Option<String>,
+    /// Node names announcing the addresses (this node, when at least one session carries them).
+    pub announced_by: Vec<String>,
+    pub mode: String,
+}
+
+/// The body of `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub node: String,
+    pub sessions: Vec<SessionSnapshot>,
+    pub services: Vec<ServiceSnapshot>,
+}
+
+/// Where the server gets the current status from.
+pub trait StatusSource: Send + Sync + 'static {
+    fn report(&self) -> StatusReport;
+    fn ready(&self) -> bool;
+}
+
+/// Serves until the task is dropped.
+pub async fn serve(listener: TcpListener, source: Arc<dyn StatusSource>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let source = source.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let source = source.clone();
+                async move { Ok::<_, Infallible>(route(&req, source.as_ref())) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn route(req: &Request<Incoming>, source: &dyn StatusSource) -> Response<Full<Bytes>> {
+    match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if source.ready() => text(StatusCode::OK, "ready\n"),
+        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        "/status" => match serde_json::to_vec_pretty(&source.report()) {
+            Ok(body) => response(StatusCode::OK, "application/json", body),
+            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+        },
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    response(status, "text/plain", body.as_bytes().to_vec())
+}
+
+fn response(status: StatusCode, ctype: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    if let Ok(v) = ctype.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// Errors of the status client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("bad URL {0:?}: expected http://HOST:PORT")]
+    Url(String),
+    #[error("cannot reach ferrolb at {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP error talking to ferrolb: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("ferrolb answered {0}")]
+    Status(StatusCode),
+    #[error("cannot parse the /status answer: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Fetches `/status` from a running daemon at `url` (`http://host:port`).
+pub async fn fetch_status(url: &str) -> Result<StatusReport, ClientError> {
+    let authority = url
+        .strip_prefix("http://")
+        .map(|s| s.trim_end_matches('/'))
+        .ok_or_else(|| ClientError::Url(url.to_string()))?;
+    let addr: SocketAddr = authority
+        .parse()
+        .map_err(|_| ClientError::Url(url.to_string()))?;
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|source| ClientError::Connect {
+            addr: authority.to_string(),
+            source,
+        })?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = Request::get("/status")
+        .header(hyper::header::HOST, authority)
+        .body(Full::new(Bytes::new()))
+        .map_err(|_| ClientError::Url(url.to_string()))?;
+    let resp = sender.send_request(req).await?;
+    if resp.status() != StatusCode::OK {
+        return Err(ClientError::Status(resp.status()));
+    }
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Renders a status report as the human tables of `ferrolb status`.
+pub fn render_table(report: &StatusReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "node {}", report.node);
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  LAST ERROR",
+        "PEER", "ADDRESS", "STATE", "UPTIME", "SENT", "RCVD"
+    );
+    for s in &report.sessions {
+        let uptime = s
+            .uptime_seconds
+            .map(|u| format!("{u}s"))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  {}",
+            s.peer,
+            s.address,
+            s.state,
+            uptime,
+            s.prefixes_sent,
+            s.prefixes_received,
+            s.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<20} {:<40} {:<10} {:<16} MODE",
+        "SERVICE", "ADDRESSES", "POOL", "ANNOUNCED BY"
+    );
+    for s in &report.services {
+        let addrs: Vec<String> = s.addresses.iter().map(|a| a.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "{:<20} {:<40} {:<10} {:<16} {}",
+            s.name,
+            addrs.join(","),
+            s.pool.as_deref().unwrap_or("-"),
+            if s.announced_by.is_empty() {
+                "-".to_string()
+            } else {
+                s.announced_by.join(",")
+            },
+            s.mode
+        );
+    }
+    out
+}
