@@ -219,10 +219,8 @@ impl PeerTask {
                     Err(e) => self.connect_failed(id, &e),
                 }
             }
-            ConnEvent::ConnectFailed(e) => {
-                if self.connecting.remove(&id).is_some() {
-                    self.connect_failed(id, &e);
-                }
+            ConnEvent::ConnectFailed(e) if self.connecting.remove(&id).is_some() => {
+                self.connect_failed(id, &e);
             }
             ConnEvent::Message(msg) if self.conns.contains_key(&id) => {
                 self.feed(Event::Received(id, msg))
@@ -294,7 +292,8 @@ impl PeerTask {
             task.abort();
         }
         if let Some(conn) = self.conns.remove(&id) {
-            let _ = conn.close();
+            // The writer task flushes and closes on its own; nobody needs to wait for it here.
+            drop(conn.close());
         }
         if self.established.as_ref().is_some_and(|e| e.conn == id) {
             self.established = None;
