@@ -56,21 +56,19 @@ impl StatusSource for SharedSource {
                 services: Vec::new(),
             };
         };
-        let sessions: Vec<_> = shared
-            .cells
-            .iter()
-            .filter_map(|c| c.lock().ok().map(|s| s.snapshot()))
-            .collect();
-        let announcing = sessions.iter().any(|s| s.prefixes_sent > 0);
+        let mut sessions = Vec::new();
+        let mut announced = std::collections::BTreeSet::new();
+        for cell in &shared.cells {
+            if let Ok(s) = cell.lock() {
+                sessions.push(s.snapshot());
+                announced.extend(s.announced.iter().map(|p| p.addr()));
+            }
+        }
         let services = shared
             .services
             .iter()
             .map(|s| ServiceSnapshot {
-                announced_by: if announcing {
-                    vec![shared.node.clone()]
-                } else {
-                    Vec::new()
-                },
+                announced_by: announced_by(&shared.node, &s.addresses, &announced),
                 ..s.clone()
             })
             .collect();
@@ -83,6 +81,20 @@ impl StatusSource for SharedSource {
 
     fn ready(&self) -> bool {
         true
+    }
+}
+
+/// The nodes announcing a service: this node when at least one session carries one of its
+/// addresses right now (what the routers have from us, not what the config asks for).
+fn announced_by(
+    node: &str,
+    addresses: &[std::net::IpAddr],
+    announced: &std::collections::BTreeSet<std::net::IpAddr>,
+) -> Vec<String> {
+    if addresses.iter().any(|a| announced.contains(a)) {
+        vec![node.to_string()]
+    } else {
+        Vec::new()
     }
 }
 
@@ -184,5 +196,36 @@ fn reload(path: &Path, current: &Config) -> Option<Config> {
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("test address")
+    }
+
+    #[test]
+    fn a_service_is_announced_by_this_node_only_while_a_session_carries_it() {
+        let mut carried = BTreeSet::new();
+        let addrs = [ip("198.51.100.10"), ip("2001:db8:100::10")];
+        assert!(announced_by("node-a", &addrs, &carried).is_empty());
+        carried.insert(ip("2001:db8:100::10"));
+        assert_eq!(announced_by("node-a", &addrs, &carried), vec!["node-a"]);
+    }
+
+    #[test]
+    fn a_config_error_exits_1_and_a_runtime_error_exits_2() {
+        let cfg = DaemonError::Config(ConfigErrors(Vec::new()));
+        let io = DaemonError::Io {
+            what: "bind".into(),
+            source: std::io::Error::other("in use"),
+        };
+        assert_eq!(cfg.exit_code(), 1);
+        assert_eq!(io.exit_code(), 2);
     }
 }

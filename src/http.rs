@@ -182,3 +182,58 @@ pub fn render_table(report: &StatusReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> StatusReport {
+        StatusReport {
+            node: "node-a".into(),
+            sessions: vec![SessionSnapshot {
+                peer: "tor1".into(),
+                address: "192.0.2.1".parse().expect("ip"),
+                asn: 64500,
+                state: "Established".into(),
+                uptime_seconds: Some(42),
+                prefixes_sent: 3,
+                prefixes_received: 0,
+                last_error: None,
+            }],
+            services: vec![ServiceSnapshot {
+                name: "web".into(),
+                addresses: vec!["198.51.100.10".parse().expect("ip")],
+                pool: None,
+                announced_by: vec!["node-a".into()],
+                mode: "bgp".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_status_table_shows_sessions_and_services() {
+        let table = render_table(&report());
+        assert!(table.contains("tor1"));
+        assert!(table.contains("Established"));
+        assert!(table.contains("42s"));
+        assert!(table.contains("198.51.100.10"));
+        assert!(table.contains("node-a"));
+    }
+
+    #[test]
+    fn the_status_report_survives_a_json_round_trip() {
+        let json = serde_json::to_string(&report()).expect("serialise");
+        let back: StatusReport = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, report());
+    }
+
+    #[test]
+    fn a_status_url_without_http_scheme_is_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let err = rt.block_on(fetch_status("127.0.0.1:7473"));
+        assert!(matches!(err, Err(ClientError::Url(_))));
+    }
+}

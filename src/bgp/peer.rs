@@ -354,6 +354,7 @@ impl PeerTask {
             s.established_since = None;
             s.prefixes_sent = 0;
             s.prefixes_received = 0;
+            s.announced = Arc::new(BTreeSet::new());
         });
     }
 
@@ -426,6 +427,7 @@ impl PeerTask {
         self.send_withdraw(&diff.withdraw);
         self.send_announce(&diff.announce);
         let n = self.rib.len();
+        let announced = Arc::new(self.rib.sent().clone());
         tracing::info!(
             peer = %self.context.peer.name,
             announced = diff.announce.len(),
@@ -433,7 +435,10 @@ impl PeerTask {
             total = n,
             "routes sent"
         );
-        self.status_mut(|s| s.prefixes_sent = n);
+        self.status_mut(|s| {
+            s.prefixes_sent = n;
+            s.announced = announced;
+        });
     }
 
     fn resend_table(&mut self) {
@@ -515,6 +520,10 @@ impl PeerTask {
         let sent: Vec<IpNet> = self.rib.sent().iter().copied().collect();
         self.send_withdraw(&sent);
         self.rib.clear();
+        self.status_mut(|s| {
+            s.prefixes_sent = 0;
+            s.announced = Arc::new(BTreeSet::new());
+        });
         let now = self.now();
         let mut writers = Vec::new();
         let actions = self.session.handle(Event::ManualStop, now);

@@ -1,6 +1,9 @@
 //! What a peer task reports about itself, for logs, `/status` and `ferrolb status`.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -23,6 +26,8 @@ pub struct PeerStatus {
     pub prefixes_sent: usize,
     pub prefixes_received: usize,
     pub last_error: Option<String>,
+    /// The prefixes the peer has from us right now (our Adj-RIB-Out towards it).
+    pub announced: Arc<BTreeSet<IpNet>>,
 }
 
 impl PeerStatus {
@@ -37,6 +42,7 @@ impl PeerStatus {
             prefixes_sent: 0,
             prefixes_received: 0,
             last_error: None,
+            announced: Arc::new(BTreeSet::new()),
         }
     }
 
