@@ -120,10 +120,12 @@ fn publish(source: &SharedSource, config: &Config, speaker: &Speaker) {
 pub async fn run(path: &Path) -> Result<(), DaemonError> {
     let mut config = config::load(path)?;
     let io = |what: String| move |source| DaemonError::Io { what, source };
-    let mut hup = signal(SignalKind::hangup()).map_err(io("cannot install SIGHUP handler".into()))?;
+    let mut hup =
+        signal(SignalKind::hangup()).map_err(io("cannot install SIGHUP handler".into()))?;
     let mut term =
         signal(SignalKind::terminate()).map_err(io("cannot install SIGTERM handler".into()))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(io("cannot install SIGINT handler".into()))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(io("cannot install SIGINT handler".into()))?;
 
     let directory: Directory = Arc::new(RwLock::new(HashMap::new()));
     let listener = match config.bgp.listen {

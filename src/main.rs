@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ferrolb::{config, daemon, http};
 
 #[derive(Debug, Parser)]
-#[command(name = "ferrolb", about = "BGP-first load balancer for bare metal", version)]
+#[command(
+    name = "ferrolb",
+    about = "BGP-first load balancer for bare metal",
+    version
+)]
 struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]

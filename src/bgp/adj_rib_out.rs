@@ -62,7 +62,10 @@ mod tests {
     use super::*;
 
     fn set(items: &[&str]) -> BTreeSet<IpNet> {
-        items.iter().map(|s| s.parse().expect("test prefix")).collect()
+        items
+            .iter()
+            .map(|s| s.parse().expect("test prefix"))
+            .collect()
     }
 
     #[test]
@@ -79,8 +82,14 @@ mod tests {
         let mut rib = AdjRibOut::default();
         rib.sync(&set(&["198.51.100.1/32", "198.51.100.2/32"]));
         let diff = rib.sync(&set(&["198.51.100.2/32", "198.51.100.3/32"]));
-        assert_eq!(diff.announce, vec!["198.51.100.3/32".parse::<IpNet>().expect("p")]);
-        assert_eq!(diff.withdraw, vec!["198.51.100.1/32".parse::<IpNet>().expect("p")]);
+        assert_eq!(
+            diff.announce,
+            vec!["198.51.100.3/32".parse::<IpNet>().expect("p")]
+        );
+        assert_eq!(
+            diff.withdraw,
+            vec!["198.51.100.1/32".parse::<IpNet>().expect("p")]
+        );
     }
 
     #[test]

@@ -169,7 +169,8 @@ async fn dial(peer: &PeerConfig) -> io::Result<TcpStream> {
 /// Applies the per-peer transport options (TCP MD5, TTL / GTSM) to a socket.
 pub fn prepare_socket(
     socket: &(impl std::os::fd::AsRawFd + std::os::fd::AsFd),
-    peer: &PeerConfig) -> io::Result<()> {
+    peer: &PeerConfig,
+) -> io::Result<()> {
     if let Some(password) = &peer.password {
         sockopt::set_md5_key(socket, peer.address, Some(password))?;
     }

@@ -54,7 +54,10 @@ impl Listener {
     }
 
     fn local_is_v6(&self) -> bool {
-        self.listener.local_addr().map(|a| a.is_ipv6()).unwrap_or(false)
+        self.listener
+            .local_addr()
+            .map(|a| a.is_ipv6())
+            .unwrap_or(false)
     }
 
     /// The bound address.

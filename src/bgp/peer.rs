@@ -201,7 +201,9 @@ impl PeerTask {
                 self.conns.insert(id, conn);
                 self.feed(Event::TcpAccepted(id));
             }
-            Err(e) => tracing::warn!(peer = %self.context.peer.name, error = %e, "accepted connection unusable"),
+            Err(e) => {
+                tracing::warn!(peer = %self.context.peer.name, error = %e, "accepted connection unusable")
+            }
         }
     }
 

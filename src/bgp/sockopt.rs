@@ -65,7 +65,12 @@ pub fn set_md5_key(sock: &impl AsRawFd, peer: IpAddr, key: Option<&str>) -> io::
 }
 
 /// Sets the outgoing TTL / hop limit, and with `min_ttl` the GTSM minimum for received packets.
-pub fn set_ttl(sock: &(impl AsRawFd + AsFd), v6: bool, ttl: u32, min_ttl: Option<u32>) -> io::Result<()> {
+pub fn set_ttl(
+    sock: &(impl AsRawFd + AsFd),
+    v6: bool,
+    ttl: u32,
+    min_ttl: Option<u32>,
+) -> io::Result<()> {
     let s = SockRef::from(sock);
     if v6 {
         s.set_unicast_hops_v6(ttl)?;

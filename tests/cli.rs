@@ -1,0 +1,132 @@
+//! The command-line contract: `check` output and exit codes, `run` refusing the same configs,
+//! `version`, and exit code 2 for runtime failures.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn ferrolb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the ferrolb binary")
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+const GOOD: &str = r#"
+[node]
+name = "node-a"
+router_id = "192.0.2.10"
+asn = 64512
+addresses = ["192.0.2.10"]
+
+[bgp]
+listen = ""
+
+[[bgp.peers]]
+name = "tor1"
+address = "192.0.2.1"
+asn = 64500
+
+[[services]]
+name = "web"
+addresses = ["198.51.100.10"]
+
+[http]
+listen = ""
+"#;
+
+#[test]
+fn check_prints_ok_and_exits_0_for_a_valid_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(&dir, "node.toml", GOOD);
+    let out = ferrolb(&["check", "--config", path.to_str().expect("utf8 path")]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    assert_eq!(out.status.code(), Some(1 - 1));
+}
+
+#[test]
+fn check_prints_file_line_col_and_exits_1_for_a_node_address_used_as_a_service_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = GOOD.replace(
+        "addresses = [\"198.51.100.10\"]",
+        "addresses = [\"192.0.2.10\"]",
+    );
+    let path = write(&dir, "node.toml", &bad);
+    let p = path.to_str().expect("utf8 path");
+    let out = ferrolb(&["check", "--config", p]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "stdout: {stdout}");
+    let line = stdout.lines().next().expect("one error line");
+    assert!(line.starts_with(&format!("{p}:22:")), "got {line}");
+    assert!(line.contains("192.0.2.10"), "got {line}");
+}
+
+#[test]
+fn check_reports_every_semantic_error_not_just_the_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = GOOD
+        .replace("asn = 64500", "asn = 0")
+        .replace("asn = 64512", "asn = 0");
+    let path = write(&dir, "node.toml", &bad);
+    let out = ferrolb(&["check", "--config", path.to_str().expect("utf8 path")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout.lines().count(),
+        2,
+        "expected two errors, got: {stdout}"
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_config_with_the_same_messages_as_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = GOOD.replace("[[services]]", "[[services]]\nflavour = \"vanilla\"");
+    let path = write(&dir, "node.toml", &bad);
+    let p = path.to_str().expect("utf8 path");
+    let check = ferrolb(&["check", "--config", p]);
+    let run = ferrolb(&["run", "--config", p]);
+    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(run.status.code(), Some(1));
+    let check_out = String::from_utf8_lossy(&check.stdout);
+    let run_err = String::from_utf8_lossy(&run.stderr);
+    let first = check_out.lines().next().expect("an error line");
+    assert!(first.contains("flavour"), "got {first}");
+    assert!(run_err.contains(first), "run said: {run_err}");
+}
+
+#[test]
+fn run_exits_2_when_the_bgp_port_cannot_be_bound() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = taken.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = GOOD.replacen(
+        "listen = \"\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+        1,
+    );
+    let path = write(&dir, "node.toml", &cfg);
+    let out = ferrolb(&["run", "--config", path.to_str().expect("utf8 path")]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen for BGP"));
+}
+
+#[test]
+fn version_prints_the_version_and_the_git_commit() {
+    let out = ferrolb(&["version"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "got {stdout}");
+    assert!(stdout.contains("commit "), "got {stdout}");
+}
