@@ -63,7 +63,7 @@ fn check_prints_file_line_col_and_exits_1_for_a_node_address_used_as_a_service_a
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "stdout: {stdout}");
     let line = stdout.lines().next().expect("one error line");
-    assert!(line.starts_with(&format!("{p}:22:")), "got {line}");
+    assert!(line.starts_with(&format!("{p}:18:")), "got {line}");
     assert!(line.contains("192.0.2.10"), "got {line}");
 }
 
