@@ -159,3 +159,6 @@ pub enum DownReason {
     /// ManualStop.
     Stopped,
 }
+
+#[cfg(test)]
+mod tests;
