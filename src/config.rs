@@ -8,6 +8,12 @@ use std::path::{Path, PathBuf};
 
 use crate::bgp::message::Family;
 
+mod peer;
+mod raw;
+mod validate;
+
+pub use validate::HostInfo;
+
 /// A validated node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -17,6 +23,74 @@ pub struct Config {
     pub bgp: BgpConfig,
     pub services: Vec<ServiceConfig>,
     pub http: HttpConfig,
+    /// `[[pools]]` (used by the allocator).
+    pub pools: Vec<PoolConfig>,
+    /// `[[advertisements]]`.
+    pub advertisements: Vec<AdvertisementConfig>,
+    /// `[state]`.
+    pub state: Option<StateConfig>,
+    /// `[kubernetes]`: present means Kubernetes mode.
+    pub kubernetes: Option<KubernetesConfig>,
+}
+
+/// An inclusive address range of one family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AddressRange {
+    pub start: IpAddr,
+    pub end: IpAddr,
+}
+
+impl AddressRange {
+    /// True when `addr` lies in the range.
+    pub fn contains(&self, addr: &IpAddr) -> bool {
+        addr.is_ipv4() == self.start.is_ipv4() && *addr >= self.start && *addr <= self.end
+    }
+}
+
+/// One `[[pools]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    pub name: String,
+    pub ranges: Vec<AddressRange>,
+    pub auto_assign: bool,
+    pub avoid_buggy_ips: bool,
+}
+
+/// A BGP community to attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Community {
+    /// RFC 1997 (including well-known values).
+    Standard(u32),
+    /// RFC 8092.
+    Large(u32, u32, u32),
+}
+
+/// One `[[advertisements]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisementConfig {
+    pub pools: Vec<String>,
+    /// "bgp" or "l2".
+    pub mode: String,
+    /// Peer names; empty = all peers.
+    pub peers: Vec<String>,
+    pub communities: Vec<Community>,
+    pub local_pref: Option<u32>,
+    pub aggregation_length: Option<u8>,
+    pub aggregation_length_v6: Option<u8>,
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    pub path: PathBuf,
+}
+
+/// `[kubernetes]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesConfig {
+    pub namespace: String,
+    pub load_balancer_class: String,
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// `[node]`.
@@ -63,6 +137,8 @@ pub struct PeerConfig {
 pub struct ServiceConfig {
     pub name: String,
     pub addresses: Vec<IpAddr>,
+    pub pool: Option<String>,
+    pub allow_shared_ip: Option<String>,
 }
 
 /// `[http]`.
@@ -121,13 +197,59 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     parse(path, &text)
 }
 
-/// Validates config text; `path` is used for messages and `Config::source`.
+/// Validates config text; `path` is used for messages and `Config::source`. Node defaults
+/// (name, addresses) come from this host.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
-    let _ = text;
-    Err(ConfigErrors(vec![ConfigError {
-        file: path.display().to_string(),
-        line: 1,
-        col: 1,
-        message: "config parsing is being written".into(),
-    }]))
+    parse_with(path, text, &HostInfo::detect())
 }
+
+/// Like [`parse`], with the host facts given (for tests and `check` on another machine's file).
+///
+/// A TOML syntax, type or unknown-key error stops at the first one (that is where the parser
+/// stops); every semantic problem after that is reported, in file order.
+pub fn parse_with(path: &Path, text: &str, host: &HostInfo) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let locate = |offset: usize, message: String| {
+        let (line, col) = line_col(text, offset);
+        ConfigError {
+            file: file.clone(),
+            line,
+            col,
+            message,
+        }
+    };
+    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        let message = e.message().trim().replace('\n', " ");
+        ConfigErrors(vec![locate(offset, message)])
+    })?;
+    let mut problems = validate::Problems::default();
+    let config = validate::convert(raw, host, &mut problems);
+    if !problems.0.is_empty() {
+        problems.0.sort_by_key(|(offset, _)| *offset);
+        return Err(ConfigErrors(
+            problems.0.into_iter().map(|(o, m)| locate(o, m)).collect(),
+        ));
+    }
+    match config {
+        Some(mut c) => {
+            c.source = path.to_path_buf();
+            Ok(c)
+        }
+        None => Err(ConfigErrors(vec![locate(
+            0,
+            "invalid configuration".into(),
+        )])),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests;

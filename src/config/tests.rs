@@ -1,0 +1,280 @@
+//! Config tests: each error class with its exact location, the example and the DESIGN.md
+//! contract parse.
+
+use std::path::Path;
+
+use super::*;
+
+fn host() -> HostInfo {
+    HostInfo {
+        hostname: "testhost".into(),
+        addresses: vec!["192.0.2.99".parse().expect("ip")],
+    }
+}
+
+fn parse_str(text: &str) -> Result<Config, ConfigErrors> {
+    parse_with(Path::new("node.toml"), text, &host())
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse_str(text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+const BASE: &str = r#"[node]
+router_id = "192.0.2.10"
+asn = 64512
+addresses = ["192.0.2.10"]
+
+[[bgp.peers]]
+name = "tor1"
+address = "192.0.2.1"
+asn = 64500
+
+[[services]]
+name = "web"
+addresses = ["198.51.100.10"]
+"#;
+
+#[test]
+fn the_base_config_parses_with_documented_defaults() {
+    let c = parse_str(BASE).expect("valid");
+    assert_eq!(c.node.name, "testhost");
+    assert_eq!(c.bgp.listen, Some("[::]:179".parse().expect("addr")));
+    let p = &c.bgp.peers[0];
+    assert_eq!(
+        (p.port, p.hold_time, p.keepalive_time, p.connect_retry),
+        (179, 90, 30, 5)
+    );
+    assert_eq!(p.families.len(), 2);
+    assert_eq!(c.http.listen, Some("127.0.0.1:7473".parse().expect("addr")));
+}
+
+#[test]
+fn an_unknown_key_is_located_at_the_key() {
+    let e = errors(&BASE.replace("asn = 64500", "asn = 64500\nholdtime = 30"));
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("node.toml:10:1: "), "{e:?}");
+    assert!(e[0].contains("holdtime"), "{e:?}");
+}
+
+#[test]
+fn a_bad_address_is_located_at_the_value() {
+    let e = errors(&BASE.replace("\"192.0.2.1\"", "\"192.0.2.300\""));
+    assert_eq!(
+        e,
+        vec!["node.toml:8:11: bgp.peers[0].address: `192.0.2.300` is not an IP address"]
+    );
+}
+
+#[test]
+fn a_bad_cidr_in_a_pool_is_refused() {
+    let e = errors(&format!(
+        "{BASE}\n[[pools]]\nname = \"p\"\naddresses = [\"198.51.100.0/33\"]\n"
+    ));
+    assert!(
+        e[0].starts_with("node.toml:17:14: pools[0].addresses: `198.51.100.0/33`"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn asn_zero_is_refused_for_node_and_peer_and_both_are_reported() {
+    let e = errors(
+        &BASE
+            .replace("asn = 64512", "asn = 0")
+            .replace("asn = 64500", "asn = 0"),
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with("node.toml:3:7: node.asn: AS number 0"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("node.toml:9:7: bgp.peers[0].asn: AS number 0"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn hold_time_1_and_2_are_refused() {
+    for h in [1, 2] {
+        let e = errors(&BASE.replace("asn = 64500", &format!("asn = 64500\nhold_time = {h}")));
+        assert!(
+            e[0].starts_with("node.toml:10:13: bgp.peers[0].hold_time"),
+            "{e:?}"
+        );
+        assert!(e[0].contains("use 0 (no keepalives) or 3..=65535"), "{e:?}");
+    }
+}
+
+#[test]
+fn two_peers_with_the_same_address_are_refused_naming_the_first() {
+    let e = errors(&format!(
+        "{BASE}\n[[bgp.peers]]\nname = \"tor2\"\naddress = \"192.0.2.1\"\nasn = 64501\n"
+    ));
+    assert!(
+        e[0].starts_with("node.toml:17:11: bgp.peers[1].address"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("`tor1`"), "{e:?}");
+}
+
+#[test]
+fn a_service_address_equal_to_a_node_address_is_refused() {
+    let e = errors(&BASE.replace("[\"198.51.100.10\"]", "[\"192.0.2.10\"]"));
+    assert!(
+        e[0].starts_with(
+            "node.toml:13:14: services[0].addresses: 192.0.2.10 is an address of node"
+        ),
+        "{e:?}"
+    );
+    assert!(e[0].contains("takes the node down"), "{e:?}");
+}
+
+#[test]
+fn a_service_without_addresses_is_refused() {
+    let e = errors(&BASE.replace("addresses = [\"198.51.100.10\"]\n", ""));
+    assert!(
+        e[0].starts_with("node.toml:11:1: services[0]: service `web` has no addresses"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_pool_containing_a_node_address_is_refused() {
+    let e = errors(&format!(
+        "{BASE}\n[[pools]]\nname = \"p\"\naddresses = [\"192.0.2.0/24\"]\n"
+    ));
+    assert!(
+        e[0].contains("contains 192.0.2.10, an address of node"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_router_id_must_be_ipv4() {
+    let e = errors(&BASE.replace("router_id = \"192.0.2.10\"", "router_id = \"2001:db8::1\""));
+    assert!(e[0].starts_with("node.toml:2:13: node.router_id"), "{e:?}");
+}
+
+#[test]
+fn a_syntax_error_is_located() {
+    let e = errors("[node\nasn = 1\n");
+    assert!(e[0].starts_with("node.toml:1:"), "{e:?}");
+}
+
+#[test]
+fn listen_empty_disables_and_garbage_is_refused() {
+    let c = parse_str(&format!("{BASE}\n[http]\nlisten = \"\"\n")).expect("valid");
+    assert_eq!(c.http.listen, None);
+    let e = errors(&format!("{BASE}\n[http]\nlisten = \"localhost\"\n"));
+    assert!(e[0].contains("http.listen"), "{e:?}");
+}
+
+#[test]
+fn communities_accept_pairs_large_and_well_known_names() {
+    assert_eq!(
+        peer::community("64500:100"),
+        Some(Community::Standard((64500 << 16) | 100))
+    );
+    assert_eq!(
+        peer::community("large:64500:1:2"),
+        Some(Community::Large(64500, 1, 2))
+    );
+    assert_eq!(
+        peer::community("no-export"),
+        Some(Community::Standard(0xFFFF_FF01))
+    );
+    assert_eq!(peer::community("70000:1"), None);
+    assert_eq!(peer::community("large:1:2"), None);
+}
+
+#[test]
+fn ranges_may_cross_octet_boundaries_but_not_families() {
+    let r = peer::address_range("198.51.100.250-198.51.101.5").expect("range");
+    assert!(r.contains(&"198.51.101.0".parse().expect("ip")));
+    assert!(peer::address_range("198.51.100.1-2001:db8::1").is_none());
+    assert!(peer::address_range("198.51.100.9-198.51.100.1").is_none());
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = include_str!("../../examples/standalone.toml");
+    let c = parse_str(text).expect("examples/standalone.toml is valid");
+    assert_eq!(c.services.len(), 2);
+    assert_eq!(
+        c.bgp.peers[0].address,
+        "192.0.2.1".parse::<std::net::IpAddr>().expect("ip")
+    );
+}
+
+/// DESIGN.md's node config contract, with `[[services]]` listing addresses (pool allocation
+/// comes with the allocator): every key must be accepted.
+#[test]
+fn every_key_of_the_design_contract_is_accepted() {
+    let contract = r#"
+[node]
+name = "node-a"
+router_id = "192.0.2.10"
+asn = 64512
+addresses = ["192.0.2.10"]
+
+[bgp]
+listen = "0.0.0.0:179"
+
+[[bgp.peers]]
+name = "tor1"
+address = "192.0.2.1"
+asn = 64500
+port = 179
+hold_time = 90
+keepalive_time = 30
+connect_retry = 5
+source_address = "192.0.2.10"
+password = "secret"
+ebgp_multihop = 1
+ttl_security = false
+passive = false
+families = ["ipv4", "ipv6"]
+bfd = false
+
+[[pools]]
+name = "public"
+addresses = ["198.51.100.0/24", "203.0.113.10-203.0.113.20", "2001:db8:100::/64"]
+auto_assign = true
+avoid_buggy_ips = false
+
+[[advertisements]]
+pools = ["public"]
+mode = "bgp"
+peers = []
+communities = ["64500:100", "large:64500:1:2"]
+local_pref = 100
+aggregation_length = 32
+
+[[services]]
+name = "web"
+pool = "public"
+addresses = ["198.51.100.7"]
+ip_families = "SingleStack"
+allow_shared_ip = ""
+
+[http]
+listen = "127.0.0.1:7473"
+
+[state]
+path = "/var/lib/ferrolb/state.json"
+
+[kubernetes]
+namespace = "ferrolb-system"
+load_balancer_class = ""
+"#;
+    let c = parse_str(contract).expect("the contract parses");
+    assert_eq!(c.pools[0].ranges.len(), 3);
+    assert_eq!(c.advertisements[0].communities.len(), 2);
+    assert!(c.kubernetes.is_some());
+    assert_eq!(c.bgp.peers[0].password.as_deref(), Some("secret"));
+}
