@@ -1,0 +1,428 @@
+//! The real routers: BIRD 2, FRR bgpd (without zebra) and GoBGP, each configured to peer with
+//! ferrolb at 192.0.2.2 and queried for the session state and the routes it learned.
+
+use std::time::Duration;
+
+use super::{require, wait_for, Lab, Proc, NODE_V4, ROUTER_V4};
+
+/// A route as the router shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub prefix: String,
+    pub next_hop: String,
+    pub as_path: Vec<u32>,
+    pub local_pref: Option<u32>,
+}
+
+/// What every router offers the tests.
+pub trait Router {
+    fn established(&self) -> bool;
+    fn routes(&self) -> Vec<RouteInfo>;
+    fn process(&self) -> &Proc;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bird,
+    Frr,
+    Gobgp,
+}
+
+/// Starts the router of `kind` in the lab's router namespace (AS `asn`, peer AS `peer_asn`).
+pub fn start(kind: Kind, lab: &Lab, asn: u32, peer_asn: u32, passive: bool) -> Box<dyn Router> {
+    let r: Box<dyn Router> = match kind {
+        Kind::Bird => Box::new(Bird::start(lab, asn, peer_asn, passive)),
+        Kind::Frr => Box::new(Frr::start(lab, asn, peer_asn, passive)),
+        Kind::Gobgp => Box::new(Gobgp::start(lab, asn, peer_asn, passive)),
+    };
+    r
+}
+
+pub struct Bird {
+    proc: Proc,
+    sock: String,
+    ns: String,
+}
+
+impl Bird {
+    pub fn start(lab: &Lab, asn: u32, peer_asn: u32, passive: bool) -> Bird {
+        require("bird");
+        require("birdc");
+        let conf = lab.path("bird.conf");
+        let passive = if passive { "on" } else { "off" };
+        std::fs::write(
+            &conf,
+            format!(
+                "router id {ROUTER_V4};\nprotocol device {{ scan time 1; }}\n\
+                 protocol bgp ferrolb {{\n  local {ROUTER_V4} as {asn};\n  neighbor {NODE_V4} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
+            ),
+        )
+        .expect("write bird.conf");
+        let sock = lab.path("bird.ctl").to_str().expect("utf8").to_string();
+        let proc = lab.spawn(
+            &lab.router_ns,
+            "bird",
+            &[
+                "bird",
+                "-f",
+                "-c",
+                conf.to_str().expect("utf8"),
+                "-s",
+                &sock,
+                "-P",
+                lab.path("bird.pid").to_str().expect("utf8"),
+            ],
+        );
+        let b = Bird {
+            proc,
+            sock,
+            ns: lab.router_ns.clone(),
+        };
+        wait_for("BIRD to answer", Duration::from_secs(20), || {
+            b.birdc("show status").is_some()
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", b.proc.log_text()));
+        b
+    }
+
+    fn birdc(&self, cmd: &str) -> Option<String> {
+        let out = std::process::Command::new("birdc")
+            .args(["-s", &self.sock])
+            .args(cmd.split(' '))
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Raw `show route protocol ferrolb all` output, for messages.
+    pub fn show_routes(&self) -> String {
+        self.birdc("show route protocol ferrolb all")
+            .unwrap_or_default()
+    }
+}
+
+/// Parses `birdc show route ... all` output.
+pub fn parse_bird_routes(text: &str) -> Vec<RouteInfo> {
+    let mut out: Vec<RouteInfo> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        let first = t.split_whitespace().next().unwrap_or("");
+        if !line.starts_with(char::is_whitespace) && first.contains('/') {
+            out.push(RouteInfo {
+                prefix: first.to_string(),
+                next_hop: String::new(),
+                as_path: vec![],
+                local_pref: None,
+            });
+        } else if let Some(r) = out.last_mut() {
+            if let Some(v) = t.strip_prefix("BGP.as_path:") {
+                r.as_path = v
+                    .split_whitespace()
+                    .filter_map(|a| a.parse().ok())
+                    .collect();
+            } else if let Some(v) = t.strip_prefix("BGP.next_hop:") {
+                r.next_hop = v.split_whitespace().next().unwrap_or("").to_string();
+            } else if let Some(v) = t.strip_prefix("BGP.local_pref:") {
+                r.local_pref = v.trim().parse().ok();
+            }
+        }
+    }
+    out
+}
+
+impl Router for Bird {
+    fn established(&self) -> bool {
+        self.birdc("show protocols ferrolb")
+            .is_some_and(|s| s.contains("Established"))
+    }
+    fn routes(&self) -> Vec<RouteInfo> {
+        parse_bird_routes(&self.show_routes())
+    }
+    fn process(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+pub struct Frr {
+    proc: Proc,
+    vty: String,
+    ns: String,
+}
+
+impl Frr {
+    pub fn start(lab: &Lab, asn: u32, peer_asn: u32, passive: bool) -> Frr {
+        require("/usr/lib/frr/bgpd");
+        require("vtysh");
+        let dir = lab.path("frr");
+        std::fs::create_dir_all(&dir).expect("frr dir");
+        let conf = dir.join("bgpd.conf");
+        let passive = if passive {
+            format!(" neighbor {NODE_V4} passive\n")
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "frr defaults traditional\nhostname router\n!\nrouter bgp {asn}\n bgp router-id {ROUTER_V4}\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n neighbor {NODE_V4} remote-as {peer_asn}\n neighbor {NODE_V4} timers connect 1\n{passive} address-family ipv4 unicast\n  neighbor {NODE_V4} activate\n exit-address-family\n address-family ipv6 unicast\n  neighbor {NODE_V4} activate\n exit-address-family\n!\n"
+            ),
+        )
+        .expect("write bgpd.conf");
+        let vty = dir.to_str().expect("utf8").to_string();
+        let proc = lab.spawn(
+            &lab.router_ns,
+            "bgpd",
+            &[
+                "/usr/lib/frr/bgpd",
+                "-Z",
+                "-n",
+                "-S",
+                "-f",
+                conf.to_str().expect("utf8"),
+                "-i",
+                dir.join("bgpd.pid").to_str().expect("utf8"),
+                "--vty_socket",
+                &vty,
+                "-z",
+                dir.join("zserv").to_str().expect("utf8"),
+                "-P",
+                "0",
+                "--log",
+                "stdout",
+            ],
+        );
+        let f = Frr {
+            proc,
+            vty,
+            ns: lab.router_ns.clone(),
+        };
+        wait_for("bgpd to answer", Duration::from_secs(20), || {
+            f.vtysh("show bgp summary").is_some()
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", f.proc.log_text()));
+        f
+    }
+
+    fn vtysh(&self, cmd: &str) -> Option<String> {
+        let out = std::process::Command::new("vtysh")
+            .args(["--vty_socket", &self.vty, "-d", "bgpd", "-c", cmd])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn family_routes(&self, afi: &str) -> Vec<RouteInfo> {
+        let Some(text) = self.vtysh(&format!("show bgp {afi} unicast json")) else {
+            return vec![];
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for (prefix, paths) in v
+            .get("routes")
+            .and_then(|r| r.as_object())
+            .into_iter()
+            .flatten()
+        {
+            for p in paths.as_array().into_iter().flatten() {
+                let as_path = p
+                    .get("path")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .filter_map(|a| a.parse().ok())
+                    .collect();
+                let next_hop = p
+                    .get("nexthops")
+                    .and_then(|n| n.get(0))
+                    .and_then(|n| n.get("ip"))
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let local_pref = p.get("locPrf").and_then(|x| x.as_u64()).map(|x| x as u32);
+                out.push(RouteInfo {
+                    prefix: prefix.clone(),
+                    next_hop,
+                    as_path,
+                    local_pref,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Router for Frr {
+    fn established(&self) -> bool {
+        self.vtysh(&format!("show bgp neighbor {NODE_V4} json"))
+            .is_some_and(|s| s.contains("\"bgpState\":\"Established\""))
+    }
+    fn routes(&self) -> Vec<RouteInfo> {
+        let mut r = self.family_routes("ipv4");
+        r.extend(self.family_routes("ipv6"));
+        r
+    }
+    fn process(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+pub struct Gobgp {
+    proc: Proc,
+    api: String,
+    ns: String,
+}
+
+impl Gobgp {
+    pub fn start(lab: &Lab, asn: u32, peer_asn: u32, passive: bool) -> Gobgp {
+        require("gobgpd");
+        require("gobgp");
+        let conf = lab.path("gobgpd.toml");
+        let mut afis = String::new();
+        for f in ["ipv4-unicast", "ipv6-unicast"] {
+            afis.push_str(&format!("  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{f}\"\n"));
+        }
+        std::fs::write(
+            &conf,
+            format!(
+                "[global.config]\n  as = {asn}\n  router-id = \"{ROUTER_V4}\"\n  port = 179\n  local-address-list = [\"{ROUTER_V4}\"]\n\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{NODE_V4}\"\n    peer-as = {peer_asn}\n  [neighbors.transport.config]\n    passive-mode = {passive}\n    local-address = \"{ROUTER_V4}\"\n  [neighbors.timers.config]\n    connect-retry = 1\n{afis}"
+            ),
+        )
+        .expect("write gobgpd.toml");
+        let api = "127.0.0.1:50051".to_string();
+        let proc = lab.spawn(
+            &lab.router_ns,
+            "gobgpd",
+            &[
+                "gobgpd",
+                "-f",
+                conf.to_str().expect("utf8"),
+                "-t",
+                "toml",
+                "--api-hosts",
+                &api,
+                "--pprof-disable",
+                "-p",
+            ],
+        );
+        let g = Gobgp {
+            proc,
+            api,
+            ns: lab.router_ns.clone(),
+        };
+        wait_for("gobgpd to answer", Duration::from_secs(20), || {
+            g.gobgp(&["global"]).is_some()
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", g.proc.log_text()));
+        g
+    }
+
+    fn gobgp(&self, args: &[&str]) -> Option<String> {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                "gobgp",
+                "-u",
+                "127.0.0.1",
+                "-p",
+                "50051",
+            ])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn family_routes(&self, afi: &str) -> Vec<RouteInfo> {
+        let Some(text) = self.gobgp(&["-j", "global", "rib", "-a", afi]) else {
+            return vec![];
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for (prefix, paths) in v.as_object().into_iter().flatten() {
+            for p in paths.as_array().into_iter().flatten() {
+                let mut r = RouteInfo {
+                    prefix: prefix.clone(),
+                    next_hop: String::new(),
+                    as_path: vec![],
+                    local_pref: None,
+                };
+                for a in p
+                    .get("attrs")
+                    .and_then(|a| a.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    match a.get("type").and_then(|t| t.as_u64()) {
+                        Some(2) => {
+                            for seg in a
+                                .get("as_paths")
+                                .and_then(|s| s.as_array())
+                                .into_iter()
+                                .flatten()
+                            {
+                                r.as_path.extend(
+                                    seg.get("asns")
+                                        .and_then(|x| x.as_array())
+                                        .into_iter()
+                                        .flatten()
+                                        .filter_map(|x| x.as_u64())
+                                        .map(|x| x as u32),
+                                );
+                            }
+                        }
+                        Some(3) => {
+                            r.next_hop = a
+                                .get("nexthop")
+                                .and_then(|x| x.as_str())
+                                .unwrap_or("")
+                                .to_string()
+                        }
+                        Some(5) => {
+                            r.local_pref = a.get("value").and_then(|x| x.as_u64()).map(|x| x as u32)
+                        }
+                        Some(14) => {
+                            r.next_hop = a
+                                .get("nexthop")
+                                .and_then(|x| x.as_str())
+                                .unwrap_or("")
+                                .to_string()
+                        }
+                        _ => {}
+                    }
+                }
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+impl Router for Gobgp {
+    fn established(&self) -> bool {
+        self.gobgp(&["-j", "neighbor", NODE_V4]).is_some_and(|s| {
+            s.contains("\"session_state\":6")
+                || s.to_lowercase()
+                    .contains("\"session_state\":\"established\"")
+        })
+    }
+    fn routes(&self) -> Vec<RouteInfo> {
+        let mut r = self.family_routes("ipv4");
+        r.extend(self.family_routes("ipv6"));
+        r
+    }
+    fn process(&self) -> &Proc {
+        &self.proc
+    }
+}

@@ -1,0 +1,160 @@
+//! ferrolb against real BIRD, FRR bgpd and GoBGP, each in its own network namespace.
+
+mod common;
+
+use std::time::Duration;
+
+use common::routers::{self, Kind, Router};
+use common::{wait_for, Ferrolb, Lab, NodeToml, NODE_V4, NODE_V6};
+
+const ROUTER_AS: u32 = 64500;
+const NODE_AS: u32 = 64512;
+const WAIT: Duration = Duration::from_secs(60);
+
+fn toml(peer_asn: u32, passive: bool, hold: u16) -> NodeToml {
+    NodeToml {
+        asn: NODE_AS,
+        peer_asn,
+        passive,
+        hold_time: hold,
+        services: vec![
+            ("web", vec!["198.51.100.10", "2001:db8:100::10"]),
+            ("api", vec!["198.51.100.11"]),
+        ],
+    }
+}
+
+fn prefixes(r: &dyn Router) -> Vec<String> {
+    let mut p: Vec<String> = r.routes().into_iter().map(|r| r.prefix).collect();
+    p.sort();
+    p.dedup();
+    p
+}
+
+fn fail(what: String, r: &dyn Router, f: &Ferrolb) -> ! {
+    panic!(
+        "{what}\nrouter routes: {:?}\n--- router log ---\n{}\n--- ferrolb log ---\n{}",
+        r.routes(),
+        r.process().log_text(),
+        f.proc.log_text()
+    )
+}
+
+fn all_three() -> Vec<String> {
+    vec![
+        "198.51.100.10/32".into(),
+        "198.51.100.11/32".into(),
+        "2001:db8:100::10/128".into(),
+    ]
+}
+
+/// Established with ferrolb as the active (or passive) side; the routes arrive with the right
+/// next hop and AS path; SIGHUP withdraws a removed service; SIGTERM withdraws everything.
+fn announce_reload_terminate(kind: Kind, ferrolb_passive: bool) {
+    let lab = Lab::new();
+    let router = routers::start(kind, &lab, ROUTER_AS, NODE_AS, !ferrolb_passive);
+    let mut f = Ferrolb::start(&lab, &toml(ROUTER_AS, ferrolb_passive, 90));
+    let r = router.as_ref();
+    wait_for("Established", WAIT, || r.established()).unwrap_or_else(|e| fail(e, r, &f));
+    wait_for("three routes", WAIT, || prefixes(r) == all_three())
+        .unwrap_or_else(|e| fail(e, r, &f));
+    for route in r.routes() {
+        assert_eq!(route.as_path, vec![NODE_AS], "{route:?}");
+        let want = if route.prefix.contains(':') {
+            NODE_V6
+        } else {
+            NODE_V4
+        };
+        assert_eq!(route.next_hop, want, "{route:?}");
+    }
+
+    let mut fewer = toml(ROUTER_AS, ferrolb_passive, 90);
+    fewer.services.retain(|(n, _)| *n != "api");
+    f.reload(&fewer);
+    let want: Vec<String> = vec!["198.51.100.10/32".into(), "2001:db8:100::10/128".into()];
+    wait_for("api withdrawn", WAIT, || prefixes(r) == want).unwrap_or_else(|e| fail(e, r, &f));
+    assert!(r.established(), "the reload reset the session");
+
+    assert_eq!(f.terminate(), Some(0), "ferrolb exit code");
+    wait_for("no ferrolb routes", WAIT, || prefixes(r).is_empty())
+        .unwrap_or_else(|e| fail(e, r, &f));
+}
+
+/// The router frozen longer than the hold time: ferrolb drops the session, and after the
+/// router resumes the session and the routes come back.
+fn frozen_router(kind: Kind) {
+    let lab = Lab::new();
+    let router = routers::start(kind, &lab, ROUTER_AS, NODE_AS, true);
+    let f = Ferrolb::start(&lab, &toml(ROUTER_AS, false, 3));
+    let r = router.as_ref();
+    wait_for("three routes", WAIT, || prefixes(r) == all_three())
+        .unwrap_or_else(|e| fail(e, r, &f));
+    r.process().signal("STOP");
+    wait_for("ferrolb's hold timer to fire", WAIT, || {
+        f.proc.log_text().contains("4/0")
+    })
+    .unwrap_or_else(|e| fail(e, r, &f));
+    r.process().signal("CONT");
+    std::thread::sleep(Duration::from_secs(1));
+    wait_for("Established again", WAIT, || r.established()).unwrap_or_else(|e| fail(e, r, &f));
+    wait_for("routes back", WAIT, || prefixes(r) == all_three()).unwrap_or_else(|e| fail(e, r, &f));
+}
+
+/// iBGP: empty AS path and LOCAL_PREF 100.
+fn ibgp(kind: Kind) {
+    let lab = Lab::new();
+    let router = routers::start(kind, &lab, NODE_AS, NODE_AS, true);
+    let f = Ferrolb::start(&lab, &toml(NODE_AS, false, 90));
+    let r = router.as_ref();
+    wait_for("three routes", WAIT, || prefixes(r) == all_three())
+        .unwrap_or_else(|e| fail(e, r, &f));
+    for route in r.routes() {
+        assert!(route.as_path.is_empty(), "{route:?}");
+        assert_eq!(route.local_pref, Some(100), "{route:?}");
+    }
+}
+
+#[test]
+fn bird_learns_routes_when_ferrolb_connects() {
+    announce_reload_terminate(Kind::Bird, false);
+}
+#[test]
+fn bird_learns_routes_when_bird_connects() {
+    announce_reload_terminate(Kind::Bird, true);
+}
+#[test]
+fn bird_frozen_past_the_hold_time_recovers() {
+    frozen_router(Kind::Bird);
+}
+#[test]
+fn bird_ibgp_gets_local_pref_and_an_empty_as_path() {
+    ibgp(Kind::Bird);
+}
+#[test]
+fn frr_learns_routes_when_ferrolb_connects() {
+    announce_reload_terminate(Kind::Frr, false);
+}
+#[test]
+fn frr_learns_routes_when_frr_connects() {
+    announce_reload_terminate(Kind::Frr, true);
+}
+#[test]
+fn frr_frozen_past_the_hold_time_recovers() {
+    frozen_router(Kind::Frr);
+}
+#[test]
+fn gobgp_learns_routes_when_ferrolb_connects() {
+    announce_reload_terminate(Kind::Gobgp, false);
+}
+#[test]
+fn gobgp_learns_routes_when_gobgp_connects() {
+    announce_reload_terminate(Kind::Gobgp, true);
+}
+#[test]
+fn gobgp_frozen_past_the_hold_time_recovers() {
+    frozen_router(Kind::Gobgp);
+}
+#[test]
+fn gobgp_ibgp_gets_local_pref_and_an_empty_as_path() {
+    ibgp(Kind::Gobgp);
+}
