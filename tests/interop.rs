@@ -158,3 +158,7 @@ fn gobgp_frozen_past_the_hold_time_recovers() {
 fn gobgp_ibgp_gets_local_pref_and_an_empty_as_path() {
     ibgp(Kind::Gobgp);
 }
+#[test]
+fn frr_ibgp_gets_local_pref_and_an_empty_as_path() {
+    ibgp(Kind::Frr);
+}
