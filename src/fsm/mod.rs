@@ -1,5 +1,5 @@
 //! The RFC 4271 §8 BGP finite state machine, sans-IO: fed events and the current time, it returns
-//! actions for the runtime to carry out. No sockets, no clock, no tokio, no zettabgp here.
+//! actions for the runtime to carry out. No sockets, no clock, no async runtime, no wire codec here.
 //!
 //! Time is a [`Duration`] since an epoch chosen by the runtime (virtual time in tests). Timers are
 //! data: the FSM asks for a timer to be armed at an absolute deadline and the runtime feeds back
