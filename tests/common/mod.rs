@@ -44,6 +44,20 @@ pub fn require(binary: &str) {
     );
 }
 
+/// Runs a command and returns its stdout when it succeeds.
+pub fn stdout_if_ok(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits up to 20 s for a freshly started daemon to answer, failing with its log.
+pub fn wait_ready(what: &str, proc: &Proc, mut answers: impl FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(20), &mut answers)
+        .unwrap_or_else(|e| panic!("{e}\n{}", proc.log_text()));
+}
+
 /// Polls `cond` every 200 ms until it holds or `timeout` passes.
 pub fn wait_for(
     what: &str,
@@ -192,14 +206,7 @@ impl Lab {
 
     /// Runs a command inside a namespace and returns its stdout (None when it fails).
     pub fn exec(&self, ns: &str, args: &[&str]) -> Option<String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(args)
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        stdout_if_ok(Command::new("ip").args(["netns", "exec", ns]).args(args))
     }
 }
 

@@ -1,9 +1,7 @@
 //! The real routers: BIRD 2, FRR bgpd (without zebra) and GoBGP, each configured to peer with
 //! ferrolb at 192.0.2.2 and queried for the session state and the routes it learned.
 
-use std::time::Duration;
-
-use super::{require, wait_for, Lab, Proc, NODE_V4, ROUTER_V4};
+use super::{require, stdout_if_ok, wait_ready, Lab, Proc, NODE_V4, ROUTER_V4};
 
 /// A route as the router shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,22 +76,18 @@ impl Bird {
             sock,
             ns: lab.router_ns.clone(),
         };
-        wait_for("BIRD to answer", Duration::from_secs(20), || {
+        wait_ready("BIRD to answer", &b.proc, || {
             b.birdc("show status").is_some()
-        })
-        .unwrap_or_else(|e| panic!("{e}\n{}", b.proc.log_text()));
+        });
         b
     }
 
     fn birdc(&self, cmd: &str) -> Option<String> {
-        let out = std::process::Command::new("birdc")
-            .args(["-s", &self.sock])
-            .args(cmd.split(' '))
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        stdout_if_ok(
+            std::process::Command::new("birdc")
+                .args(["-s", &self.sock])
+                .args(cmd.split(' ')),
+        )
     }
 
     /// Raw `show route protocol ferrolb all` output, for messages.
@@ -198,21 +192,21 @@ impl Frr {
             vty,
             ns: lab.router_ns.clone(),
         };
-        wait_for("bgpd to answer", Duration::from_secs(20), || {
+        wait_ready("bgpd to answer", &f.proc, || {
             f.vtysh("show bgp summary").is_some()
-        })
-        .unwrap_or_else(|e| panic!("{e}\n{}", f.proc.log_text()));
+        });
         f
     }
 
     fn vtysh(&self, cmd: &str) -> Option<String> {
-        let out = std::process::Command::new("vtysh")
-            .args(["--vty_socket", &self.vty, "-d", "bgpd", "-c", cmd])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        stdout_if_ok(std::process::Command::new("vtysh").args([
+            "--vty_socket",
+            &self.vty,
+            "-d",
+            "bgpd",
+            "-c",
+            cmd,
+        ]))
     }
 
     fn family_routes(&self, afi: &str) -> Vec<RouteInfo> {
@@ -315,31 +309,27 @@ impl Gobgp {
             api,
             ns: lab.router_ns.clone(),
         };
-        wait_for("gobgpd to answer", Duration::from_secs(20), || {
+        wait_ready("gobgpd to answer", &g.proc, || {
             g.gobgp(&["global"]).is_some()
-        })
-        .unwrap_or_else(|e| panic!("{e}\n{}", g.proc.log_text()));
+        });
         g
     }
 
     fn gobgp(&self, args: &[&str]) -> Option<String> {
-        let out = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns,
-                "gobgp",
-                "-u",
-                "127.0.0.1",
-                "-p",
-                "50051",
-            ])
-            .args(args)
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        stdout_if_ok(
+            std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns,
+                    "gobgp",
+                    "-u",
+                    "127.0.0.1",
+                    "-p",
+                    "50051",
+                ])
+                .args(args),
+        )
     }
 
     fn family_routes(&self, afi: &str) -> Vec<RouteInfo> {
