@@ -3,6 +3,7 @@
 //! The flow is described in DESIGN.md: configuration (`config`) feeds the speaker (`bgp`), which
 //! drives one sans-IO RFC 4271 state machine (`fsm`) per peer.
 
+pub mod allocator;
 pub mod bgp;
 pub mod config;
 pub mod daemon;

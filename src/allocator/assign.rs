@@ -1,0 +1,250 @@
+//! The allocator's state and operations: pools, claims with sharing, allocation by family
+//! policy, release, restore, and orphan tracking.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::addr::{to_num, Fam, IntervalSet};
+use super::pool::Pool;
+use super::{sharing_conflict, AllocError, Allocation, NodeAddress, Restored, Sharing};
+
+/// Who holds one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    /// The pool it belongs to; None = orphaned.
+    pool: Option<String>,
+    /// Service key → its sharing terms.
+    users: BTreeMap<String, Option<Sharing>>,
+}
+
+/// One service's holdings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    created: u64,
+    addresses: BTreeSet<IpAddr>,
+}
+
+/// The allocator. See the module docs for the rules.
+#[derive(Debug, Clone, Default)]
+pub struct Allocator {
+    pools: BTreeMap<String, Pool>,
+    nodes: Vec<NodeAddress>,
+    used_v4: IntervalSet,
+    used_v6: IntervalSet,
+    owners: BTreeMap<IpAddr, Owner>,
+    services: BTreeMap<String, Held>,
+}
+
+impl Allocator {
+    /// An allocator that refuses the given node addresses.
+    pub fn new(nodes: Vec<NodeAddress>) -> Allocator {
+        Allocator {
+            nodes,
+            ..Allocator::default()
+        }
+    }
+
+    fn used(&self, f: Fam) -> &IntervalSet {
+        match f {
+            Fam::V4 => &self.used_v4,
+            Fam::V6 => &self.used_v6,
+        }
+    }
+
+    fn used_mut(&mut self, f: Fam) -> &mut IntervalSet {
+        match f {
+            Fam::V4 => &mut self.used_v4,
+            Fam::V6 => &mut self.used_v6,
+        }
+    }
+
+    fn node_of(&self, a: IpAddr) -> Option<&NodeAddress> {
+        self.nodes.iter().find(|n| n.address == a)
+    }
+
+    /// Adds or replaces a pool. Refused when it contains a node address. Addresses its new
+    /// shape no longer covers stay with their services, orphaned; orphans it now covers are
+    /// adopted.
+    pub fn add_pool(&mut self, pool: Pool) -> Result<(), AllocError> {
+        if let Some(n) = self.nodes.iter().find(|n| pool.contains(n.address)) {
+            return Err(AllocError::PoolContainsNodeAddress {
+                pool: pool.name.clone(),
+                address: n.address,
+                node: n.node.clone(),
+            });
+        }
+        for (addr, owner) in self.owners.iter_mut() {
+            if owner.pool.as_deref() == Some(pool.name.as_str()) && !pool.contains(*addr) {
+                owner.pool = None;
+            } else if owner.pool.is_none() && pool.contains(*addr) {
+                owner.pool = Some(pool.name.clone());
+            }
+        }
+        self.pools.insert(pool.name.clone(), pool);
+        Ok(())
+    }
+
+    /// Removes a pool; its addresses stay with their services, orphaned.
+    pub fn remove_pool(&mut self, name: &str) {
+        self.pools.remove(name);
+        for owner in self.owners.values_mut() {
+            if owner.pool.as_deref() == Some(name) {
+                owner.pool = None;
+            }
+        }
+        let orphans: Vec<IpAddr> = self
+            .owners
+            .iter()
+            .filter(|(_, o)| o.pool.is_none())
+            .map(|(a, _)| *a)
+            .collect();
+        for a in orphans {
+            let adopt = self.pool_containing(a);
+            if let Some(o) = self.owners.get_mut(&a) {
+                o.pool = adopt;
+            }
+        }
+    }
+
+    fn pool_containing(&self, a: IpAddr) -> Option<String> {
+        self.pools
+            .values()
+            .find(|p| p.contains(a))
+            .map(|p| p.name.clone())
+    }
+
+    /// The pools.
+    pub fn pools(&self) -> impl Iterator<Item = &Pool> {
+        self.pools.values()
+    }
+
+    /// Takes `addr` for `key` (joining its users when sharing allows).
+    fn claim(
+        &mut self,
+        key: &str,
+        created: u64,
+        addr: IpAddr,
+        sharing: Option<&Sharing>,
+    ) -> Result<(), AllocError> {
+        if let Some(owner) = self.owners.get(&addr) {
+            for (other, terms) in owner.users.iter().filter(|(k, _)| *k != key) {
+                if let Some(reason) = sharing_conflict(sharing, terms.as_ref()) {
+                    return Err(AllocError::Conflict {
+                        service: key.to_string(),
+                        address: addr,
+                        reason: format!("held by `{other}`: {reason}"),
+                    });
+                }
+            }
+        }
+        let pool = self.pool_containing(addr);
+        let owner = self.owners.entry(addr).or_insert(Owner {
+            pool,
+            users: BTreeMap::new(),
+        });
+        owner.users.insert(key.to_string(), sharing.cloned());
+        self.used_mut(Fam::of(addr)).insert(to_num(addr));
+        let held = self.services.entry(key.to_string()).or_insert(Held {
+            created,
+            addresses: BTreeSet::new(),
+        });
+        held.addresses.insert(addr);
+        Ok(())
+    }
+
+    fn unclaim(&mut self, key: &str, addr: IpAddr) {
+        if let Some(owner) = self.owners.get_mut(&addr) {
+            owner.users.remove(key);
+            if owner.users.is_empty() {
+                self.owners.remove(&addr);
+                self.used_mut(Fam::of(addr)).remove(to_num(addr));
+            }
+        }
+        if let Some(h) = self.services.get_mut(key) {
+            h.addresses.remove(&addr);
+        }
+    }
+
+    /// Releases everything `key` holds; addresses nobody else shares become free.
+    pub fn release(&mut self, key: &str) {
+        let addrs: Vec<IpAddr> = self
+            .services
+            .get(key)
+            .map(|h| h.addresses.iter().copied().collect())
+            .unwrap_or_default();
+        for a in addrs {
+            self.unclaim(key, a);
+        }
+        self.services.remove(key);
+    }
+
+    /// What `key` holds now.
+    pub fn assignment(&self, key: &str) -> Allocation {
+        let addresses = self
+            .services
+            .get(key)
+            .map(|h| {
+                h.addresses
+                    .iter()
+                    .map(|a| (*a, self.owners.get(a).and_then(|o| o.pool.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Allocation {
+            addresses,
+            missing: Vec::new(),
+        }
+    }
+
+    /// Every (service, address) whose address lies in no pool any more.
+    pub fn orphaned(&self) -> Vec<(String, IpAddr)> {
+        let mut out = Vec::new();
+        for (addr, owner) in self.owners.iter().filter(|(_, o)| o.pool.is_none()) {
+            out.extend(owner.users.keys().map(|k| (k.clone(), *addr)));
+        }
+        out
+    }
+
+    /// Every service key with what it holds (address → pool), in key order.
+    pub fn assignments(&self) -> BTreeMap<String, BTreeMap<IpAddr, Option<String>>> {
+        self.services
+            .keys()
+            .map(|k| (k.clone(), self.assignment(k).addresses))
+            .collect()
+    }
+
+    /// Number of intervals in the used-address sets (what the memory follows).
+    pub fn used_intervals(&self) -> usize {
+        self.used_v4.intervals() + self.used_v6.intervals()
+    }
+
+    /// Number of addresses in use.
+    pub fn used_addresses(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// Re-adopts existing assignments before anything new is served. Older services (by
+    /// `created`, then key) win contested addresses; the losers get a conflict each. Idempotent.
+    pub fn restore(&mut self, mut entries: Vec<Restored>) -> Vec<AllocError> {
+        entries.sort_by(|a, b| (a.created, &a.key).cmp(&(b.created, &b.key)));
+        let mut errors = Vec::new();
+        for e in entries {
+            for addr in &e.addresses {
+                if let Some(n) = self.node_of(*addr) {
+                    errors.push(AllocError::NodeAddressRequested {
+                        service: e.key.clone(),
+                        address: *addr,
+                        node: n.node.clone(),
+                    });
+                    continue;
+                }
+                if let Err(err) = self.claim(&e.key, e.created, *addr, e.sharing.as_ref()) {
+                    errors.push(err);
+                }
+            }
+        }
+        errors
+    }
+}
+
+mod policy;

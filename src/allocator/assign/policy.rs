@@ -1,0 +1,193 @@
+//! `allocate`: specific addresses, pool by name or auto-assign, sharing, and the dual-stack
+//! policy on top of the allocator's claims.
+
+use std::net::IpAddr;
+
+use super::super::pool::Pool;
+use super::super::{AllocError, Allocation, Fam, FamilyPolicy, Request};
+use super::Allocator;
+
+impl Allocator {
+    /// Gives `req` its addresses. Addresses it already holds are kept (nothing moves unless
+    /// the service asks for specific other addresses); missing families are filled in.
+    pub fn allocate(&mut self, req: &Request) -> Result<Allocation, AllocError> {
+        if let Some(pool) = &req.pool {
+            if !self.pools.contains_key(pool) {
+                return Err(AllocError::UnknownPool {
+                    service: req.key.clone(),
+                    pool: pool.clone(),
+                });
+            }
+        }
+        if !req.addresses.is_empty() {
+            self.take_specific(req)?;
+            return Ok(self.assignment(&req.key));
+        }
+        let wanted: Vec<Fam> = match req.policy {
+            FamilyPolicy::SingleStack(f) => vec![f],
+            FamilyPolicy::PreferDualStack | FamilyPolicy::RequireDualStack => {
+                vec![Fam::V4, Fam::V6]
+            }
+        };
+        let held: Vec<Fam> = self
+            .assignment(&req.key)
+            .addresses
+            .keys()
+            .map(|a| Fam::of(*a))
+            .collect();
+        let mut taken = Vec::new();
+        let mut missing = Vec::new();
+        for f in wanted.into_iter().filter(|f| !held.contains(f)) {
+            match self.take_one(req, f) {
+                Ok(a) => taken.push(a),
+                Err(e) if req.policy == FamilyPolicy::PreferDualStack => {
+                    missing.push(e.to_string())
+                }
+                Err(e) => {
+                    for a in taken {
+                        self.unclaim(&req.key, a);
+                    }
+                    if self
+                        .services
+                        .get(&req.key)
+                        .is_some_and(|h| h.addresses.is_empty())
+                    {
+                        self.services.remove(&req.key);
+                    }
+                    if req.policy == FamilyPolicy::RequireDualStack {
+                        return Err(AllocError::DualStackUnavailable {
+                            service: req.key.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut out = self.assignment(&req.key);
+        if out.addresses.is_empty() && !missing.is_empty() {
+            return Err(AllocError::DualStackUnavailable {
+                service: req.key.clone(),
+                reason: missing.join("; "),
+            });
+        }
+        out.missing = missing;
+        Ok(out)
+    }
+
+    /// Replaces the service's addresses with exactly the requested ones.
+    fn take_specific(&mut self, req: &Request) -> Result<(), AllocError> {
+        for a in &req.addresses {
+            if let Some(n) = self.node_of(*a) {
+                return Err(AllocError::NodeAddressRequested {
+                    service: req.key.clone(),
+                    address: *a,
+                    node: n.node.clone(),
+                });
+            }
+            if !self
+                .allowed_pools(req, Fam::of(*a), true)
+                .iter()
+                .any(|p| p.contains(*a))
+            {
+                return Err(AllocError::NotInAllowedPool {
+                    service: req.key.clone(),
+                    address: *a,
+                });
+            }
+        }
+        let old: Vec<IpAddr> = self
+            .assignment(&req.key)
+            .addresses
+            .keys()
+            .copied()
+            .collect();
+        let mut claimed = Vec::new();
+        for a in &req.addresses {
+            if let Err(e) = self.claim(&req.key, req.created, *a, req.sharing.as_ref()) {
+                for c in claimed.into_iter().filter(|c| !old.contains(c)) {
+                    self.unclaim(&req.key, c);
+                }
+                return Err(e);
+            }
+            claimed.push(*a);
+        }
+        for a in old.into_iter().filter(|a| !req.addresses.contains(a)) {
+            self.unclaim(&req.key, a);
+        }
+        Ok(())
+    }
+
+    /// Pools `req` may take family `f` from, best first. `explicit`: the service named an
+    /// address, so auto_assign = false pools count too.
+    fn allowed_pools(&self, req: &Request, f: Fam, explicit: bool) -> Vec<&Pool> {
+        let mut pools: Vec<&Pool> = self
+            .pools
+            .values()
+            .filter(|p| p.has_family(f))
+            .filter(|p| match &req.pool {
+                Some(name) => &p.name == name,
+                None => {
+                    (p.auto_assign || explicit) && p.selector.matches(&req.namespace, &req.labels)
+                }
+            })
+            .collect();
+        pools.sort_by(|a, b| {
+            (b.selector.is_specific(), b.priority, &a.name).cmp(&(
+                a.selector.is_specific(),
+                a.priority,
+                &b.name,
+            ))
+        });
+        pools
+    }
+
+    /// One address of family `f`: an address shared under the same key if one fits, else the
+    /// lowest free address of the best pool that has one.
+    fn take_one(&mut self, req: &Request, f: Fam) -> Result<IpAddr, AllocError> {
+        let pools: Vec<Pool> = self
+            .allowed_pools(req, f, false)
+            .into_iter()
+            .cloned()
+            .collect();
+        if pools.is_empty() {
+            return Err(AllocError::NoPool {
+                service: req.key.clone(),
+                family: f.name(),
+            });
+        }
+        if let Some(a) = self.shareable(req, f, &pools) {
+            self.claim(&req.key, req.created, a, req.sharing.as_ref())?;
+            return Ok(a);
+        }
+        for p in &pools {
+            if let Some(a) = p.first_free(f, self.used(f)) {
+                self.claim(&req.key, req.created, a, req.sharing.as_ref())?;
+                return Ok(a);
+            }
+        }
+        Err(AllocError::Exhausted {
+            service: req.key.clone(),
+            family: f.name(),
+            pools: pools
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    fn shareable(&self, req: &Request, f: Fam, pools: &[Pool]) -> Option<IpAddr> {
+        let sharing = req.sharing.as_ref()?;
+        self.owners.iter().find_map(|(a, o)| {
+            let fits = Fam::of(*a) == f
+                && pools.iter().any(|p| p.contains(*a))
+                && !o.users.contains_key(&req.key)
+                && o.users.values().all(|t| {
+                    t.as_ref().is_some_and(|t| t.key == sharing.key)
+                        && super::super::sharing_conflict(Some(sharing), t.as_ref()).is_none()
+                });
+            fits.then_some(*a)
+        })
+    }
+}

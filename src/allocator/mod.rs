@@ -1,0 +1,172 @@
+//! The address allocator: which address each load-balancer service gets. Pure: no I/O, no
+//! clock (creation times are inputs), no async runtime.
+//!
+//! Rules (issue 4, DESIGN.md "Rules learned from incidents"):
+//! - an address never moves unless its service asks (a new specific address, or release);
+//! - pools are interval sets; the used-address set is an interval set too, so a /48 costs what
+//!   is handed out, and the lowest free address is found in O(log n);
+//! - pool choice for a family: the pool the service names, else auto-assign pools whose
+//!   selector matches, most specific selector first, then higher priority, then name order;
+//! - services with the same sharing key share an address when their ports do not clash and
+//!   their traffic policies agree; the last user releasing an address frees it;
+//! - `restore` re-adopts existing assignments before anything new is served: the older service
+//!   wins a contested address, an address outside every pool stays with its service as
+//!   orphaned and is never handed to another;
+//! - a pool containing a node address, or a request for one, is refused.
+
+mod addr;
+mod assign;
+mod pool;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+pub use addr::{Fam, IntervalSet};
+pub use assign::Allocator;
+pub use pool::{Pool, Range, Selector};
+
+/// Which families a service wants (Kubernetes `spec.ipFamilyPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyPolicy {
+    /// One address of this (primary) family.
+    SingleStack(Fam),
+    /// Both families where pools exist; one is fine, the other is added when possible.
+    PreferDualStack,
+    /// Both families or nothing.
+    RequireDualStack,
+}
+
+/// A port a service exposes, for sharing checks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Port {
+    pub protocol: String,
+    pub port: u16,
+}
+
+/// What a service that wants to share an address brings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sharing {
+    pub key: String,
+    pub ports: Vec<Port>,
+    /// `externalTrafficPolicy: Local`.
+    pub local_traffic: bool,
+}
+
+/// One service asking for addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Stable identity, e.g. "namespace/name".
+    pub key: String,
+    /// Creation time or sequence: the older service wins a contested address.
+    pub created: u64,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    /// Specific addresses asked for (empty = any).
+    pub addresses: Vec<IpAddr>,
+    /// A pool asked for by name.
+    pub pool: Option<String>,
+    pub policy: FamilyPolicy,
+    pub sharing: Option<Sharing>,
+}
+
+impl Request {
+    /// A request for one address of `fam` from any auto-assign pool.
+    pub fn simple(key: &str, created: u64, fam: Fam) -> Request {
+        Request {
+            key: key.to_string(),
+            created,
+            namespace: String::new(),
+            labels: BTreeMap::new(),
+            addresses: Vec::new(),
+            pool: None,
+            policy: FamilyPolicy::SingleStack(fam),
+            sharing: None,
+        }
+    }
+}
+
+/// What a service holds after `allocate`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Allocation {
+    /// Address → pool it came from (None: orphaned, its pool is gone or no longer covers it).
+    pub addresses: BTreeMap<IpAddr, Option<String>>,
+    /// Why a wanted family has no address yet (PreferDualStack), for events and status.
+    pub missing: Vec<String>,
+}
+
+/// An assignment to re-adopt on start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub key: String,
+    pub created: u64,
+    pub addresses: Vec<IpAddr>,
+    pub sharing: Option<Sharing>,
+}
+
+/// A node address the allocator must never hand out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddress {
+    pub node: String,
+    pub address: IpAddr,
+}
+
+/// Every refusal, worded for the user who has to act on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    #[error("pool `{pool}` contains {address}, an address of node `{node}`; announcing a node address as a service address takes the node down")]
+    PoolContainsNodeAddress {
+        pool: String,
+        address: IpAddr,
+        node: String,
+    },
+    #[error("service `{service}` asks for {address}, an address of node `{node}`; that would take the node down")]
+    NodeAddressRequested {
+        service: String,
+        address: IpAddr,
+        node: String,
+    },
+    #[error("service `{service}` asks for pool `{pool}`, which does not exist")]
+    UnknownPool { service: String, pool: String },
+    #[error("service `{service}` asks for {address}, which is in no pool it may use")]
+    NotInAllowedPool { service: String, address: IpAddr },
+    #[error("service `{service}` cannot have {address}: {reason}")]
+    Conflict {
+        service: String,
+        address: IpAddr,
+        reason: String,
+    },
+    #[error("service `{service}`: no {family} pool it may use")]
+    NoPool {
+        service: String,
+        family: &'static str,
+    },
+    #[error("service `{service}`: every {family} pool it may use is exhausted ({pools})")]
+    Exhausted {
+        service: String,
+        family: &'static str,
+        pools: String,
+    },
+    #[error("service `{service}` requires dual-stack but {reason}")]
+    DualStackUnavailable { service: String, reason: String },
+}
+
+/// Why two services cannot share an address, or None when they can.
+pub fn sharing_conflict(a: Option<&Sharing>, b: Option<&Sharing>) -> Option<String> {
+    let (Some(a), Some(b)) = (a, b) else {
+        return Some("it is in use and sharing was not asked for by both (allow_shared_ip)".into());
+    };
+    if a.key != b.key {
+        return Some(format!("sharing keys differ (`{}` vs `{}`)", a.key, b.key));
+    }
+    if a.local_traffic != b.local_traffic {
+        return Some("traffic policies differ (Local vs Cluster)".into());
+    }
+    let ports: BTreeSet<&Port> = a.ports.iter().collect();
+    b.ports
+        .iter()
+        .find(|p| ports.contains(p))
+        .map(|p| format!("port {}/{} is used by both", p.port, p.protocol))
+}
