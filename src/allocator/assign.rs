@@ -73,37 +73,35 @@ impl Allocator {
                 node: n.node.clone(),
             });
         }
-        for (addr, owner) in self.owners.iter_mut() {
-            if owner.pool.as_deref() == Some(pool.name.as_str()) && !pool.contains(*addr) {
-                owner.pool = None;
-            } else if owner.pool.is_none() && pool.contains(*addr) {
-                owner.pool = Some(pool.name.clone());
+        let name = pool.name.clone();
+        self.pools.insert(name.clone(), pool);
+        self.rehome(|owner_pool| owner_pool.is_none() || owner_pool == Some(name.as_str()));
+        Ok(())
+    }
+
+    /// Re-attributes the addresses whose pool `affected` says may have changed: to their pool if
+    /// it still covers them, else to the first pool that does, else orphaned.
+    fn rehome(&mut self, affected: impl Fn(Option<&str>) -> bool) {
+        let addrs: Vec<IpAddr> = self
+            .owners
+            .iter()
+            .filter(|(_, o)| affected(o.pool.as_deref()))
+            .map(|(a, _)| *a)
+            .collect();
+        for a in addrs {
+            let current = self.owners.get(&a).and_then(|o| o.pool.clone());
+            let keep = current.filter(|p| self.pools.get(p).is_some_and(|p| p.contains(a)));
+            let home = keep.or_else(|| self.pool_containing(a));
+            if let Some(o) = self.owners.get_mut(&a) {
+                o.pool = home;
             }
         }
-        self.pools.insert(pool.name.clone(), pool);
-        Ok(())
     }
 
     /// Removes a pool; its addresses stay with their services, orphaned.
     pub fn remove_pool(&mut self, name: &str) {
         self.pools.remove(name);
-        for owner in self.owners.values_mut() {
-            if owner.pool.as_deref() == Some(name) {
-                owner.pool = None;
-            }
-        }
-        let orphans: Vec<IpAddr> = self
-            .owners
-            .iter()
-            .filter(|(_, o)| o.pool.is_none())
-            .map(|(a, _)| *a)
-            .collect();
-        for a in orphans {
-            let adopt = self.pool_containing(a);
-            if let Some(o) = self.owners.get_mut(&a) {
-                o.pool = adopt;
-            }
-        }
+        self.rehome(|p| p.is_none() || p == Some(name));
     }
 
     fn pool_containing(&self, a: IpAddr) -> Option<String> {
@@ -118,13 +116,15 @@ impl Allocator {
         self.pools.values()
     }
 
-    /// Takes `addr` for `key` (joining its users when sharing allows).
-    fn claim(
+    /// Takes `addr` for `key` (joining its users when sharing allows). `pool` is the pool it
+    /// comes from when the caller knows; else the first pool (by name) that contains it.
+    pub(super) fn claim(
         &mut self,
         key: &str,
         created: u64,
         addr: IpAddr,
         sharing: Option<&Sharing>,
+        pool: Option<&str>,
     ) -> Result<(), AllocError> {
         if let Some(owner) = self.owners.get(&addr) {
             for (other, terms) in owner.users.iter().filter(|(k, _)| *k != key) {
@@ -137,7 +137,10 @@ impl Allocator {
                 }
             }
         }
-        let pool = self.pool_containing(addr);
+        let pool = pool
+            .filter(|p| self.pools.get(*p).is_some_and(|p| p.contains(addr)))
+            .map(str::to_string)
+            .or_else(|| self.pool_containing(addr));
         let owner = self.owners.entry(addr).or_insert(Owner {
             pool,
             users: BTreeMap::new(),
@@ -238,7 +241,8 @@ impl Allocator {
                     });
                     continue;
                 }
-                if let Err(err) = self.claim(&e.key, e.created, *addr, e.sharing.as_ref()) {
+                let hint = e.pool.as_deref();
+                if let Err(err) = self.claim(&e.key, e.created, *addr, e.sharing.as_ref(), hint) {
                     errors.push(err);
                 }
             }

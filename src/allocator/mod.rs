@@ -19,6 +19,8 @@ mod assign;
 mod pool;
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -104,6 +106,8 @@ pub struct Restored {
     pub created: u64,
     pub addresses: Vec<IpAddr>,
     pub sharing: Option<Sharing>,
+    /// The pool the addresses came from, when known (pools may overlap).
+    pub pool: Option<String>,
 }
 
 /// A node address the allocator must never hand out.

@@ -359,12 +359,14 @@ fn restore_twice_changes_nothing_and_the_older_service_keeps_a_contested_address
             created: 20,
             addresses: vec![ip("198.51.100.5")],
             sharing: None,
+            pool: None,
         },
         Restored {
             key: "old".into(),
             created: 10,
             addresses: vec![ip("198.51.100.5")],
             sharing: None,
+            pool: None,
         },
     ];
     let errs = a.restore(entries.clone());
@@ -387,6 +389,7 @@ fn restore_keeps_addresses_outside_every_pool_as_orphans() {
         created: 1,
         addresses: vec![ip("203.0.113.77")],
         sharing: None,
+        pool: None,
     }]);
     assert_eq!(a.orphaned(), vec![("s".to_string(), ip("203.0.113.77"))]);
 }

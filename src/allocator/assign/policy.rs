@@ -104,7 +104,19 @@ impl Allocator {
             .collect();
         let mut claimed = Vec::new();
         for a in &req.addresses {
-            if let Err(e) = self.claim(&req.key, req.created, *a, req.sharing.as_ref()) {
+            let pool = self
+                .allowed_pools(req, Fam::of(*a), true)
+                .into_iter()
+                .find(|p| p.contains(*a))
+                .map(|p| p.name.clone());
+            let claimed_now = self.claim(
+                &req.key,
+                req.created,
+                *a,
+                req.sharing.as_ref(),
+                pool.as_deref(),
+            );
+            if let Err(e) = claimed_now {
                 for c in claimed.into_iter().filter(|c| !old.contains(c)) {
                     self.unclaim(&req.key, c);
                 }
@@ -157,12 +169,25 @@ impl Allocator {
             });
         }
         if let Some(a) = self.shareable(req, f, &pools) {
-            self.claim(&req.key, req.created, a, req.sharing.as_ref())?;
+            let pool = pools.iter().find(|p| p.contains(a)).map(|p| p.name.clone());
+            self.claim(
+                &req.key,
+                req.created,
+                a,
+                req.sharing.as_ref(),
+                pool.as_deref(),
+            )?;
             return Ok(a);
         }
         for p in &pools {
             if let Some(a) = p.first_free(f, self.used(f)) {
-                self.claim(&req.key, req.created, a, req.sharing.as_ref())?;
+                self.claim(
+                    &req.key,
+                    req.created,
+                    a,
+                    req.sharing.as_ref(),
+                    Some(&p.name),
+                )?;
                 return Ok(a);
             }
         }
