@@ -136,9 +136,21 @@ pub struct PeerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceConfig {
     pub name: String,
+    /// Explicit addresses; empty = allocate from `pool` or any auto-assign pool.
     pub addresses: Vec<IpAddr>,
     pub pool: Option<String>,
+    pub ip_families: IpFamilies,
+    /// Sharing key: services with the same key may share an address.
     pub allow_shared_ip: Option<String>,
+}
+
+/// `ip_families` of a service (Kubernetes `ipFamilyPolicy`); SingleStack means IPv4 first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpFamilies {
+    #[default]
+    SingleStack,
+    PreferDualStack,
+    RequireDualStack,
 }
 
 /// `[http]`.

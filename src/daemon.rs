@@ -12,6 +12,9 @@ use crate::bgp::speaker::Speaker;
 use crate::bgp::status::StatusCell;
 use crate::config::{self, Config, ConfigErrors};
 use crate::http::{self, ServiceSnapshot, StatusReport, StatusSource};
+use crate::standalone::{Addresses, ResolvedService};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +22,9 @@ pub enum DaemonError {
     /// The config is invalid (exit code 1).
     #[error("{0}")]
     Config(#[from] ConfigErrors),
+    /// The state file cannot be used (exit code 1: the user must look at it).
+    #[error("{0}")]
+    State(#[from] crate::state::StateError),
     /// A runtime failure such as a port that cannot be bound (exit code 2).
     #[error("{what}: {source}")]
     Io {
@@ -31,7 +37,7 @@ impl DaemonError {
     /// The process exit code for this error (DESIGN.md: 1 invalid input, 2 runtime failure).
     pub fn exit_code(&self) -> i32 {
         match self {
-            DaemonError::Config(_) => 1,
+            DaemonError::Config(_) | DaemonError::State(_) => 1,
             DaemonError::Io { .. } => 2,
         }
     }
@@ -98,16 +104,27 @@ fn announced_by(
     }
 }
 
-fn publish(source: &SharedSource, config: &Config, speaker: &Speaker) {
+fn routes(resolved: &[ResolvedService]) -> BTreeSet<IpAddr> {
+    resolved
+        .iter()
+        .flat_map(|s| s.addresses.iter().copied())
+        .collect()
+}
+
+fn publish(
+    source: &SharedSource,
+    config: &Config,
+    resolved: &[ResolvedService],
+    speaker: &Speaker,
+) {
     if let Ok(mut shared) = source.0.lock() {
         shared.node = config.node.name.clone();
-        shared.services = config
-            .services
+        shared.services = resolved
             .iter()
             .map(|s| ServiceSnapshot {
                 name: s.name.clone(),
                 addresses: s.addresses.clone(),
-                pool: None,
+                pool: s.pool.clone(),
                 announced_by: Vec::new(),
                 mode: "bgp".to_string(),
             })
@@ -119,6 +136,7 @@ fn publish(source: &SharedSource, config: &Config, speaker: &Speaker) {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<(), DaemonError> {
     let mut config = config::load(path)?;
+    let (mut addresses, mut resolved) = Addresses::start(&config)?;
     let io = |what: String| move |source| DaemonError::Io { what, source };
     let mut hup =
         signal(SignalKind::hangup()).map_err(io("cannot install SIGHUP handler".into()))?;
@@ -149,8 +167,8 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
         tokio::spawn(http::serve(l, source.clone()));
     }
 
-    let mut speaker = Speaker::start(&config, directory);
-    publish(&source, &config, &speaker);
+    let mut speaker = Speaker::start(&config, routes(&resolved), directory);
+    publish(&source, &config, &resolved, &speaker);
     tracing::info!(
         node = %config.node.name,
         peers = config.bgp.peers.len(),
@@ -164,9 +182,14 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
                     if let Some(l) = &listener {
                         l.set_keys(&new.bgp.peers);
                     }
-                    speaker.reconfigure(&new).await;
+                    let (r, saved) = addresses.apply(&new);
+                    resolved = r;
+                    if let Err(e) = saved {
+                        tracing::error!("{e}; assignments may move on the next restart");
+                    }
+                    speaker.reconfigure(&new, routes(&resolved)).await;
                     config = new;
-                    publish(&source, &config, &speaker);
+                    publish(&source, &config, &resolved, &speaker);
                 }
             }
             _ = term.recv() => break,

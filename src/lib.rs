@@ -9,3 +9,5 @@ pub mod config;
 pub mod daemon;
 pub mod fsm;
 pub mod http;
+pub mod standalone;
+pub mod state;

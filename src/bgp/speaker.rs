@@ -26,15 +26,6 @@ pub struct Speaker {
     directory: Directory,
 }
 
-/// The service addresses a config asks to announce.
-pub fn routes_of(config: &Config) -> BTreeSet<IpAddr> {
-    config
-        .services
-        .iter()
-        .flat_map(|s| s.addresses.iter().copied())
-        .collect()
-}
-
 fn contexts_of(config: &Config) -> BTreeMap<IpAddr, PeerContext> {
     config
         .bgp
@@ -53,11 +44,11 @@ fn contexts_of(config: &Config) -> BTreeMap<IpAddr, PeerContext> {
 }
 
 impl Speaker {
-    /// Starts a session task per configured peer.
-    pub fn start(config: &Config, directory: Directory) -> Speaker {
+    /// Starts a session task per configured peer, announcing `routes`.
+    pub fn start(config: &Config, routes: BTreeSet<IpAddr>, directory: Directory) -> Speaker {
         let mut speaker = Speaker {
             peers: BTreeMap::new(),
-            routes: Arc::new(routes_of(config)),
+            routes: Arc::new(routes),
             directory,
         };
         for (addr, ctx) in contexts_of(config) {
@@ -89,7 +80,7 @@ impl Speaker {
     /// Applies a new config: removed peers are stopped (Cease 6/3), changed ones restarted
     /// (Cease 6/6), added ones started; unchanged sessions keep running and receive only the
     /// route changes.
-    pub async fn reconfigure(&mut self, config: &Config) {
+    pub async fn reconfigure(&mut self, config: &Config, routes: BTreeSet<IpAddr>) {
         let wanted = contexts_of(config);
         let existing: Vec<IpAddr> = self.peers.keys().copied().collect();
         for addr in existing {
@@ -101,7 +92,7 @@ impl Speaker {
                 Some(_) => {}
             }
         }
-        self.set_routes(routes_of(config));
+        self.set_routes(routes);
         for (addr, ctx) in wanted {
             if !self.peers.contains_key(&addr) {
                 self.add_peer(addr, ctx);

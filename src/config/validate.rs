@@ -340,16 +340,8 @@ fn services(
             }
             addresses.push(addr);
         }
-        if r.addresses.as_ref().is_none_or(|a| a.is_empty()) {
-            let hint = if r.pool.is_some() {
-                "; allocation from `pool` is not supported yet, list the addresses"
-            } else {
-                ""
-            };
-            p.at(
-                rs,
-                format!("services[{i}]: service `{name}` has no addresses{hint}"),
-            );
+        if r.addresses.as_ref().is_none_or(|a| a.is_empty()) && pools.is_empty() {
+            p.at(rs, format!("services[{i}]: service `{name}` has no addresses and there is no [[pools]] entry to allocate them from"));
         }
         if let Some(pool) = &r.pool {
             if !pools.contains(pool.get_ref().as_str()) {
@@ -359,17 +351,22 @@ fn services(
                 );
             }
         }
-        if let Some(f) = &r.ip_families {
-            if !["SingleStack", "PreferDualStack", "RequireDualStack"]
-                .contains(&f.get_ref().as_str())
-            {
-                p.at(f, format!("services[{i}].ip_families: `{}` is not SingleStack, PreferDualStack or RequireDualStack", f.get_ref()));
+        let ip_families = match r.ip_families.as_ref().map(|f| f.get_ref().as_str()) {
+            None | Some("SingleStack") => IpFamilies::SingleStack,
+            Some("PreferDualStack") => IpFamilies::PreferDualStack,
+            Some("RequireDualStack") => IpFamilies::RequireDualStack,
+            Some(other) => {
+                if let Some(f) = &r.ip_families {
+                    p.at(f, format!("services[{i}].ip_families: `{other}` is not SingleStack, PreferDualStack or RequireDualStack"));
+                }
+                IpFamilies::SingleStack
             }
-        }
+        };
         out.push(ServiceConfig {
             name,
             addresses,
             pool: r.pool.as_ref().map(|x| x.get_ref().clone()),
+            ip_families,
             allow_shared_ip: r.allow_shared_ip.clone().filter(|s| !s.is_empty()),
         });
     }
