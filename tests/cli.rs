@@ -130,3 +130,20 @@ fn version_prints_the_version_and_the_git_commit() {
     assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "got {stdout}");
     assert!(stdout.contains("commit "), "got {stdout}");
 }
+
+#[test]
+fn run_refuses_to_start_on_a_corrupt_state_file_and_keeps_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, "{ not json").expect("write state");
+    let cfg = format!(
+        "{GOOD}\n[[pools]]\nname = \"p\"\naddresses = [\"203.0.113.0/28\"]\n\n[state]\npath = \"{}\"\n",
+        state.display()
+    );
+    let path = write(&dir, "node.toml", &cfg);
+    let out = ferrolb(&["run", "--config", path.to_str().expect("utf8 path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("state.json") && stderr.contains("corrupt"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&state).expect("kept"), "{ not json");
+}
