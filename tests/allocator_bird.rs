@@ -95,11 +95,23 @@ fn a_thousand_services_keep_their_addresses_across_a_restart_and_new_ones_are_di
     first.signal("TERM");
     drop(first);
 
-    // Restart with the services in reverse order and 10 new ones first: without the state file
-    // lowest-free allocation would hand the old addresses to the new services.
-    let mut again: Vec<String> = (0..10).map(|i| format!("new-{i}")).collect();
-    again.extend(names.iter().rev().cloned());
-    let second = start(&lab, &again);
+    // Restart with the services in reverse order: without the state file lowest-free
+    // allocation would hand every service another address.
+    let reversed: Vec<String> = names.iter().rev().cloned().collect();
+    let second = start(&lab, &reversed);
+    wait_for("the restarted daemon to serve /status", WAIT, || {
+        assignments(&lab).len() == 1000
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", second.log_text()));
+    wait_for("1000 routes again", WAIT, || routes(&bird) == before_routes)
+        .unwrap_or_else(|e| panic!("{e}: {} routes\n{}", routes(&bird).len(), second.log_text()));
+    assert_eq!(assignments(&lab), before, "a restart moved addresses");
+
+    // SIGHUP with 10 new services listed first: they get new, distinct addresses.
+    let mut more: Vec<String> = (0..10).map(|i| format!("new-{i}")).collect();
+    more.extend(reversed);
+    std::fs::write(lab.path("node.toml"), config(&lab, &more)).expect("rewrite config");
+    second.signal("HUP");
     wait_for("1010 routes in BIRD", WAIT, || routes(&bird).len() == 1010)
         .unwrap_or_else(|e| panic!("{e}: {} routes\n{}", routes(&bird).len(), second.log_text()));
     let after = assignments(&lab);

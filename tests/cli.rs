@@ -144,6 +144,9 @@ fn run_refuses_to_start_on_a_corrupt_state_file_and_keeps_it() {
     let out = ferrolb(&["run", "--config", path.to_str().expect("utf8 path")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
-    assert!(stderr.contains("state.json") && stderr.contains("corrupt"), "{stderr}");
+    assert!(
+        stderr.contains("state.json") && stderr.contains("corrupt"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_to_string(&state).expect("kept"), "{ not json");
 }
