@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::listener::Directory;
-use super::message::code;
 use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
 use super::status::SessionSnapshot;
 use crate::config::Config;
@@ -133,7 +132,6 @@ impl Speaker {
 
     /// Withdraws everything from every peer, sends Cease 6/2 and waits for the tasks to end.
     pub async fn shutdown(mut self) {
-        debug_assert_eq!(code::CEASE, 6);
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for handle in self.peers.values() {
             let _ = handle.commands.send(PeerCommand::Shutdown {
