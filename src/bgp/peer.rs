@@ -354,9 +354,8 @@ impl PeerTask {
         self.status_mut(|s| {
             s.last_error = Some(text);
             s.established_since = None;
-            s.prefixes_sent = 0;
             s.prefixes_received = 0;
-            s.announced = Arc::new(BTreeSet::new());
+            s.clear_announced();
         });
     }
 
@@ -522,10 +521,7 @@ impl PeerTask {
         let sent: Vec<IpNet> = self.rib.sent().iter().copied().collect();
         self.send_withdraw(&sent);
         self.rib.clear();
-        self.status_mut(|s| {
-            s.prefixes_sent = 0;
-            s.announced = Arc::new(BTreeSet::new());
-        });
+        self.status_mut(PeerStatus::clear_announced);
         let now = self.now();
         let mut writers = Vec::new();
         let actions = self.session.handle(Event::ManualStop, now);

@@ -51,6 +51,12 @@ impl PeerStatus {
         self.state = state;
     }
 
+    /// Records that the peer has nothing from us any more.
+    pub fn clear_announced(&mut self) {
+        self.prefixes_sent = 0;
+        self.announced = Arc::new(BTreeSet::new());
+    }
+
     /// A serialisable snapshot.
     pub fn snapshot(&self) -> SessionSnapshot {
         SessionSnapshot {
