@@ -109,6 +109,10 @@ pub struct BgpConfig {
     /// None when `listen = ""` (active connections only).
     pub listen: Option<SocketAddr>,
     pub peers: Vec<PeerConfig>,
+    /// Graceful restart time offered to peers (RFC 4724), seconds; 0 = not offered.
+    pub graceful_restart_time: u16,
+    /// Seconds routes carry GRACEFUL_SHUTDOWN (RFC 8326) before SIGTERM withdraws them.
+    pub graceful_shutdown_time: u16,
 }
 
 /// One `[[bgp.peers]]` entry.
@@ -130,6 +134,12 @@ pub struct PeerConfig {
     pub passive: bool,
     pub families: BTreeSet<Family>,
     pub bfd: bool,
+    /// Offer extended messages (RFC 8654).
+    pub extended_messages: bool,
+    /// IPv4 next hop to announce instead of the default (session address or node address).
+    pub next_hop: Option<IpAddr>,
+    /// IPv6 next hop to announce instead of the default; must be a global address.
+    pub next_hop_v6: Option<IpAddr>,
 }
 
 /// One `[[services]]` entry (standalone mode).

@@ -16,6 +16,10 @@ use crate::standalone::{Addresses, ResolvedService};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
+use crate::bgp::table::{covers, RouteTable, ServiceAddress};
+
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -67,7 +71,7 @@ impl StatusSource for SharedSource {
         for cell in &shared.cells {
             if let Ok(s) = cell.lock() {
                 sessions.push(s.snapshot());
-                announced.extend(s.announced.iter().map(|p| p.addr()));
+                announced.extend(s.announced.iter().copied());
             }
         }
         let services = shared
@@ -92,23 +96,22 @@ impl StatusSource for SharedSource {
 
 /// The nodes announcing a service: this node when at least one session carries one of its
 /// addresses right now (what the routers have from us, not what the config asks for).
-fn announced_by(
-    node: &str,
-    addresses: &[std::net::IpAddr],
-    announced: &std::collections::BTreeSet<std::net::IpAddr>,
-) -> Vec<String> {
-    if addresses.iter().any(|a| announced.contains(a)) {
+fn announced_by(node: &str, addresses: &[IpAddr], announced: &BTreeSet<IpNet>) -> Vec<String> {
+    if addresses.iter().any(|a| covers(announced, *a)) {
         vec![node.to_string()]
     } else {
         Vec::new()
     }
 }
 
-fn routes(resolved: &[ResolvedService]) -> BTreeSet<IpAddr> {
-    resolved
-        .iter()
-        .flat_map(|s| s.addresses.iter().copied())
-        .collect()
+fn routes(config: &Config, resolved: &[ResolvedService]) -> RouteTable {
+    let addresses = resolved.iter().flat_map(|s| {
+        s.addresses.iter().map(|a| ServiceAddress {
+            address: *a,
+            pool: s.pool.as_deref(),
+        })
+    });
+    RouteTable::build(addresses, &config.advertisements)
 }
 
 fn publish(
@@ -167,7 +170,7 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
         tokio::spawn(http::serve(l, source.clone()));
     }
 
-    let mut speaker = Speaker::start(&config, routes(&resolved), directory);
+    let mut speaker = Speaker::start(&config, routes(&config, &resolved), directory);
     publish(&source, &config, &resolved, &speaker);
     tracing::info!(
         node = %config.node.name,
@@ -187,7 +190,7 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
                     if let Err(e) = saved {
                         tracing::error!("{e}; assignments may move on the next restart");
                     }
-                    speaker.reconfigure(&new, routes(&resolved)).await;
+                    speaker.reconfigure(&new, routes(&new, &resolved)).await;
                     config = new;
                     publish(&source, &config, &resolved, &speaker);
                 }
@@ -197,7 +200,8 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
         }
     }
     tracing::info!("shutting down: withdrawing routes and closing sessions");
-    speaker.shutdown().await;
+    let drain = std::time::Duration::from_secs(config.bgp.graceful_shutdown_time.into());
+    speaker.shutdown(drain).await;
     Ok(())
 }
 
@@ -227,8 +231,6 @@ fn reload(path: &Path, current: &Config) -> Option<Config> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
-    use std::net::IpAddr;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("test address")
@@ -239,8 +241,10 @@ mod tests {
         let mut carried = BTreeSet::new();
         let addrs = [ip("198.51.100.10"), ip("2001:db8:100::10")];
         assert!(announced_by("node-a", &addrs, &carried).is_empty());
-        carried.insert(ip("2001:db8:100::10"));
+        carried.insert(IpNet::from(ip("2001:db8:100::10")));
         assert_eq!(announced_by("node-a", &addrs, &carried), vec!["node-a"]);
+        let aggregate = BTreeSet::from(["198.51.100.0/24".parse().expect("p")]);
+        assert_eq!(announced_by("node-a", &addrs, &aggregate), vec!["node-a"]);
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! Adj-RIB-Out for one peer: what we have told the peer, and the diff to what we want it to have.
 //! Pure: no sockets, no clock.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
+
+use super::table::{PeerRoutes, RouteAttrs};
 
 /// The changes that bring a peer from what it has to what it should have.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RibDiff {
-    pub announce: Vec<IpNet>,
+    /// New routes and routes whose attributes changed (an UPDATE replaces the old path).
+    pub announce: Vec<(IpNet, Arc<RouteAttrs>)>,
     pub withdraw: Vec<IpNet>,
 }
 
@@ -19,19 +23,28 @@ impl RibDiff {
     }
 }
 
-/// The routes we have sent to one peer.
+/// The routes we have sent to one peer, with the attributes they were sent with.
 #[derive(Debug, Clone, Default)]
 pub struct AdjRibOut {
-    sent: BTreeSet<IpNet>,
+    sent: PeerRoutes,
 }
 
 impl AdjRibOut {
     /// Computes what must be sent so the peer ends up with `desired`, and records it as sent.
-    pub fn sync(&mut self, desired: &BTreeSet<IpNet>) -> RibDiff {
-        let diff = RibDiff {
-            announce: desired.difference(&self.sent).copied().collect(),
-            withdraw: self.sent.difference(desired).copied().collect(),
-        };
+    pub fn sync(&mut self, desired: &PeerRoutes) -> RibDiff {
+        let mut diff = RibDiff::default();
+        for (prefix, attrs) in desired {
+            match self.sent.get(prefix) {
+                Some(old) if Arc::ptr_eq(old, attrs) || old == attrs => {}
+                _ => diff.announce.push((*prefix, attrs.clone())),
+            }
+        }
+        diff.withdraw = self
+            .sent
+            .keys()
+            .filter(|p| !desired.contains_key(p))
+            .copied()
+            .collect();
         self.sent.clone_from(desired);
         diff
     }
@@ -42,7 +55,7 @@ impl AdjRibOut {
     }
 
     /// Everything currently sent, for a route refresh or a withdraw-all.
-    pub fn sent(&self) -> &BTreeSet<IpNet> {
+    pub fn sent(&self) -> &BTreeMap<IpNet, Arc<RouteAttrs>> {
         &self.sent
     }
 
@@ -61,11 +74,16 @@ impl AdjRibOut {
 mod tests {
     use super::*;
 
-    fn set(items: &[&str]) -> BTreeSet<IpNet> {
+    fn set(items: &[&str]) -> PeerRoutes {
+        let plain = Arc::new(RouteAttrs::default());
         items
             .iter()
-            .map(|s| s.parse().expect("test prefix"))
+            .map(|s| (s.parse().expect("test prefix"), plain.clone()))
             .collect()
+    }
+
+    fn prefixes(diff: &RibDiff) -> Vec<IpNet> {
+        diff.announce.iter().map(|(p, _)| *p).collect()
     }
 
     #[test]
@@ -83,7 +101,7 @@ mod tests {
         rib.sync(&set(&["198.51.100.1/32", "198.51.100.2/32"]));
         let diff = rib.sync(&set(&["198.51.100.2/32", "198.51.100.3/32"]));
         assert_eq!(
-            diff.announce,
+            prefixes(&diff),
             vec!["198.51.100.3/32".parse::<IpNet>().expect("p")]
         );
         assert_eq!(
@@ -98,6 +116,24 @@ mod tests {
         let table = set(&["198.51.100.1/32"]);
         rib.sync(&table);
         assert!(rib.sync(&table).is_empty());
+    }
+
+    #[test]
+    fn changed_attributes_are_announced_again_without_a_withdraw() {
+        let mut rib = AdjRibOut::default();
+        rib.sync(&set(&["198.51.100.1/32", "198.51.100.2/32"]));
+        let mut table = set(&["198.51.100.1/32", "198.51.100.2/32"]);
+        let tagged = Arc::new(RouteAttrs {
+            communities: [0xFFFF_0000].into(),
+            ..RouteAttrs::default()
+        });
+        table.insert("198.51.100.2/32".parse().expect("p"), tagged);
+        let diff = rib.sync(&table);
+        assert_eq!(
+            prefixes(&diff),
+            vec!["198.51.100.2/32".parse::<IpNet>().expect("p")]
+        );
+        assert!(diff.withdraw.is_empty());
     }
 
     #[test]

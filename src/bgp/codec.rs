@@ -19,6 +19,8 @@ use super::{encode, open, update};
 pub const HEADER_LEN: usize = 19;
 /// RFC 4271 maximum message size (65535 only after RFC 8654 extended messages).
 pub const MAX_MESSAGE_LEN: usize = 4096;
+/// Maximum message size once both sides offered extended messages (RFC 8654).
+pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65535;
 
 const TYPE_OPEN: u8 = 1;
 const TYPE_UPDATE: u8 = 2;

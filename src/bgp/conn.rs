@@ -54,15 +54,21 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Splits the stream and starts the reader and writer tasks.
-    pub fn start(id: ConnId, stream: TcpStream, events: EventTx) -> io::Result<Conn> {
+    /// Splits the stream and starts the reader and writer tasks. `extended`: we offer extended
+    /// messages (RFC 8654), so UPDATEs up to 65535 bytes are accepted once OPENs are exchanged.
+    pub fn start(
+        id: ConnId,
+        stream: TcpStream,
+        events: EventTx,
+        extended: bool,
+    ) -> io::Result<Conn> {
         let local = stream.local_addr()?;
         let remote = stream.peer_addr()?;
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let writer_task = tokio::spawn(write_loop(id, write, rx, events.clone()));
-        let reader_task = tokio::spawn(read_loop(id, read, events));
+        let reader_task = tokio::spawn(read_loop(id, read, events, extended));
         Ok(Conn {
             local,
             remote,
@@ -105,7 +111,7 @@ async fn write_loop(
     let _ = write.shutdown().await;
 }
 
-async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: EventTx) {
+async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: EventTx, extended: bool) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut params = CodecParams::default();
     loop {
@@ -115,6 +121,9 @@ async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: EventTx) {
                     if let Message::Open(open) = &msg {
                         // We always offer 4-octet AS; the peer's OPEN decides the AS_PATH width.
                         params.four_octet_as = open.capabilities.four_octet_as.is_some();
+                        if extended && open.capabilities.extended_message {
+                            params.max_message_len = codec::MAX_EXTENDED_MESSAGE_LEN;
+                        }
                     }
                     if events.send((id, ConnEvent::Message(msg))).is_err() {
                         return;

@@ -65,6 +65,19 @@ pub struct Capabilities {
     pub route_refresh: bool,
     /// Extended messages (RFC 8654), capability code 6.
     pub extended_message: bool,
+    /// Graceful restart (RFC 4724), capability code 64.
+    pub graceful_restart: Option<GracefulRestart>,
+}
+
+/// The graceful restart capability (RFC 4724 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GracefulRestart {
+    /// R bit: the speaker has restarted (the peer need not wait for its End-of-RIB).
+    pub restarting: bool,
+    /// Seconds the peer should keep our routes after the session drops (12 bits, at most 4095).
+    pub restart_time: u16,
+    /// Families whose routes survive a restart, each with the F bit (forwarding state kept).
+    pub families: Vec<(Family, bool)>,
 }
 
 /// A BGP OPEN message (RFC 4271 §4.2), already checked for syntax by the codec.

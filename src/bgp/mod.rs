@@ -11,5 +11,6 @@ pub mod peer;
 pub mod sockopt;
 pub mod speaker;
 pub mod status;
+pub mod table;
 pub mod update;
 pub mod wire;

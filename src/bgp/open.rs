@@ -6,12 +6,13 @@ use std::net::Ipv4Addr;
 
 use bytes::BufMut;
 
-use super::message::{Capabilities, Family, Notification, Open};
+use super::message::{Capabilities, Family, GracefulRestart, Notification, Open};
 use super::wire::Reader;
 
 const CAP_MULTIPROTOCOL: u8 = 1;
 const CAP_ROUTE_REFRESH: u8 = 2;
 const CAP_EXTENDED_MESSAGE: u8 = 6;
+const CAP_GRACEFUL_RESTART: u8 = 64;
 const CAP_FOUR_OCTET_AS: u8 = 65;
 const PARAM_CAPABILITIES: u8 = 2;
 
@@ -92,6 +93,7 @@ fn decode_capabilities(buf: &[u8], caps: &mut Capabilities) -> Result<(), Notifi
             }
             CAP_ROUTE_REFRESH => caps.route_refresh = true,
             CAP_EXTENDED_MESSAGE => caps.extended_message = true,
+            CAP_GRACEFUL_RESTART => caps.graceful_restart = Some(decode_graceful_restart(value)?),
             CAP_FOUR_OCTET_AS => match (v.u32(), v.remaining()) {
                 (Some(asn), 0) => caps.four_octet_as = Some(asn),
                 _ => return Err(open_error(0)),
@@ -100,6 +102,27 @@ fn decode_capabilities(buf: &[u8], caps: &mut Capabilities) -> Result<(), Notifi
         }
     }
     Ok(())
+}
+
+/// Restart flags and time, then (AFI, SAFI, flags) per family (RFC 4724 §3). Families we do not
+/// know are skipped; a length that is not 2 + 4n is a malformed capability.
+fn decode_graceful_restart(value: &[u8]) -> Result<GracefulRestart, Notification> {
+    let mut v = Reader::new(value);
+    let head = v.u16().ok_or_else(|| open_error(0))?;
+    if v.remaining() % 4 != 0 {
+        return Err(open_error(0));
+    }
+    let mut gr = GracefulRestart {
+        restarting: head & 0x8000 != 0,
+        restart_time: head & 0x0fff,
+        families: Vec::new(),
+    };
+    while let (Some(afi), Some(safi), Some(flags)) = (v.u16(), v.u8(), v.u8()) {
+        if let Some(f) = Family::from_afi_safi(afi, safi) {
+            gr.families.push((f, flags & 0x80 != 0));
+        }
+    }
+    Ok(gr)
 }
 
 /// Encodes an OPEN body; all capabilities go in one Capabilities optional parameter.
@@ -135,6 +158,17 @@ fn encode_capabilities(caps: &Capabilities) -> Vec<u8> {
     if caps.extended_message {
         out.extend_from_slice(&[CAP_EXTENDED_MESSAGE, 0]);
     }
+    if let Some(gr) = &caps.graceful_restart {
+        // At most two families: the value never nears 255 bytes.
+        out.extend_from_slice(&[CAP_GRACEFUL_RESTART, (2 + 4 * gr.families.len()) as u8]);
+        let flags: u16 = if gr.restarting { 0x8000 } else { 0 };
+        out.extend_from_slice(&(flags | (gr.restart_time & 0x0fff)).to_be_bytes());
+        for (f, forwarding) in &gr.families {
+            let (afi, safi) = f.afi_safi();
+            out.extend_from_slice(&afi.to_be_bytes());
+            out.extend_from_slice(&[safi, if *forwarding { 0x80 } else { 0 }]);
+        }
+    }
     if let Some(asn) = caps.four_octet_as {
         out.extend_from_slice(&[CAP_FOUR_OCTET_AS, 4]);
         out.extend_from_slice(&asn.to_be_bytes());
@@ -155,7 +189,12 @@ mod tests {
                 families: [Family::Ipv4Unicast, Family::Ipv6Unicast].into(),
                 four_octet_as: Some(4_200_000_000),
                 route_refresh: true,
-                extended_message: false,
+                extended_message: true,
+                graceful_restart: Some(GracefulRestart {
+                    restarting: true,
+                    restart_time: 120,
+                    families: vec![(Family::Ipv4Unicast, true), (Family::Ipv6Unicast, false)],
+                }),
             },
         }
     }
@@ -263,5 +302,21 @@ mod tests {
         let b = [4, 0xfd, 0xe8, 0, 90, 192, 0, 2, 1, 4, 2, 2, 0x49, 0];
         let open = decode(&b).expect("decode");
         assert_eq!(open.capabilities, Capabilities::default());
+    }
+
+    #[test]
+    fn graceful_restart_capability_has_the_rfc_4724_layout() {
+        let caps = encode_capabilities(&sample().capabilities);
+        // code 64, length 2 + 2 * 4, R bit + 120 s, then IPv4/unicast with F, IPv6/unicast without.
+        let gr = [64, 10, 0x80, 120, 0, 1, 1, 0x80, 0, 2, 1, 0];
+        assert!(caps.windows(gr.len()).any(|w| w == gr), "{caps:?}");
+        assert!(caps.windows(2).any(|w| w == [6, 0]), "extended message capability");
+    }
+
+    #[test]
+    fn graceful_restart_of_a_bad_length_gives_notification_2_0() {
+        // Capabilities parameter holding graceful restart with a 3-byte value.
+        let b = [4, 0xfd, 0xe8, 0, 90, 192, 0, 2, 1, 7, 2, 5, 64, 3, 0, 120, 0];
+        assert_eq!(decode(&b).map_err(|n| (n.code, n.subcode)), Err((2, 0)));
     }
 }

@@ -16,6 +16,7 @@ use super::adj_rib_out::AdjRibOut;
 use super::codec::{self, CodecParams};
 use super::conn::{self, Conn, ConnEvent, EventTx};
 use super::status::{PeerStatus, StatusCell};
+use super::table::{PeerRoutes, RouteAttrs, RouteTable, GRACEFUL_SHUTDOWN};
 use crate::bgp::message::{Family, Message, Notification, Origin, PathAttributes, Update};
 use crate::config::PeerConfig;
 use crate::fsm::{
@@ -29,6 +30,8 @@ pub struct PeerContext {
     pub local_asn: u32,
     pub router_id: Ipv4Addr,
     pub node_addresses: Vec<IpAddr>,
+    /// Graceful restart time we offer (RFC 4724), seconds; 0 = not offered.
+    pub graceful_restart_time: u16,
 }
 
 impl PeerContext {
@@ -49,12 +52,15 @@ impl PeerContext {
             families: self.peer.families.clone(),
             idle_hold_base: Duration::from_secs(1),
             idle_hold_max: Duration::from_secs(60),
+            extended_message: self.peer.extended_messages,
+            graceful_restart_time: (self.graceful_restart_time > 0)
+                .then_some(self.graceful_restart_time),
         }
     }
 }
 
-/// The service addresses every peer should carry.
-pub type Routes = Arc<BTreeSet<IpAddr>>;
+/// The announcement table every peer takes its routes from.
+pub type Routes = Arc<RouteTable>;
 
 /// Requests to a peer task.
 #[derive(Debug)]
@@ -63,6 +69,9 @@ pub enum PeerCommand {
     Accepted(TcpStream),
     /// The desired routes changed.
     SetRoutes(Routes),
+    /// Graceful shutdown (RFC 8326): re-announce every route with GRACEFUL_SHUTDOWN (and
+    /// LOCAL_PREF 0 towards iBGP peers) so traffic moves away before the withdrawal.
+    Drain,
     /// Withdraw everything, send Cease with `subcode`, close and end the task.
     Shutdown { subcode: u8 },
 }
@@ -93,6 +102,7 @@ pub fn spawn(context: PeerContext, routes: Routes) -> PeerHandle {
         rib: AdjRibOut::default(),
         received: BTreeSet::new(),
         established: None,
+        draining: false,
         status: status.clone(),
         next_inbound: 0,
         stopping: false,
@@ -127,6 +137,7 @@ struct PeerTask {
     rib: AdjRibOut,
     received: BTreeSet<IpNet>,
     established: Option<Established>,
+    draining: bool,
     status: StatusCell,
     next_inbound: u64,
     stopping: bool,
@@ -146,6 +157,10 @@ impl PeerTask {
                     Some(PeerCommand::Accepted(stream)) => self.accepted(stream),
                     Some(PeerCommand::SetRoutes(routes)) => {
                         self.desired = routes;
+                        self.sync_routes();
+                    }
+                    Some(PeerCommand::Drain) => {
+                        self.draining = true;
                         self.sync_routes();
                     }
                     Some(PeerCommand::Shutdown { subcode }) => {
@@ -195,7 +210,7 @@ impl PeerTask {
             direction: Direction::Inbound,
             seq: self.next_inbound,
         };
-        match Conn::start(id, stream, self.events_tx.clone()) {
+        match Conn::start(id, stream, self.events_tx.clone(), self.context.peer.extended_messages) {
             Ok(conn) => {
                 tracing::debug!(peer = %self.context.peer.name, remote = %conn.remote, "accepted connection");
                 self.conns.insert(id, conn);
@@ -213,7 +228,8 @@ impl PeerTask {
                 if self.connecting.remove(&id).is_none() {
                     return; // attempt was abandoned; dropping the stream closes it
                 }
-                match Conn::start(id, stream, self.events_tx.clone()) {
+                let extended = self.context.peer.extended_messages;
+                match Conn::start(id, stream, self.events_tx.clone(), extended) {
                     Ok(conn) => {
                         self.conns.insert(id, conn);
                         self.feed(Event::TcpConnected(id));
@@ -308,13 +324,19 @@ impl PeerTask {
         };
         let params = CodecParams {
             four_octet_as: negotiated.four_octet_as,
-            ..CodecParams::default()
+            max_message_len: if negotiated.extended_message {
+                codec::MAX_EXTENDED_MESSAGE_LEN
+            } else {
+                codec::MAX_MESSAGE_LEN
+            },
         };
         tracing::info!(
             peer = %self.context.peer.name,
             remote = %conn.remote,
             hold = negotiated.hold_time,
             families = ?negotiated.families,
+            extended_message = negotiated.extended_message,
+            peer_graceful_restart = negotiated.peer_graceful_restart.is_some(),
             "session established"
         );
         let local = unmap(conn.local.ip());
@@ -367,41 +389,53 @@ impl PeerTask {
 }
 
 impl PeerTask {
-    /// The prefixes this peer should have: every service address of a family the session
-    /// carries and for which we have a usable next hop.
-    fn desired_prefixes(&self, est: &Established) -> BTreeSet<IpNet> {
-        let mut out = BTreeSet::new();
-        for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-            if !est.negotiated.families.contains(&family) || self.next_hop(est, family).is_none() {
-                continue;
-            }
-            out.extend(
-                self.desired
-                    .iter()
-                    .filter(|a| Family::of(**a) == family)
-                    .map(|a| IpNet::from(*a)),
-            );
+    /// The routes this peer should have: every route of a family the session carries and for
+    /// which we have a usable next hop.
+    fn desired_routes(&self, est: &Established) -> PeerRoutes {
+        let usable = |f: Family| {
+            est.negotiated.families.contains(&f) && self.next_hop(est, f).is_some()
+        };
+        let (v4, v6) = (usable(Family::Ipv4Unicast), usable(Family::Ipv6Unicast));
+        let mut routes = self.desired.for_peer(&self.context.peer.name);
+        if !(v4 && v6) {
+            routes.retain(|p, _| if p.addr().is_ipv4() { v4 } else { v6 });
         }
-        out
+        routes
     }
 
-    /// The next hop for a family: the session's local address when it is of that family, else the
-    /// node's first address of that family.
+    /// The next hop for a family: the peer's configured one, else the session's local address
+    /// when it is of that family, else the node's first (global) address of that family.
     fn next_hop(&self, est: &Established, family: Family) -> Option<IpAddr> {
-        if Family::of(est.local) == family {
+        let configured = match family {
+            Family::Ipv4Unicast => self.context.peer.next_hop,
+            Family::Ipv6Unicast => self.context.peer.next_hop_v6,
+        };
+        if configured.is_some() {
+            return configured;
+        }
+        if Family::of(est.local) == family && !is_link_local(est.local) {
             return Some(est.local);
         }
-        self.context.node_addresses.iter().copied().find(|a| {
-            Family::of(*a) == family
-                && match a {
-                    IpAddr::V6(v6) => !v6.is_unicast_link_local(),
-                    IpAddr::V4(_) => true,
-                }
-        })
+        self.context
+            .node_addresses
+            .iter()
+            .copied()
+            .find(|a| Family::of(*a) == family && !is_link_local(*a))
     }
 
-    fn attributes(&self, next_hop: IpAddr) -> PathAttributes {
+    /// The full path attributes of a route towards this peer.
+    fn attributes(&self, next_hop: IpAddr, route: &RouteAttrs) -> PathAttributes {
         let ibgp = self.context.is_ibgp();
+        let mut communities: Vec<u32> = route.communities.iter().copied().collect();
+        let mut local_pref = ibgp.then(|| route.local_pref.unwrap_or(100));
+        if self.draining {
+            if !route.communities.contains(&GRACEFUL_SHUTDOWN) {
+                communities.push(GRACEFUL_SHUTDOWN);
+                communities.sort_unstable();
+            }
+            // RFC 8326 §4.2: an iBGP speaker lowers LOCAL_PREF itself.
+            local_pref = local_pref.map(|_| 0);
+        }
         PathAttributes {
             origin: Origin::Igp,
             as_path: if ibgp {
@@ -410,7 +444,9 @@ impl PeerTask {
                 vec![self.context.local_asn]
             },
             next_hop: Some(next_hop),
-            local_pref: ibgp.then_some(100),
+            local_pref,
+            communities,
+            large_communities: route.large_communities.iter().copied().collect(),
             ..PathAttributes::default()
         }
     }
@@ -420,7 +456,14 @@ impl PeerTask {
         let Some(est) = &self.established else {
             return;
         };
-        let desired = self.desired_prefixes(est);
+        let mut desired = self.desired_routes(est);
+        if self.draining {
+            // A distinct attribute set makes every route differ from what was sent, so the
+            // whole table goes out again carrying GRACEFUL_SHUTDOWN.
+            for attrs in desired.values_mut() {
+                Arc::make_mut(attrs).communities.insert(GRACEFUL_SHUTDOWN);
+            }
+        }
         let diff = self.rib.sync(&desired);
         if diff.is_empty() {
             return;
@@ -428,12 +471,13 @@ impl PeerTask {
         self.send_withdraw(&diff.withdraw);
         self.send_announce(&diff.announce);
         let n = self.rib.len();
-        let announced = Arc::new(self.rib.sent().clone());
+        let announced = Arc::new(self.rib.sent().keys().copied().collect::<BTreeSet<IpNet>>());
         tracing::info!(
             peer = %self.context.peer.name,
             announced = diff.announce.len(),
             withdrawn = diff.withdraw.len(),
             total = n,
+            draining = self.draining,
             "routes sent"
         );
         self.status_mut(|s| {
@@ -443,30 +487,41 @@ impl PeerTask {
     }
 
     fn resend_table(&mut self) {
-        let all: Vec<IpNet> = self.rib.sent().iter().copied().collect();
+        let all: Vec<(IpNet, Arc<RouteAttrs>)> = self
+            .rib
+            .sent()
+            .iter()
+            .map(|(p, a)| (*p, a.clone()))
+            .collect();
         self.send_announce(&all);
     }
 
-    fn send_announce(&self, prefixes: &[IpNet]) {
+    /// Sends routes, grouped by family and attributes so each group packs into as few UPDATEs
+    /// as the negotiated message size allows.
+    fn send_announce(&self, routes: &[(IpNet, Arc<RouteAttrs>)]) {
         let Some(est) = &self.established else {
             return;
         };
         let Some(conn) = self.conns.get(&est.conn) else {
             return;
         };
-        for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-            let of_family: Vec<IpNet> = prefixes
-                .iter()
-                .copied()
-                .filter(|p| Family::of(p.addr()) == family)
-                .collect();
-            if of_family.is_empty() {
-                continue;
-            }
+        let mut groups: BTreeMap<(bool, &RouteAttrs), Vec<IpNet>> = BTreeMap::new();
+        for (prefix, attrs) in routes {
+            groups
+                .entry((prefix.addr().is_ipv4(), attrs.as_ref()))
+                .or_default()
+                .push(*prefix);
+        }
+        for ((v4, attrs), prefixes) in groups {
+            let family = if v4 {
+                Family::Ipv4Unicast
+            } else {
+                Family::Ipv6Unicast
+            };
             let Some(nh) = self.next_hop(est, family) else {
                 continue;
             };
-            match codec::encode_announce(&of_family, &self.attributes(nh), &est.params) {
+            match codec::encode_announce(&prefixes, &self.attributes(nh, attrs), &est.params) {
                 Ok(messages) => messages.into_iter().for_each(|m| conn.send(m)),
                 Err(e) => {
                     tracing::error!(peer = %self.context.peer.name, error = %e, "cannot encode UPDATE")
@@ -508,7 +563,10 @@ impl PeerTask {
                 );
             }
             if !est.negotiated.families.contains(&family)
-                && self.desired.iter().any(|a| Family::of(*a) == family)
+                && self
+                    .desired
+                    .prefixes()
+                    .any(|p| Family::of(p.addr()) == family)
             {
                 tracing::warn!(peer = %self.context.peer.name, %family, "{family} was not negotiated with this peer; its service addresses are not announced to it");
             }
@@ -518,7 +576,7 @@ impl PeerTask {
     /// Withdraws everything, sends Cease and waits (bounded) for the bytes to leave.
     async fn shutdown(&mut self, subcode: u8) {
         self.stopping = true;
-        let sent: Vec<IpNet> = self.rib.sent().iter().copied().collect();
+        let sent: Vec<IpNet> = self.rib.sent().keys().copied().collect();
         self.send_withdraw(&sent);
         self.rib.clear();
         self.status_mut(PeerStatus::clear_announced);
@@ -548,6 +606,13 @@ impl PeerTask {
         for w in writers {
             let _ = tokio::time::timeout(Duration::from_secs(3), w).await;
         }
+    }
+}
+
+fn is_link_local(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+        IpAddr::V4(v4) => v4.is_link_local(),
     }
 }
 

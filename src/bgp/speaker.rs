@@ -1,13 +1,15 @@
 //! The speaker: one task per configured peer, the shared table of service addresses, and
 //! reconfiguration that keeps unchanged sessions running.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::listener::Directory;
 use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
 use super::status::SessionSnapshot;
+use super::table::RouteTable;
 use crate::config::Config;
 
 /// Cease subcode 3: peer de-configured (RFC 4486).
@@ -36,6 +38,7 @@ fn contexts_of(config: &Config) -> BTreeMap<IpAddr, PeerContext> {
                 local_asn: config.node.asn,
                 router_id: config.node.router_id,
                 node_addresses: config.node.addresses.clone(),
+                graceful_restart_time: config.bgp.graceful_restart_time,
             };
             (p.address, ctx)
         })
@@ -44,7 +47,7 @@ fn contexts_of(config: &Config) -> BTreeMap<IpAddr, PeerContext> {
 
 impl Speaker {
     /// Starts a session task per configured peer, announcing `routes`.
-    pub fn start(config: &Config, routes: BTreeSet<IpAddr>, directory: Directory) -> Speaker {
+    pub fn start(config: &Config, routes: RouteTable, directory: Directory) -> Speaker {
         let mut speaker = Speaker {
             peers: BTreeMap::new(),
             routes: Arc::new(routes),
@@ -79,7 +82,7 @@ impl Speaker {
     /// Applies a new config: removed peers are stopped (Cease 6/3), changed ones restarted
     /// (Cease 6/6), added ones started; unchanged sessions keep running and receive only the
     /// route changes.
-    pub async fn reconfigure(&mut self, config: &Config, routes: BTreeSet<IpAddr>) {
+    pub async fn reconfigure(&mut self, config: &Config, routes: RouteTable) {
         let wanted = contexts_of(config);
         let existing: Vec<IpAddr> = self.peers.keys().copied().collect();
         for addr in existing {
@@ -99,8 +102,8 @@ impl Speaker {
         }
     }
 
-    /// Replaces the announced service addresses on every session.
-    pub fn set_routes(&mut self, routes: BTreeSet<IpAddr>) {
+    /// Replaces the announcement table on every session.
+    pub fn set_routes(&mut self, routes: RouteTable) {
         if *self.routes == routes {
             return;
         }
@@ -112,8 +115,8 @@ impl Speaker {
         }
     }
 
-    /// The announced service addresses.
-    pub fn routes(&self) -> &BTreeSet<IpAddr> {
+    /// The announcement table.
+    pub fn routes(&self) -> &RouteTable {
         &self.routes
     }
 
@@ -130,8 +133,18 @@ impl Speaker {
             .collect()
     }
 
-    /// Withdraws everything from every peer, sends Cease 6/2 and waits for the tasks to end.
-    pub async fn shutdown(mut self) {
+    /// Graceful shutdown (RFC 8326): for `drain`, every route carries GRACEFUL_SHUTDOWN so the
+    /// routers move traffic away; then everything is withdrawn, Cease 6/2 is sent, and this
+    /// waits for the tasks to end. With no session up there is nobody to drain and no wait.
+    pub async fn shutdown(mut self, drain: Duration) {
+        let any_up = self.sessions().iter().any(|s| s.state == "Established");
+        if !drain.is_zero() && any_up {
+            tracing::info!(seconds = drain.as_secs(), "graceful shutdown: routes carry GRACEFUL_SHUTDOWN before the withdrawal");
+            for handle in self.peers.values() {
+                let _ = handle.commands.send(PeerCommand::Drain);
+            }
+            tokio::time::sleep(drain).await;
+        }
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for handle in self.peers.values() {
             let _ = handle.commands.send(PeerCommand::Shutdown {

@@ -129,6 +129,19 @@ pub fn peer(raw: &S<RawPeer>, i: usize, local_asn: u32, p: &mut Problems) -> Opt
         families = [Family::Ipv4Unicast, Family::Ipv6Unicast].into();
     }
     let _ = local_asn;
+    let next_hop = |v: Option<&S<String>>, field: &str, v6: bool, p: &mut Problems| {
+        let s = v?;
+        match s.get_ref().trim().parse::<IpAddr>() {
+            Ok(a) if a.is_ipv6() == v6 && !a.is_unspecified() && !a.is_multicast() && !is_link_local(&a) => Some(a),
+            _ => {
+                let want = if v6 { "a global IPv6 address" } else { "an IPv4 address" };
+                p.0.push((s.span().start, format!("{}: `{}` is not {want}", f(field), s.get_ref())));
+                None
+            }
+        }
+    };
+    let next_hop_v4 = next_hop(r.next_hop.as_ref(), "next_hop", false, p);
+    let next_hop_v6 = next_hop(r.next_hop_v6.as_ref(), "next_hop_v6", true, p);
     Some(PeerConfig {
         name: r
             .name
@@ -150,7 +163,17 @@ pub fn peer(raw: &S<RawPeer>, i: usize, local_asn: u32, p: &mut Problems) -> Opt
         passive: r.passive.unwrap_or(false),
         families,
         bfd: r.bfd.unwrap_or(false),
+        extended_messages: r.extended_messages.unwrap_or(true),
+        next_hop: next_hop_v4,
+        next_hop_v6,
     })
+}
+
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+    }
 }
 
 /// Parses `198.51.100.0/24`, `203.0.113.10-203.0.113.20` or a single address.

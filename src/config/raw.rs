@@ -34,6 +34,8 @@ pub struct RawNode {
 #[serde(deny_unknown_fields)]
 pub struct RawBgp {
     pub listen: Option<S<String>>,
+    pub graceful_restart_time: Option<S<i64>>,
+    pub graceful_shutdown_time: Option<S<i64>>,
     #[serde(default)]
     pub peers: Vec<S<RawPeer>>,
 }
@@ -55,6 +57,9 @@ pub struct RawPeer {
     pub passive: Option<bool>,
     pub families: Option<Vec<S<String>>>,
     pub bfd: Option<bool>,
+    pub extended_messages: Option<bool>,
+    pub next_hop: Option<S<String>>,
+    pub next_hop_v6: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -278,3 +278,69 @@ load_balancer_class = ""
     assert!(c.kubernetes.is_some());
     assert_eq!(c.bgp.peers[0].password.as_deref(), Some("secret"));
 }
+
+#[test]
+fn bgp_defaults_offer_graceful_restart_extended_messages_and_a_drain() {
+    let c = parse_str(BASE).expect("valid");
+    assert_eq!(c.bgp.graceful_restart_time, 120);
+    assert_eq!(c.bgp.graceful_shutdown_time, 5);
+    assert!(c.bgp.peers[0].extended_messages);
+    assert_eq!(c.bgp.peers[0].next_hop_v6, None);
+}
+
+#[test]
+fn a_link_local_ipv6_next_hop_is_refused_where_it_is_written() {
+    let e = errors(&BASE.replace(
+        "asn = 64500",
+        "asn = 64500\nnext_hop_v6 = \"fe80::1\"",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("node.toml:10:15: "), "{e:?}");
+    assert!(e[0].contains("global IPv6"), "{e:?}");
+}
+
+const TWO_ADS: &str = r#"
+[[pools]]
+name = "public"
+addresses = ["198.51.100.0/24"]
+
+[[advertisements]]
+pools = ["public"]
+local_pref = 100
+
+[[advertisements]]
+peers = ["tor1"]
+local_pref = 200
+"#;
+
+#[test]
+fn conflicting_local_prefs_for_the_same_address_are_a_config_error() {
+    let text = format!("{BASE}{TWO_ADS}");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("node.toml:25:14: "), "{e:?}");
+    assert!(e[0].contains("conflicts with advertisements[0]"), "{e:?}");
+    // Different peers: no address reaches one peer with both values.
+    let text = format!(
+        "{BASE}{}",
+        TWO_ADS.replace("pools = [\"public\"]", "peers = [\"tor2\"]")
+    )
+    .replace(
+        "[[services]]",
+        "[[bgp.peers]]\nname = \"tor2\"\naddress = \"192.0.2.3\"\nasn = 64500\n\n[[services]]",
+    );
+    parse_str(&text).expect("valid: the advertisements reach different peers");
+}
+
+#[test]
+fn an_aggregate_wider_than_the_pool_is_refused() {
+    let text = format!(
+        "{BASE}{}",
+        "[[pools]]\nname = \"p\"\naddresses = [\"198.51.100.0/25\"]\n\n[[advertisements]]\naggregation_length = 24\n"
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("198.51.100.0/25"), "{e:?}");
+    let ok = text.replace("aggregation_length = 24", "aggregation_length = 25");
+    parse_str(&ok).expect("valid");
+}

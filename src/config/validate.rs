@@ -65,6 +65,7 @@ pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems) -> Option<Conf
     let pool_names: BTreeSet<&str> = pools.iter().map(|x| x.name.as_str()).collect();
     let peer_names: BTreeSet<&str> = bgp.peers.iter().map(|x| x.name.as_str()).collect();
     let advertisements = advertisements(&raw.advertisements, &pool_names, &peer_names, p);
+    advertisement_conflicts(&raw.advertisements, &advertisements, &pools, p);
     let services = services(&raw.services, &node, &pool_names, p);
     let http = HttpConfig {
         listen: listen(
@@ -260,7 +261,28 @@ fn bgp(raw: Option<&RawBgp>, local_asn: u32, p: &mut Problems) -> BgpConfig {
         seen.insert(peer.address, peer.name.clone());
         peers.push(peer);
     }
-    BgpConfig { listen, peers }
+    let seconds = |v: Option<&S<i64>>, field: &str, max: i64, default: i64, p: &mut Problems| {
+        v.map_or(Some(default), |v| int(v, field, 0..max + 1, p))
+            .unwrap_or(default) as u16
+    };
+    BgpConfig {
+        listen,
+        peers,
+        graceful_restart_time: seconds(
+            raw.and_then(|b| b.graceful_restart_time.as_ref()),
+            "bgp.graceful_restart_time",
+            4095,
+            120,
+            p,
+        ),
+        graceful_shutdown_time: seconds(
+            raw.and_then(|b| b.graceful_shutdown_time.as_ref()),
+            "bgp.graceful_shutdown_time",
+            3600,
+            5,
+            p,
+        ),
+    }
 }
 
 pub(super) fn pools(raw: &[S<RawPool>], node: &NodeConfig, p: &mut Problems) -> Vec<PoolConfig> {
@@ -480,4 +502,75 @@ fn advertisements(
         });
     }
     out
+}
+
+/// Cross-checks between advertisements: two BGP advertisements that can give one address to one
+/// peer must not set different LOCAL_PREFs, and an aggregation length must not announce more
+/// than the pool holds (a prefix of the pool more specific than the aggregate).
+fn advertisement_conflicts(
+    raw: &[S<RawAdvertisement>],
+    ads: &[AdvertisementConfig],
+    pools: &[PoolConfig],
+    p: &mut Problems,
+) {
+    let overlap = |a: &[String], b: &[String]| {
+        a.is_empty() || b.is_empty() || a.iter().any(|x| b.contains(x))
+    };
+    for (j, b) in ads.iter().enumerate().filter(|(_, a)| a.mode == "bgp") {
+        let Some(lp_b) = b.local_pref else { continue };
+        let conflict = ads[..j].iter().enumerate().find(|(_, a)| {
+            a.mode == "bgp"
+                && a.local_pref.is_some_and(|lp| lp != lp_b)
+                && overlap(&a.pools, &b.pools)
+                && overlap(&a.peers, &b.peers)
+        });
+        if let (Some((i, a)), Some(span)) = (conflict, raw[j].get_ref().local_pref.as_ref()) {
+            p.at(
+                span,
+                format!(
+                    "advertisements[{j}].local_pref = {lp_b} conflicts with advertisements[{i}].local_pref = {}: both can announce the same address to the same peer, and a route carries one LOCAL_PREF",
+                    a.local_pref.unwrap_or_default()
+                ),
+            );
+        }
+    }
+    for (i, ad) in ads.iter().enumerate() {
+        let r = raw[i].get_ref();
+        for pool in pools
+            .iter()
+            .filter(|pl| ad.pools.is_empty() || ad.pools.contains(&pl.name))
+        {
+            for range in &pool.ranges {
+                let (len, span, key) = match range.start {
+                    IpAddr::V4(_) => (ad.aggregation_length, &r.aggregation_length, "aggregation_length"),
+                    IpAddr::V6(_) => (ad.aggregation_length_v6, &r.aggregation_length_v6, "aggregation_length_v6"),
+                };
+                let (Some(len), Some(span)) = (len, span) else {
+                    continue;
+                };
+                if let Some(net) = range_cidrs(range).find(|n| n.prefix_len() > len) {
+                    p.at(
+                        span,
+                        format!(
+                            "advertisements[{i}].{key} = {len}: pool `{}` holds {net}, which is more specific; the aggregate would announce addresses outside the pool",
+                            pool.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The CIDR blocks that exactly make up a range.
+fn range_cidrs(range: &AddressRange) -> Box<dyn Iterator<Item = ipnet::IpNet>> {
+    match (range.start, range.end) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            Box::new(ipnet::Ipv4Subnets::new(a, b, 0).map(ipnet::IpNet::V4))
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            Box::new(ipnet::Ipv6Subnets::new(a, b, 0).map(ipnet::IpNet::V6))
+        }
+        _ => Box::new(std::iter::empty()),
+    }
 }

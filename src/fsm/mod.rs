@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::bgp::message::{Family, Message, Notification, RouteRefresh, Update};
+use crate::bgp::message::{Family, GracefulRestart, Message, Notification, RouteRefresh, Update};
 
 mod session;
 
@@ -81,6 +81,11 @@ pub struct SessionConfig {
     pub idle_hold_base: Duration,
     /// Upper bound of the back-off.
     pub idle_hold_max: Duration,
+    /// Offer extended messages (RFC 8654): UPDATEs up to 65535 bytes when both sides do.
+    pub extended_message: bool,
+    /// Offer graceful restart (RFC 4724) with this restart time in seconds (at most 4095); the
+    /// peer keeps our routes that long after the session drops without a NOTIFICATION.
+    pub graceful_restart_time: Option<u16>,
 }
 
 /// What both sides agreed on when the session reached Established.
@@ -96,7 +101,10 @@ pub struct Negotiated {
     pub families: BTreeSet<Family>,
     pub four_octet_as: bool,
     pub route_refresh: bool,
+    /// Both sides offered extended messages (RFC 8654).
     pub extended_message: bool,
+    /// The peer's graceful restart capability, if it sent one.
+    pub peer_graceful_restart: Option<GracefulRestart>,
 }
 
 /// Inputs to the FSM (RFC 4271 §8.1 event numbers in the comments).

@@ -46,6 +46,9 @@ pub struct Session {
     connect_retry_counter: u32,
     failures: u32,
     established_at: Option<Duration>,
+    /// Set once the session first reached Established; until then our OPEN carries the
+    /// graceful restart R bit (this process has just (re)started).
+    was_established: bool,
     negotiated: Option<Negotiated>,
     /// The time of the event being handled.
     now: Duration,
@@ -66,6 +69,7 @@ impl Session {
             connect_retry_counter: 0,
             failures: 0,
             established_at: None,
+            was_established: false,
             negotiated: None,
             now: Duration::ZERO,
             out: Vec::new(),

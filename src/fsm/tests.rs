@@ -33,6 +33,8 @@ fn config(local_id: [u8; 4], passive: bool) -> SessionConfig {
         families: [Family::Ipv4Unicast, Family::Ipv6Unicast].into(),
         idle_hold_base: secs(1),
         idle_hold_max: secs(60),
+        extended_message: true,
+        graceful_restart_time: Some(120),
     }
 }
 
@@ -46,6 +48,7 @@ fn peer_open(hold: u16, id: [u8; 4]) -> Message {
             four_octet_as: Some(64500),
             route_refresh: true,
             extended_message: false,
+            graceful_restart: None,
         },
     })
 }

@@ -135,6 +135,7 @@ fn control_messages_round_trip() {
             four_octet_as: Some(64512),
             route_refresh: true,
             extended_message: false,
+                graceful_restart: None,
         },
     };
     for msg in [

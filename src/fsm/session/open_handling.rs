@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::{Phase, Session, STABLE_CAP};
-use crate::bgp::message::{Capabilities, Family, Message, Notification, Open, AS_TRANS};
+use crate::bgp::message::{
+    Capabilities, Family, GracefulRestart, Message, Notification, Open, AS_TRANS,
+};
 use crate::fsm::{Action, ConnId, Direction, DownReason, Negotiated, Timer};
 
 impl Session {
@@ -94,8 +96,10 @@ impl Session {
             families: self.common_families(&open.capabilities),
             four_octet_as: open.capabilities.four_octet_as.is_some(),
             route_refresh: open.capabilities.route_refresh,
-            extended_message: false,
+            extended_message: self.config.extended_message && open.capabilities.extended_message,
+            peer_graceful_restart: open.capabilities.graceful_restart.clone(),
         };
+        self.was_established = true;
         self.conns.insert(id, Phase::Established(open));
         self.established_at = Some(now);
         self.negotiated = Some(negotiated.clone());
@@ -235,7 +239,14 @@ impl Session {
                 families: self.config.families.clone(),
                 four_octet_as: Some(asn),
                 route_refresh: true,
-                extended_message: false,
+                extended_message: self.config.extended_message,
+                graceful_restart: self.config.graceful_restart_time.map(|t| GracefulRestart {
+                    restarting: !self.was_established,
+                    restart_time: t.min(4095),
+                    // Forwarding to service addresses does not depend on this process: the F bit
+                    // is set for every family.
+                    families: self.config.families.iter().map(|f| (*f, true)).collect(),
+                }),
             },
         }
     }
