@@ -310,13 +310,18 @@ mod tests {
         // code 64, length 2 + 2 * 4, R bit + 120 s, then IPv4/unicast with F, IPv6/unicast without.
         let gr = [64, 10, 0x80, 120, 0, 1, 1, 0x80, 0, 2, 1, 0];
         assert!(caps.windows(gr.len()).any(|w| w == gr), "{caps:?}");
-        assert!(caps.windows(2).any(|w| w == [6, 0]), "extended message capability");
+        assert!(
+            caps.windows(2).any(|w| w == [6, 0]),
+            "extended message capability"
+        );
     }
 
     #[test]
     fn graceful_restart_of_a_bad_length_gives_notification_2_0() {
         // Capabilities parameter holding graceful restart with a 3-byte value.
-        let b = [4, 0xfd, 0xe8, 0, 90, 192, 0, 2, 1, 7, 2, 5, 64, 3, 0, 120, 0];
+        let b = [
+            4, 0xfd, 0xe8, 0, 90, 192, 0, 2, 1, 7, 2, 5, 64, 3, 0, 120, 0,
+        ];
         assert_eq!(decode(&b).map_err(|n| (n.code, n.subcode)), Err((2, 0)));
     }
 }

@@ -210,7 +210,12 @@ impl PeerTask {
             direction: Direction::Inbound,
             seq: self.next_inbound,
         };
-        match Conn::start(id, stream, self.events_tx.clone(), self.context.peer.extended_messages) {
+        match Conn::start(
+            id,
+            stream,
+            self.events_tx.clone(),
+            self.context.peer.extended_messages,
+        ) {
             Ok(conn) => {
                 tracing::debug!(peer = %self.context.peer.name, remote = %conn.remote, "accepted connection");
                 self.conns.insert(id, conn);
@@ -392,9 +397,8 @@ impl PeerTask {
     /// The routes this peer should have: every route of a family the session carries and for
     /// which we have a usable next hop.
     fn desired_routes(&self, est: &Established) -> PeerRoutes {
-        let usable = |f: Family| {
-            est.negotiated.families.contains(&f) && self.next_hop(est, f).is_some()
-        };
+        let usable =
+            |f: Family| est.negotiated.families.contains(&f) && self.next_hop(est, f).is_some();
         let (v4, v6) = (usable(Family::Ipv4Unicast), usable(Family::Ipv6Unicast));
         let mut routes = self.desired.for_peer(&self.context.peer.name);
         if !(v4 && v6) {

@@ -139,7 +139,10 @@ impl Speaker {
     pub async fn shutdown(mut self, drain: Duration) {
         let any_up = self.sessions().iter().any(|s| s.state == "Established");
         if !drain.is_zero() && any_up {
-            tracing::info!(seconds = drain.as_secs(), "graceful shutdown: routes carry GRACEFUL_SHUTDOWN before the withdrawal");
+            tracing::info!(
+                seconds = drain.as_secs(),
+                "graceful shutdown: routes carry GRACEFUL_SHUTDOWN before the withdrawal"
+            );
             for handle in self.peers.values() {
                 let _ = handle.commands.send(PeerCommand::Drain);
             }

@@ -121,7 +121,9 @@ impl RouteTable {
             let mut attrs = first.attrs.clone();
             for t in matching {
                 let merged = Arc::make_mut(&mut attrs);
-                merged.communities.extend(t.attrs.communities.iter().copied());
+                merged
+                    .communities
+                    .extend(t.attrs.communities.iter().copied());
                 merged
                     .large_communities
                     .extend(t.attrs.large_communities.iter().copied());
@@ -232,12 +234,20 @@ mod tests {
     fn an_advertisement_selects_its_pools_and_peers() {
         let ads = [ad(&["a"], &["tor1"], &[Community::Standard(0xFDE8_0064)])];
         let t = RouteTable::build(
-            [svc("198.51.100.1", Some("a")), svc("198.51.100.2", Some("b"))],
+            [
+                svc("198.51.100.1", Some("a")),
+                svc("198.51.100.2", Some("b")),
+            ],
             &ads,
         );
         let r = t.for_peer("tor1");
-        assert_eq!(r.keys().copied().collect::<Vec<_>>(), [net("198.51.100.1/32")]);
-        assert!(r[&net("198.51.100.1/32")].communities.contains(&0xFDE8_0064));
+        assert_eq!(
+            r.keys().copied().collect::<Vec<_>>(),
+            [net("198.51.100.1/32")]
+        );
+        assert!(r[&net("198.51.100.1/32")]
+            .communities
+            .contains(&0xFDE8_0064));
         assert!(t.for_peer("tor2").is_empty());
     }
 
@@ -289,9 +299,15 @@ mod tests {
         a.mode = "l2".into();
         // An L2-only config: nothing selects the address for BGP... but with no BGP advertisement
         // at all, the plain default applies.
-        let t = RouteTable::build([svc("198.51.100.1", None)], &[a.clone(), ad(&["z"], &[], &[])]);
+        let t = RouteTable::build(
+            [svc("198.51.100.1", None)],
+            &[a.clone(), ad(&["z"], &[], &[])],
+        );
         assert!(t.is_empty());
-        assert_eq!(RouteTable::build([svc("198.51.100.1", None)], &[a]).len(), 1);
+        assert_eq!(
+            RouteTable::build([svc("198.51.100.1", None)], &[a]).len(),
+            1
+        );
     }
 
     #[test]

@@ -132,10 +132,24 @@ pub fn peer(raw: &S<RawPeer>, i: usize, local_asn: u32, p: &mut Problems) -> Opt
     let next_hop = |v: Option<&S<String>>, field: &str, v6: bool, p: &mut Problems| {
         let s = v?;
         match s.get_ref().trim().parse::<IpAddr>() {
-            Ok(a) if a.is_ipv6() == v6 && !a.is_unspecified() && !a.is_multicast() && !is_link_local(&a) => Some(a),
+            Ok(a)
+                if a.is_ipv6() == v6
+                    && !a.is_unspecified()
+                    && !a.is_multicast()
+                    && !is_link_local(&a) =>
+            {
+                Some(a)
+            }
             _ => {
-                let want = if v6 { "a global IPv6 address" } else { "an IPv4 address" };
-                p.0.push((s.span().start, format!("{}: `{}` is not {want}", f(field), s.get_ref())));
+                let want = if v6 {
+                    "a global IPv6 address"
+                } else {
+                    "an IPv4 address"
+                };
+                p.0.push((
+                    s.span().start,
+                    format!("{}: `{}` is not {want}", f(field), s.get_ref()),
+                ));
                 None
             }
         }

@@ -290,10 +290,7 @@ fn bgp_defaults_offer_graceful_restart_extended_messages_and_a_drain() {
 
 #[test]
 fn a_link_local_ipv6_next_hop_is_refused_where_it_is_written() {
-    let e = errors(&BASE.replace(
-        "asn = 64500",
-        "asn = 64500\nnext_hop_v6 = \"fe80::1\"",
-    ));
+    let e = errors(&BASE.replace("asn = 64500", "asn = 64500\nnext_hop_v6 = \"fe80::1\""));
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].starts_with("node.toml:10:15: "), "{e:?}");
     assert!(e[0].contains("global IPv6"), "{e:?}");

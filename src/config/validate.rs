@@ -542,8 +542,16 @@ fn advertisement_conflicts(
         {
             for range in &pool.ranges {
                 let (len, span, key) = match range.start {
-                    IpAddr::V4(_) => (ad.aggregation_length, &r.aggregation_length, "aggregation_length"),
-                    IpAddr::V6(_) => (ad.aggregation_length_v6, &r.aggregation_length_v6, "aggregation_length_v6"),
+                    IpAddr::V4(_) => (
+                        ad.aggregation_length,
+                        &r.aggregation_length,
+                        "aggregation_length",
+                    ),
+                    IpAddr::V6(_) => (
+                        ad.aggregation_length_v6,
+                        &r.aggregation_length_v6,
+                        "aggregation_length_v6",
+                    ),
                 };
                 let (Some(len), Some(span)) = (len, span) else {
                     continue;
