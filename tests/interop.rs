@@ -21,6 +21,7 @@ fn toml(peer_asn: u32, passive: bool, hold: u16) -> NodeToml {
             ("web", vec!["198.51.100.10", "2001:db8:100::10"]),
             ("api", vec!["198.51.100.11"]),
         ],
+        ..NodeToml::default()
     }
 }
 
@@ -100,17 +101,76 @@ fn frozen_router(kind: Kind) {
     wait_for("routes back", WAIT, || prefixes(r) == all_three()).unwrap_or_else(|e| fail(e, r, &f));
 }
 
-/// iBGP: empty AS path and LOCAL_PREF 100.
-fn ibgp(kind: Kind) {
+const ADVERTISED: &str = r#"
+[[pools]]
+name = "hosts"
+addresses = ["198.51.100.0/24", "2001:db8:100::/64"]
+
+[[pools]]
+name = "agg"
+addresses = ["203.0.113.0/28", "2001:db8:200::/64"]
+auto_assign = false
+
+[[advertisements]]
+pools = ["hosts"]
+communities = ["64500:100", "no-export", "large:64500:1:2"]
+local_pref = 200
+
+[[advertisements]]
+pools = ["agg"]
+aggregation_length = 28
+aggregation_length_v6 = 64
+communities = ["64500:200"]
+"#;
+
+/// One cell of the interop matrix: IPv4 and IPv6 routes over eBGP or iBGP, with communities,
+/// large communities, LOCAL_PREF (iBGP) and aggregation, each checked at the router.
+fn matrix(kind: Kind, ibgp: bool) {
     let lab = Lab::new();
-    let router = routers::start(kind, &lab, NODE_AS, NODE_AS, true);
-    let f = Ferrolb::start(&lab, &toml(NODE_AS, false, 90));
+    let router_as = if ibgp { NODE_AS } else { ROUTER_AS };
+    let router = routers::start(kind, &lab, router_as, NODE_AS, true);
+    let toml = NodeToml {
+        asn: NODE_AS,
+        peer_asn: router_as,
+        hold_time: 90,
+        services: vec![("web", vec!["198.51.100.10", "2001:db8:100::10"])],
+        pooled: vec![
+            ("agg1", "agg", "RequireDualStack"),
+            ("agg2", "agg", "RequireDualStack"),
+        ],
+        extra: ADVERTISED.to_string(),
+        ..NodeToml::default()
+    };
+    let f = Ferrolb::start(&lab, &toml);
     let r = router.as_ref();
-    wait_for("three routes", WAIT, || prefixes(r) == all_three())
-        .unwrap_or_else(|e| fail(e, r, &f));
-    for route in r.routes() {
-        assert!(route.as_path.is_empty(), "{route:?}");
-        assert_eq!(route.local_pref, Some(100), "{route:?}");
+    let want: Vec<String> = vec![
+        "198.51.100.10/32".into(),
+        "2001:db8:100::10/128".into(),
+        "2001:db8:200::/64".into(),
+        "203.0.113.0/28".into(),
+    ];
+    wait_for("four routes", WAIT, || prefixes(r) == want).unwrap_or_else(|e| fail(e, r, &f));
+    let routes = r.routes();
+    for route in &routes {
+        let v6 = route.prefix.contains(':');
+        let nh = if v6 { NODE_V6 } else { NODE_V4 };
+        let ctx = format!("{kind:?} ibgp={ibgp} {route:?}");
+        assert_eq!(route.next_hop, nh, "{ctx}");
+        let as_path: Vec<u32> = if ibgp { vec![] } else { vec![NODE_AS] };
+        assert_eq!(route.as_path, as_path, "{ctx}");
+        let host =
+            route.prefix.starts_with("198.51.100.") || route.prefix.starts_with("2001:db8:100:");
+        if host {
+            assert_eq!(route.communities, ["64500:100", "65535:65281"], "{ctx}");
+            assert_eq!(route.large_communities, ["64500:1:2"], "{ctx}");
+        } else {
+            assert_eq!(route.communities, ["64500:200"], "{ctx}");
+            assert!(route.large_communities.is_empty(), "{ctx}");
+        }
+        if ibgp {
+            let lp = if host { 200 } else { 100 };
+            assert_eq!(route.local_pref, Some(lp), "{ctx}");
+        }
     }
 }
 
@@ -127,8 +187,12 @@ fn bird_frozen_past_the_hold_time_recovers() {
     frozen_router(Kind::Bird);
 }
 #[test]
-fn bird_ibgp_gets_local_pref_and_an_empty_as_path() {
-    ibgp(Kind::Bird);
+fn bird_ebgp_matrix_ipv4_ipv6_communities_aggregation() {
+    matrix(Kind::Bird, false);
+}
+#[test]
+fn bird_ibgp_matrix_ipv4_ipv6_communities_local_pref_aggregation() {
+    matrix(Kind::Bird, true);
 }
 #[test]
 fn frr_learns_routes_when_ferrolb_connects() {
@@ -155,10 +219,18 @@ fn gobgp_frozen_past_the_hold_time_recovers() {
     frozen_router(Kind::Gobgp);
 }
 #[test]
-fn gobgp_ibgp_gets_local_pref_and_an_empty_as_path() {
-    ibgp(Kind::Gobgp);
+fn gobgp_ebgp_matrix_ipv4_ipv6_communities_aggregation() {
+    matrix(Kind::Gobgp, false);
 }
 #[test]
-fn frr_ibgp_gets_local_pref_and_an_empty_as_path() {
-    ibgp(Kind::Frr);
+fn gobgp_ibgp_matrix_ipv4_ipv6_communities_local_pref_aggregation() {
+    matrix(Kind::Gobgp, true);
+}
+#[test]
+fn frr_ebgp_matrix_ipv4_ipv6_communities_aggregation() {
+    matrix(Kind::Frr, false);
+}
+#[test]
+fn frr_ibgp_matrix_ipv4_ipv6_communities_local_pref_aggregation() {
+    matrix(Kind::Frr, true);
 }

@@ -107,11 +107,13 @@ impl Drop for Proc {
     }
 }
 
-/// Two namespaces joined by one veth pair: `router` (192.0.2.1, 2001:db8::1) and `node`
-/// (192.0.2.2, 2001:db8::2).
+/// A router namespace and one or more node namespaces. With one node: one veth pair, `router`
+/// (192.0.2.1, 2001:db8::1) and `node` (192.0.2.2, 2001:db8::2). With several: a bridge in the
+/// router namespace holding the router's addresses, and node i at 192.0.2.(2+i), 2001:db8::(2+i).
 pub struct Lab {
     pub router_ns: String,
     pub node_ns: String,
+    pub node_nss: Vec<String>,
     pub dir: tempfile::TempDir,
 }
 
@@ -120,62 +122,119 @@ pub const NODE_V4: &str = "192.0.2.2";
 pub const ROUTER_V6: &str = "2001:db8::1";
 pub const NODE_V6: &str = "2001:db8::2";
 
+/// The addresses of node `i` in a lab.
+pub fn node_addrs(i: usize) -> (String, String) {
+    (
+        format!("192.0.2.{}", 2 + i),
+        format!("2001:db8::{:x}", 2 + i),
+    )
+}
+
+fn add_addrs(ns: &str, dev: &str, v4: &str, v6: &str) {
+    sh(&[
+        "ip",
+        "-n",
+        ns,
+        "addr",
+        "add",
+        &format!("{v4}/24"),
+        "dev",
+        dev,
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        ns,
+        "addr",
+        "add",
+        &format!("{v6}/64"),
+        "dev",
+        dev,
+        "nodad",
+    ]);
+    sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+}
+
 impl Lab {
     pub fn new() -> Lab {
+        Lab::with_nodes(1)
+    }
+
+    pub fn with_nodes(nodes: usize) -> Lab {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{}x{n}", std::process::id() % 100_000);
+        let node_nss: Vec<String> = (0..nodes)
+            .map(|i| {
+                if i == 0 {
+                    format!("flbt{tag}n")
+                } else {
+                    format!("flbt{tag}n{i}")
+                }
+            })
+            .collect();
         let lab = Lab {
             router_ns: format!("flbt{tag}r"),
-            node_ns: format!("flbt{tag}n"),
+            node_ns: node_nss[0].clone(),
+            node_nss,
             dir: tempfile::tempdir().expect("tempdir"),
         };
-        for ns in [&lab.router_ns, &lab.node_ns] {
+        for ns in std::iter::once(&lab.router_ns).chain(&lab.node_nss) {
             sh(&["ip", "netns", "add", ns]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
-        let (vr, vn) = (format!("vr{tag}"), format!("vn{tag}"));
-        sh(&[
-            "ip",
-            "link",
-            "add",
-            &vr,
-            "netns",
-            &lab.router_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &vn,
-            "netns",
-            &lab.node_ns,
-        ]);
-        for (ns, dev, v4, v6) in [
-            (&lab.router_ns, &vr, ROUTER_V4, ROUTER_V6),
-            (&lab.node_ns, &vn, NODE_V4, NODE_V6),
-        ] {
+        let router_dev = if nodes > 1 {
             sh(&[
                 "ip",
                 "-n",
-                ns,
-                "addr",
+                &lab.router_ns,
+                "link",
                 "add",
-                &format!("{v4}/24"),
-                "dev",
-                dev,
+                "br0",
+                "type",
+                "bridge",
             ]);
+            "br0".to_string()
+        } else {
+            format!("vr{tag}")
+        };
+        for (i, ns) in lab.node_nss.iter().enumerate() {
+            let (vr, vn) = if nodes > 1 {
+                (format!("vr{tag}i{i}"), format!("vn{tag}i{i}"))
+            } else {
+                (router_dev.clone(), format!("vn{tag}"))
+            };
             sh(&[
                 "ip",
-                "-n",
-                ns,
-                "addr",
+                "link",
                 "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
+                &vr,
+                "netns",
+                &lab.router_ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &vn,
+                "netns",
+                ns,
             ]);
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            if nodes > 1 {
+                sh(&[
+                    "ip",
+                    "-n",
+                    &lab.router_ns,
+                    "link",
+                    "set",
+                    &vr,
+                    "master",
+                    "br0",
+                ]);
+                sh(&["ip", "-n", &lab.router_ns, "link", "set", &vr, "up"]);
+            }
+            let (v4, v6) = node_addrs(i);
+            add_addrs(ns, &vn, &v4, &v6);
         }
+        add_addrs(&lab.router_ns, &router_dev, ROUTER_V4, ROUTER_V6);
         lab
     }
 
@@ -212,7 +271,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for ns in [&self.router_ns, &self.node_ns] {
+        for ns in std::iter::once(&self.router_ns).chain(&self.node_nss) {
             // Any process still inside is ours: ip netns pids lists them.
             if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
                 for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
@@ -225,19 +284,29 @@ impl Drop for Lab {
 }
 
 /// The ferrolb node config used by the interop tests.
+#[derive(Debug, Clone, Default)]
 pub struct NodeToml {
     pub asn: u32,
     pub peer_asn: u32,
     pub passive: bool,
     pub hold_time: u16,
     pub services: Vec<(&'static str, Vec<&'static str>)>,
+    /// Which lab node this is (its addresses; see `node_addrs`).
+    pub node: usize,
+    /// `[bgp] graceful_shutdown_time`; tests that do not look at the drain use 0.
+    pub drain: u16,
+    /// Services taken from a pool: (name, pool, ip_families).
+    pub pooled: Vec<(&'static str, &'static str, &'static str)>,
+    /// Raw TOML appended at the end (pools, advertisements).
+    pub extra: String,
 }
 
 impl NodeToml {
     pub fn render(&self) -> String {
+        let (v4, v6) = node_addrs(self.node);
         let mut s = format!(
-            "[node]\nname = \"node\"\nrouter_id = \"{NODE_V4}\"\nasn = {}\naddresses = [\"{NODE_V4}\", \"{NODE_V6}\"]\n\n[bgp]\nlisten = \"0.0.0.0:179\"\n\n[[bgp.peers]]\nname = \"router\"\naddress = \"{ROUTER_V4}\"\nasn = {}\nhold_time = {}\nkeepalive_time = 1\nconnect_retry = 1\npassive = {}\n\n[http]\nlisten = \"\"\n",
-            self.asn, self.peer_asn, self.hold_time, self.passive
+            "[node]\nname = \"node{}\"\nrouter_id = \"{v4}\"\nasn = {}\naddresses = [\"{v4}\", \"{v6}\"]\n\n[bgp]\nlisten = \"0.0.0.0:179\"\ngraceful_shutdown_time = {}\n\n[[bgp.peers]]\nname = \"router\"\naddress = \"{ROUTER_V4}\"\nasn = {}\nhold_time = {}\nkeepalive_time = 1\nconnect_retry = 1\npassive = {}\n\n[http]\nlisten = \"\"\n",
+            self.node, self.asn, self.drain, self.peer_asn, self.hold_time, self.passive
         );
         for (name, addrs) in &self.services {
             let list: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
@@ -246,6 +315,13 @@ impl NodeToml {
                 list.join(", ")
             ));
         }
+        for (name, pool, families) in &self.pooled {
+            s.push_str(&format!(
+                "\n[[services]]\nname = \"{name}\"\npool = \"{pool}\"\nip_families = \"{families}\"\n"
+            ));
+        }
+        s.push('\n');
+        s.push_str(&self.extra);
         s
     }
 }
@@ -258,11 +334,21 @@ pub struct Ferrolb {
 
 impl Ferrolb {
     pub fn start(lab: &Lab, toml: &NodeToml) -> Ferrolb {
-        let config = lab.path("node.toml");
+        let suffix = if toml.node == 0 {
+            String::new()
+        } else {
+            toml.node.to_string()
+        };
+        let config = lab.path(&format!("node{suffix}.toml"));
         std::fs::write(&config, toml.render()).expect("write node.toml");
         let bin = env!("CARGO_BIN_EXE_ferrolb");
         let cfg = config.to_str().expect("utf8 path").to_string();
-        let proc = lab.spawn(&lab.node_ns, "ferrolb", &[bin, "run", "--config", &cfg]);
+        let ns = &lab.node_nss[toml.node];
+        let proc = lab.spawn(
+            ns,
+            &format!("ferrolb{suffix}"),
+            &[bin, "run", "--config", &cfg],
+        );
         Ferrolb { proc, config }
     }
 

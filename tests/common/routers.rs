@@ -4,12 +4,57 @@
 use super::{require, stdout_if_ok, wait_ready, Lab, Proc, NODE_V4, ROUTER_V4};
 
 /// A route as the router shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RouteInfo {
     pub prefix: String,
     pub next_hop: String,
     pub as_path: Vec<u32>,
     pub local_pref: Option<u32>,
+    /// Standard communities as `asn:value`, numeric, sorted.
+    pub communities: Vec<String>,
+    /// Large communities as `a:b:c`, sorted.
+    pub large_communities: Vec<String>,
+}
+
+/// Numeric `asn:value` for the well-known names routers print.
+fn community_number(text: &str) -> String {
+    match text {
+        "no-export" | "noExport" => "65535:65281".into(),
+        "no-advertise" | "noAdvertise" => "65535:65282".into(),
+        "local-AS" | "no-export-subconfed" | "localAs" => "65535:65283".into(),
+        "graceful-shutdown" | "gracefulShutdown" => "65535:0".into(),
+        "blackhole" => "65535:666".into(),
+        "no-peer" | "noPeer" => "65535:65284".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses BIRD's `(a,b) (c,d)` or `(a, b, c)` lists into `a:b` / `a:b:c` strings, sorted.
+fn bird_tuples(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split(')')
+        .filter_map(|t| t.trim().strip_prefix('('))
+        .map(|t| t.split(',').map(|x| x.trim()).collect::<Vec<_>>().join(":"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The communities of a multi-instance router (FRR) by prefix, from its per-prefix JSON.
+fn frr_path_communities(p: &serde_json::Value, r: &mut RouteInfo) {
+    let words = |key: &str| -> Vec<String> {
+        p.get(key)
+            .and_then(|c| c.get("string"))
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .split_whitespace()
+            .map(community_number)
+            .collect()
+    };
+    r.communities = words("community");
+    r.communities.sort();
+    r.large_communities = words("largeCommunity");
+    r.large_communities.sort();
 }
 
 /// What every router offers the tests.
@@ -106,9 +151,7 @@ pub fn parse_bird_routes(text: &str) -> Vec<RouteInfo> {
         if !line.starts_with(char::is_whitespace) && first.contains('/') {
             out.push(RouteInfo {
                 prefix: first.to_string(),
-                next_hop: String::new(),
-                as_path: vec![],
-                local_pref: None,
+                ..RouteInfo::default()
             });
         } else if let Some(r) = out.last_mut() {
             if let Some(v) = t.strip_prefix("BGP.as_path:") {
@@ -120,6 +163,10 @@ pub fn parse_bird_routes(text: &str) -> Vec<RouteInfo> {
                 r.next_hop = v.split_whitespace().next().unwrap_or("").to_string();
             } else if let Some(v) = t.strip_prefix("BGP.local_pref:") {
                 r.local_pref = v.trim().parse().ok();
+            } else if let Some(v) = t.strip_prefix("BGP.community:") {
+                r.communities = bird_tuples(v);
+            } else if let Some(v) = t.strip_prefix("BGP.large_community:") {
+                r.large_communities = bird_tuples(v);
             }
         }
     }
@@ -239,12 +286,24 @@ impl Frr {
                     .unwrap_or("")
                     .to_string();
                 let local_pref = p.get("locPrf").and_then(|x| x.as_u64()).map(|x| x as u32);
-                out.push(RouteInfo {
+                let mut r = RouteInfo {
                     prefix: prefix.clone(),
                     next_hop,
                     as_path,
                     local_pref,
-                });
+                    ..RouteInfo::default()
+                };
+                // The table view has no communities: ask for the prefix itself.
+                if let Some(detail) = self
+                    .vtysh(&format!("show bgp {afi} unicast {prefix} json"))
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                {
+                    let path = detail.get("paths").and_then(|x| x.get(0));
+                    if let Some(path) = path {
+                        frr_path_communities(path, &mut r);
+                    }
+                }
+                out.push(r);
             }
         }
         out
@@ -344,9 +403,7 @@ impl Gobgp {
             for p in paths.as_array().into_iter().flatten() {
                 let mut r = RouteInfo {
                     prefix: prefix.clone(),
-                    next_hop: String::new(),
-                    as_path: vec![],
-                    local_pref: None,
+                    ..RouteInfo::default()
                 };
                 for a in p
                     .get("attrs")
@@ -381,6 +438,35 @@ impl Gobgp {
                         }
                         Some(5) => {
                             r.local_pref = a.get("value").and_then(|x| x.as_u64()).map(|x| x as u32)
+                        }
+                        Some(8) => {
+                            r.communities = a
+                                .get("communities")
+                                .and_then(|x| x.as_array())
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|x| x.as_u64())
+                                .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
+                                .collect();
+                            r.communities.sort();
+                        }
+                        Some(32) => {
+                            r.large_communities = a
+                                .get("value")
+                                .and_then(|x| x.as_array())
+                                .into_iter()
+                                .flatten()
+                                .map(|v| {
+                                    // GoBGP's LargeCommunity struct has no JSON tags.
+                                    let f = |k: &str| {
+                                        v.get(k)
+                                            .and_then(|x| x.as_u64())
+                                            .map_or("?".to_string(), |x| x.to_string())
+                                    };
+                                    format!("{}:{}:{}", f("ASN"), f("LocalData1"), f("LocalData2"))
+                                })
+                                .collect();
+                            r.large_communities.sort();
                         }
                         Some(14) => {
                             r.next_hop = a
