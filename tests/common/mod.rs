@@ -101,6 +101,7 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-CONT", &self.pid().to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -299,6 +300,8 @@ pub struct NodeToml {
     pub pooled: Vec<(&'static str, &'static str, &'static str)>,
     /// Raw TOML appended at the end (pools, advertisements).
     pub extra: String,
+    /// `[bgp] graceful_restart_time` when set (the default is 120).
+    pub graceful_restart_time: Option<u16>,
 }
 
 impl NodeToml {
@@ -308,6 +311,12 @@ impl NodeToml {
             "[node]\nname = \"node{}\"\nrouter_id = \"{v4}\"\nasn = {}\naddresses = [\"{v4}\", \"{v6}\"]\n\n[bgp]\nlisten = \"0.0.0.0:179\"\ngraceful_shutdown_time = {}\n\n[[bgp.peers]]\nname = \"router\"\naddress = \"{ROUTER_V4}\"\nasn = {}\nhold_time = {}\nkeepalive_time = 1\nconnect_retry = 1\npassive = {}\n\n[http]\nlisten = \"\"\n",
             self.node, self.asn, self.drain, self.peer_asn, self.hold_time, self.passive
         );
+        if let Some(t) = self.graceful_restart_time {
+            s = s.replace(
+                "graceful_shutdown_time",
+                &format!("graceful_restart_time = {t}\ngraceful_shutdown_time"),
+            );
+        }
         for (name, addrs) in &self.services {
             let list: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
             s.push_str(&format!(

@@ -87,20 +87,48 @@ pub struct Bird {
     ns: String,
 }
 
+/// BIRD options beyond the common single-session setup.
+#[derive(Debug, Clone, Default)]
+pub struct BirdOpts {
+    /// `graceful restart on` (BIRD keeps a restarting peer's routes, RFC 4724).
+    pub graceful_restart: bool,
+    /// Sessions to lab nodes 0..n (protocols `ferrolb`, `ferrolb1`, ...); 0 means 1.
+    pub nodes: usize,
+    /// Kernel protocols with `merge paths on`: ECMP routes land in the router namespace's FIB.
+    pub kernel_merge_paths: bool,
+}
+
 impl Bird {
     pub fn start(lab: &Lab, asn: u32, peer_asn: u32, passive: bool) -> Bird {
+        Bird::start_with(lab, asn, peer_asn, passive, &BirdOpts::default())
+    }
+
+    pub fn start_with(lab: &Lab, asn: u32, peer_asn: u32, passive: bool, opts: &BirdOpts) -> Bird {
         require("bird");
         require("birdc");
         let conf = lab.path("bird.conf");
         let passive = if passive { "on" } else { "off" };
-        std::fs::write(
-            &conf,
-            format!(
-                "router id {ROUTER_V4};\nprotocol device {{ scan time 1; }}\n\
-                 protocol bgp ferrolb {{\n  local {ROUTER_V4} as {asn};\n  neighbor {NODE_V4} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
-            ),
-        )
-        .expect("write bird.conf");
+        let gr = if opts.graceful_restart {
+            "  graceful restart on;\n  graceful restart time 120;\n"
+        } else {
+            ""
+        };
+        let mut text = format!("router id {ROUTER_V4};\nprotocol device {{ scan time 1; }}\n");
+        if opts.kernel_merge_paths {
+            text.push_str("protocol kernel k4 {\n  ipv4 { export all; };\n  merge paths on;\n}\nprotocol kernel k6 {\n  ipv6 { export all; };\n  merge paths on;\n}\n");
+        }
+        for i in 0..opts.nodes.max(1) {
+            let name = if i == 0 {
+                "ferrolb".to_string()
+            } else {
+                format!("ferrolb{i}")
+            };
+            let (node_v4, _) = super::node_addrs(i);
+            text.push_str(&format!(
+                "protocol bgp {name} {{\n  local {ROUTER_V4} as {asn};\n  neighbor {node_v4} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
+            ));
+        }
+        std::fs::write(&conf, text).expect("write bird.conf");
         let sock = lab.path("bird.ctl").to_str().expect("utf8").to_string();
         let proc = lab.spawn(
             &lab.router_ns,
@@ -139,6 +167,17 @@ impl Bird {
     pub fn show_routes(&self) -> String {
         self.birdc("show route protocol ferrolb all")
             .unwrap_or_default()
+    }
+
+    /// Raw `show route all` output over every protocol.
+    pub fn show_all_routes(&self) -> String {
+        self.birdc("show route all").unwrap_or_default()
+    }
+
+    /// True when the named BGP protocol is Established.
+    pub fn protocol_established(&self, name: &str) -> bool {
+        self.birdc(&format!("show protocols {name}"))
+            .is_some_and(|s| s.contains("Established"))
     }
 }
 
