@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::routers::{self, Kind, Router};
+use common::routers::{self, Frr, Kind, Router};
 use common::{wait_for, Ferrolb, Lab, NodeToml, NODE_V4, NODE_V6};
 
 const ROUTER_AS: u32 = 64500;
@@ -233,4 +233,49 @@ fn frr_ebgp_matrix_ipv4_ipv6_communities_aggregation() {
 #[test]
 fn frr_ibgp_matrix_ipv4_ipv6_communities_local_pref_aggregation() {
     matrix(Kind::Frr, true);
+}
+
+/// With FRR both sides offer extended messages (RFC 8654): 3,000 IPv6 host routes, 13 UPDATEs
+/// at 4096 bytes, arrive in one 65535-byte UPDATE (plus the two End-of-RIB markers).
+#[test]
+fn frr_gets_3000_ipv6_routes_in_one_extended_update() {
+    let lab = Lab::new();
+    let frr = Frr::start(&lab, ROUTER_AS, NODE_AS, true);
+    let mut extra = String::from("[[pools]]\nname = \"v6\"\naddresses = [\"2001:db8:100::/64\"]\n");
+    for i in 0..3000 {
+        extra.push_str(&format!(
+            "\n[[services]]\nname = \"s{i}\"\npool = \"v6\"\nip_families = \"SingleStack\"\n"
+        ));
+    }
+    let toml = NodeToml {
+        asn: NODE_AS,
+        peer_asn: ROUTER_AS,
+        hold_time: 90,
+        extra,
+        ..NodeToml::default()
+    };
+    let f = Ferrolb::start(&lab, &toml);
+    wait_for("3000 routes at FRR", WAIT, || frr.count("ipv6") == 3000)
+        .unwrap_or_else(|e| fail(e, &frr, &f));
+    let n = frr.neighbor();
+    let peer = n.get(NODE_V4).cloned().unwrap_or_default();
+    let caps = peer
+        .get("neighborCapabilities")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        caps.get("extendedMessage").and_then(|x| x.as_str()),
+        Some("advertisedAndReceived"),
+        "{caps}"
+    );
+    let updates = peer
+        .get("messageStats")
+        .and_then(|m| m.get("updatesRecv"))
+        .and_then(|x| x.as_u64());
+    assert_eq!(
+        updates,
+        Some(3),
+        "one UPDATE and two End-of-RIB markers: {peer}"
+    );
+    assert!(f.proc.log_text().contains("extended_message=true"));
 }

@@ -295,6 +295,21 @@ impl Frr {
         ]))
     }
 
+    /// `show bgp neighbor <node> json`, parsed.
+    pub fn neighbor(&self) -> serde_json::Value {
+        self.vtysh(&format!("show bgp neighbor {NODE_V4} json"))
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Number of prefixes in a family's table, without per-route detail.
+    pub fn count(&self, afi: &str) -> usize {
+        self.vtysh(&format!("show bgp {afi} unicast json"))
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("routes").and_then(|r| r.as_object()).map(|o| o.len()))
+            .unwrap_or(0)
+    }
+
     fn family_routes(&self, afi: &str) -> Vec<RouteInfo> {
         let Some(text) = self.vtysh(&format!("show bgp {afi} unicast json")) else {
             return vec![];
