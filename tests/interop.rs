@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::routers::{self, Frr, Kind, Router};
+use common::routers::{self, Bird, BirdOpts, Frr, Kind, Router};
 use common::{wait_for, Ferrolb, Lab, NodeToml, NODE_V4, NODE_V6};
 
 const ROUTER_AS: u32 = 64500;
@@ -278,4 +278,38 @@ fn frr_gets_3000_ipv6_routes_in_one_extended_update() {
         "one UPDATE and two End-of-RIB markers: {peer}"
     );
     assert!(f.proc.log_text().contains("extended_message=true"));
+}
+
+/// A session over IPv6 transport: IPv6 routes take the session's address as next hop, IPv4
+/// routes the node's IPv4 address.
+#[test]
+fn bird_over_an_ipv6_session_gets_both_families_with_the_right_next_hops() {
+    let lab = Lab::new();
+    let opts = BirdOpts {
+        ipv6_transport: true,
+        ..BirdOpts::default()
+    };
+    let bird = Bird::start_with(&lab, ROUTER_AS, NODE_AS, true, &opts);
+    let t = NodeToml {
+        ipv6_transport: true,
+        ..toml(ROUTER_AS, false, 90)
+    };
+    let f = Ferrolb::start(&lab, &t);
+    wait_for("three routes over IPv6", WAIT, || {
+        prefixes(&bird) == all_three()
+    })
+    .unwrap_or_else(|e| fail(e, &bird, &f));
+    for route in bird.routes() {
+        let want = if route.prefix.contains(':') {
+            NODE_V6
+        } else {
+            NODE_V4
+        };
+        assert_eq!(route.next_hop, want, "{route:?}");
+        assert_eq!(route.as_path, vec![NODE_AS], "{route:?}");
+    }
+    assert!(
+        f.proc.log_text().contains("remote=[2001:db8::1]:"),
+        "the session runs over IPv6"
+    );
 }

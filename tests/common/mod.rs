@@ -302,6 +302,8 @@ pub struct NodeToml {
     pub extra: String,
     /// `[bgp] graceful_restart_time` when set (the default is 120).
     pub graceful_restart_time: Option<u16>,
+    /// Peer the router at its IPv6 address instead of 192.0.2.1.
+    pub ipv6_transport: bool,
 }
 
 impl NodeToml {
@@ -311,6 +313,12 @@ impl NodeToml {
             "[node]\nname = \"node{}\"\nrouter_id = \"{v4}\"\nasn = {}\naddresses = [\"{v4}\", \"{v6}\"]\n\n[bgp]\nlisten = \"0.0.0.0:179\"\ngraceful_shutdown_time = {}\n\n[[bgp.peers]]\nname = \"router\"\naddress = \"{ROUTER_V4}\"\nasn = {}\nhold_time = {}\nkeepalive_time = 1\nconnect_retry = 1\npassive = {}\n\n[http]\nlisten = \"\"\n",
             self.node, self.asn, self.drain, self.peer_asn, self.hold_time, self.passive
         );
+        if self.ipv6_transport {
+            s = s.replace(
+                &format!("address = \"{ROUTER_V4}\""),
+                &format!("address = \"{ROUTER_V6}\""),
+            );
+        }
         if let Some(t) = self.graceful_restart_time {
             s = s.replace(
                 "graceful_shutdown_time",

@@ -96,6 +96,8 @@ pub struct BirdOpts {
     pub nodes: usize,
     /// Kernel protocols with `merge paths on`: ECMP routes land in the router namespace's FIB.
     pub kernel_merge_paths: bool,
+    /// The session runs over IPv6 (2001:db8::1 to the node's IPv6 address).
+    pub ipv6_transport: bool,
 }
 
 impl Bird {
@@ -123,9 +125,14 @@ impl Bird {
             } else {
                 format!("ferrolb{i}")
             };
-            let (node_v4, _) = super::node_addrs(i);
+            let (node_v4, node_v6) = super::node_addrs(i);
+            let (local, neighbor) = if opts.ipv6_transport {
+                (super::ROUTER_V6, node_v6)
+            } else {
+                (ROUTER_V4, node_v4)
+            };
             text.push_str(&format!(
-                "protocol bgp {name} {{\n  local {ROUTER_V4} as {asn};\n  neighbor {node_v4} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
+                "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {neighbor} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
             ));
         }
         std::fs::write(&conf, text).expect("write bird.conf");
