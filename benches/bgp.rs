@@ -61,7 +61,10 @@ fn encode(c: &mut Criterion) {
     g.sample_size(10);
     let v4 = v4_routes(N);
     let v6 = v6_routes(N);
-    for (name, max) in [("4096", codec::MAX_MESSAGE_LEN), ("65535", MAX_EXTENDED_MESSAGE_LEN)] {
+    for (name, max) in [
+        ("4096", codec::MAX_MESSAGE_LEN),
+        ("65535", MAX_EXTENDED_MESSAGE_LEN),
+    ] {
         g.bench_function(format!("1M IPv4 /32, {name}-byte UPDATEs"), |b| {
             b.iter(|| {
                 let m = codec::encode_announce(&v4, &attrs("192.0.2.10"), &params(max));

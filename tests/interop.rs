@@ -281,7 +281,7 @@ fn frr_gets_3000_ipv6_routes_in_one_extended_update() {
 }
 
 /// A session over IPv6 transport: IPv6 routes take the session's address as next hop, IPv4
-/// routes the node's IPv4 address.
+/// routes the configured `next_hop` (an address on the link other than the node's own).
 #[test]
 fn bird_over_an_ipv6_session_gets_both_families_with_the_right_next_hops() {
     let lab = Lab::new();
@@ -292,6 +292,7 @@ fn bird_over_an_ipv6_session_gets_both_families_with_the_right_next_hops() {
     let bird = Bird::start_with(&lab, ROUTER_AS, NODE_AS, true, &opts);
     let t = NodeToml {
         ipv6_transport: true,
+        peer_extra: "next_hop = \"192.0.2.20\"".into(),
         ..toml(ROUTER_AS, false, 90)
     };
     let f = Ferrolb::start(&lab, &t);
@@ -303,7 +304,7 @@ fn bird_over_an_ipv6_session_gets_both_families_with_the_right_next_hops() {
         let want = if route.prefix.contains(':') {
             NODE_V6
         } else {
-            NODE_V4
+            "192.0.2.20"
         };
         assert_eq!(route.next_hop, want, "{route:?}");
         assert_eq!(route.as_path, vec![NODE_AS], "{route:?}");

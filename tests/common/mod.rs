@@ -304,6 +304,8 @@ pub struct NodeToml {
     pub graceful_restart_time: Option<u16>,
     /// Peer the router at its IPv6 address instead of 192.0.2.1.
     pub ipv6_transport: bool,
+    /// Extra lines for the `[[bgp.peers]]` entry.
+    pub peer_extra: String,
 }
 
 impl NodeToml {
@@ -313,6 +315,12 @@ impl NodeToml {
             "[node]\nname = \"node{}\"\nrouter_id = \"{v4}\"\nasn = {}\naddresses = [\"{v4}\", \"{v6}\"]\n\n[bgp]\nlisten = \"0.0.0.0:179\"\ngraceful_shutdown_time = {}\n\n[[bgp.peers]]\nname = \"router\"\naddress = \"{ROUTER_V4}\"\nasn = {}\nhold_time = {}\nkeepalive_time = 1\nconnect_retry = 1\npassive = {}\n\n[http]\nlisten = \"\"\n",
             self.node, self.asn, self.drain, self.peer_asn, self.hold_time, self.passive
         );
+        if !self.peer_extra.is_empty() {
+            s = s.replace(
+                "\n\n[http]",
+                &format!("\n{}\n\n[http]", self.peer_extra.trim_end()),
+            );
+        }
         if self.ipv6_transport {
             s = s.replace(
                 &format!("address = \"{ROUTER_V4}\""),
