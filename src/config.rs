@@ -14,6 +14,15 @@ mod validate;
 
 pub use validate::HostInfo;
 
+/// True for IPv4 169.254.0.0/16 and IPv6 fe80::/10: addresses that are never a next hop or a
+/// node address worth announcing.
+pub fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+    }
+}
+
 /// A validated node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {

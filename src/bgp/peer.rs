@@ -18,7 +18,7 @@ use super::conn::{self, Conn, ConnEvent, EventTx};
 use super::status::{PeerStatus, StatusCell};
 use super::table::{PeerRoutes, RouteAttrs, RouteTable, GRACEFUL_SHUTDOWN};
 use crate::bgp::message::{Family, Message, Notification, Origin, PathAttributes, Update};
-use crate::config::PeerConfig;
+use crate::config::{is_link_local, PeerConfig};
 use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
@@ -417,14 +417,14 @@ impl PeerTask {
         if configured.is_some() {
             return configured;
         }
-        if Family::of(est.local) == family && !is_link_local(est.local) {
+        if Family::of(est.local) == family && !is_link_local(&est.local) {
             return Some(est.local);
         }
         self.context
             .node_addresses
             .iter()
             .copied()
-            .find(|a| Family::of(*a) == family && !is_link_local(*a))
+            .find(|a| Family::of(*a) == family && !is_link_local(a))
     }
 
     /// The full path attributes of a route towards this peer.
@@ -610,13 +610,6 @@ impl PeerTask {
         for w in writers {
             let _ = tokio::time::timeout(Duration::from_secs(3), w).await;
         }
-    }
-}
-
-fn is_link_local(addr: IpAddr) -> bool {
-    match addr {
-        IpAddr::V6(v6) => v6.is_unicast_link_local(),
-        IpAddr::V4(v4) => v4.is_link_local(),
     }
 }
 

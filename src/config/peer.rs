@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::raw::{RawPeer, S};
 use super::validate::Problems;
-use super::{AddressRange, Community, PeerConfig};
+use super::{is_link_local, AddressRange, Community, PeerConfig};
 use crate::bgp::message::Family;
 
 fn num(v: Option<&S<i64>>, field: String, lo: i64, hi: i64, default: i64, p: &mut Problems) -> i64 {
@@ -181,13 +181,6 @@ pub fn peer(raw: &S<RawPeer>, i: usize, local_asn: u32, p: &mut Problems) -> Opt
         next_hop: next_hop_v4,
         next_hop_v6,
     })
-}
-
-fn is_link_local(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => v6.is_unicast_link_local(),
-    }
 }
 
 /// Parses `198.51.100.0/24`, `203.0.113.10-203.0.113.20` or a single address.

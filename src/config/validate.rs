@@ -36,13 +36,6 @@ impl HostInfo {
     }
 }
 
-fn is_link_local(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-    }
-}
-
 /// Collected problems: (byte offset, message).
 #[derive(Debug, Default)]
 pub struct Problems(pub Vec<(usize, String)>);
