@@ -427,19 +427,16 @@ impl PeerTask {
             .find(|a| Family::of(*a) == family && !is_link_local(a))
     }
 
-    /// The full path attributes of a route towards this peer.
+    /// The full path attributes of a route towards this peer. While draining, the route's
+    /// attributes already carry GRACEFUL_SHUTDOWN (`sync_routes` adds it).
     fn attributes(&self, next_hop: IpAddr, route: &RouteAttrs) -> PathAttributes {
         let ibgp = self.context.is_ibgp();
-        let mut communities: Vec<u32> = route.communities.iter().copied().collect();
-        let mut local_pref = ibgp.then(|| route.local_pref.unwrap_or(100));
-        if self.draining {
-            if !route.communities.contains(&GRACEFUL_SHUTDOWN) {
-                communities.push(GRACEFUL_SHUTDOWN);
-                communities.sort_unstable();
-            }
+        let local_pref = match (ibgp, self.draining) {
+            (false, _) => None,
             // RFC 8326 §4.2: an iBGP speaker lowers LOCAL_PREF itself.
-            local_pref = local_pref.map(|_| 0);
-        }
+            (true, true) => Some(0),
+            (true, false) => Some(route.local_pref.unwrap_or(100)),
+        };
         PathAttributes {
             origin: Origin::Igp,
             as_path: if ibgp {
@@ -449,7 +446,7 @@ impl PeerTask {
             },
             next_hop: Some(next_hop),
             local_pref,
-            communities,
+            communities: route.communities.iter().copied().collect(),
             large_communities: route.large_communities.iter().copied().collect(),
             ..PathAttributes::default()
         }
