@@ -26,6 +26,11 @@ pub struct ResolvedService {
     pub problem: Option<String>,
 }
 
+/// The names of the configured services, for membership tests in O(1).
+fn service_names(config: &Config) -> std::collections::HashSet<&str> {
+    config.services.iter().map(|s| s.name.as_str()).collect()
+}
+
 /// The allocator state of a standalone node.
 #[derive(Debug)]
 pub struct Addresses {
@@ -62,10 +67,11 @@ impl Addresses {
     }
 
     fn restore(&mut self, config: &Config, saved: State) {
+        let configured = service_names(config);
         let entries: Vec<Restored> = saved
             .services
             .into_iter()
-            .filter(|s| config.services.iter().any(|c| c.name == s.name))
+            .filter(|s| configured.contains(s.name.as_str()))
             .map(|s| {
                 self.seqs.insert(s.name.clone(), s.created);
                 Restored {
@@ -113,10 +119,11 @@ impl Addresses {
     /// says whether that worked beside the result.
     pub fn apply(&mut self, config: &Config) -> (Vec<ResolvedService>, Result<(), StateError>) {
         self.sync_pools(config);
+        let configured = service_names(config);
         let gone: Vec<String> = self
             .seqs
             .keys()
-            .filter(|k| !config.services.iter().any(|s| &s.name == *k))
+            .filter(|k| !configured.contains(k.as_str()))
             .cloned()
             .collect();
         for k in gone {

@@ -329,6 +329,7 @@ fn services(
     p: &mut Problems,
 ) -> Vec<ServiceConfig> {
     let mut out: Vec<ServiceConfig> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (i, rs) in raw.iter().enumerate() {
         let r = rs.get_ref();
         let name = r
@@ -338,7 +339,7 @@ fn services(
             .unwrap_or_default();
         if name.is_empty() {
             p.at(rs, format!("services[{i}].name is required"));
-        } else if out.iter().any(|s| s.name == name) {
+        } else if !seen.insert(name.clone()) {
             p.at(
                 rs,
                 format!("services[{i}].name: service `{name}` is defined twice"),
