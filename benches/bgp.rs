@@ -132,10 +132,10 @@ fn adj_rib_out(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut rib = AdjRibOut::default();
-                rib.sync(&table);
-                rib
+                rib.sync(table.clone());
+                (rib, changed.clone())
             },
-            |mut rib| black_box(rib.sync(&changed).announce.len()),
+            |(mut rib, changed)| black_box(rib.sync(changed).announce.len()),
             BatchSize::LargeInput,
         )
     });

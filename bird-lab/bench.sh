@@ -7,6 +7,7 @@
 #                                      peers) and the change -> UPDATE latency benchmark
 #   bird-lab/bench.sh --scaling [N...] the bulk measurement once per sender at each N
 #                                      (default 10000 100000 1000000)
+#   bird-lab/bench.sh --memory | --latency   only that part
 #
 # Writes the tables into BENCHMARKS.md (between the bench.sh markers, with the command, the date
 # and the machine) and prints them. Run as root: it makes network namespaces fbench-rx and
@@ -47,16 +48,21 @@ trap 'exit 130' INT TERM
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 
-mode=bulk
-if [ "${1:-}" = --scaling ]; then
-  mode=scaling
-  shift
-  sizes=("$@")
-  [ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000 1000000)
-  RUNS=${RUNS_SCALING:-1}
-else
-  sizes=("${1:-100000}")
-fi
+mode=all
+case "${1:-}" in
+  --scaling)
+    mode=scaling
+    shift
+    sizes=("$@")
+    [ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000 1000000)
+    RUNS=${RUNS_SCALING:-1}
+    ;;
+  --memory | --latency)
+    mode=${1#--}
+    sizes=(1)
+    ;;
+  *) sizes=("${1:-100000}") ;;
+esac
 for n in "${sizes[@]}"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, got '$n'"
 done
@@ -98,12 +104,12 @@ log "$work/rx.log" { warning, error, fatal };
 protocol device { scan time 10; }
 EOF
   for i in $(seq 1 "$1"); do
-    local local_addr=2001:db8::1
-    [ "$i" -gt 1 ] && local_addr=2001:db8::1:$i
+    local local_addr=2001:db8::1 peer_addr=2001:db8::2
+    [ "$i" -gt 1 ] && local_addr=2001:db8::1:$i peer_addr=2001:db8::2:$i
     cat <<EOF
 protocol bgp tx$i {
   local $local_addr as 64500;
-  neighbor 2001:db8::2 as 64512;
+  neighbor $peer_addr as 64512;
   hold time 240;
   connect delay time 1;
   connect retry time 1;
@@ -174,9 +180,9 @@ name = "bench"
 addresses = ["2001:db8:100::/64"]
 EOF
   for i in $(seq 1 "$2"); do
-    local addr=2001:db8::1
-    [ "$i" -gt 1 ] && addr=2001:db8::1:$i
-    printf '\n[[bgp.peers]]\nname = "rx%s"\naddress = "%s"\nasn = 64500\npassive = true\nhold_time = 240\nfamilies = ["ipv6"]\n' "$i" "$addr"
+    local addr=2001:db8::1 src=2001:db8::2
+    [ "$i" -gt 1 ] && addr=2001:db8::1:$i src=2001:db8::2:$i
+    printf '\n[[bgp.peers]]\nname = "rx%s"\naddress = "%s"\nsource_address = "%s"\nasn = 64500\npassive = true\nhold_time = 240\nfamilies = ["ipv6"]\n' "$i" "$addr" "$src"
   done
   awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "\n[[services]]\nname = \"svc-%07d\"\npool = \"bench\"\n", i }'
 }
@@ -408,7 +414,11 @@ run_bulk() {
 run_memory() {
   local n=10000 peers=8 i
   echo "==> memory: $n services x $peers peers"
-  for i in $(seq 2 $peers); do ip -n fbench-rx addr add "2001:db8::1:$i/64" dev vfb-rx nodad; done
+  # BIRD locks a session on its neighbor address: eight sessions need eight address pairs.
+  for i in $(seq 2 $peers); do
+    ip -n fbench-rx addr add "2001:db8::1:$i/64" dev vfb-rx nodad
+    ip -n fbench-tx addr add "2001:db8::2:$i/64" dev vfb-tx nodad
+  done
   ferrolb_conf "$n" "$peers" >"$work/ferrolb.toml"
   ip netns exec fbench-tx env RUST_LOG=warn "$bin" run --config "$work/ferrolb.toml" \
     >"$work/ferrolb.log" 2>&1 &
@@ -418,7 +428,7 @@ run_memory() {
   start_rx "$peers"
   local deadline=$((SECONDS + 300)) full=0
   while [ $SECONDS -lt $deadline ]; do
-    full=$(rxc show protocols all 2>/dev/null | sed -n 's/.*Routes: *\([0-9]*\) imported.*/\1/p' | awk -v n=$n '$1 >= n' | wc -l)
+    full=$({ rxc show protocols all 2>/dev/null || true; } | sed -n 's/.*Routes: *\([0-9]*\) imported.*/\1/p' | awk -v n=$n '$1 >= n' | wc -l)
     [ "$full" -ge $peers ] && break
     sleep 0.2
   done
@@ -429,7 +439,10 @@ run_memory() {
   hwm=$(rss_of "$sender_pid")
   stop_pid "$rx_pid"
   stop_pid "$sender_pid"
-  for i in $(seq 2 $peers); do ip -n fbench-rx addr del "2001:db8::1:$i/64" dev vfb-rx; done
+  for i in $(seq 2 $peers); do
+    ip -n fbench-rx addr del "2001:db8::1:$i/64" dev vfb-rx
+    ip -n fbench-tx addr del "2001:db8::2:$i/64" dev vfb-tx
+  done
   {
     echo "Command: \`bird-lab/bench.sh\` (memory part) — $(date -u +%Y-%m-%d)."
     echo "Machine: $(machine)."
@@ -451,20 +464,33 @@ run_latency() {
   } >"$work/latency"
 }
 
-if [ $mode = scaling ]; then
-  run_bulk --scaling "${sizes[@]}"
-  write_section scaling "$work/section"
-  cat "$work/section"
-else
-  run_bulk "${sizes[0]}"
-  run_memory
-  run_latency
-  write_section bulk "$work/section"
-  write_section memory "$work/memory"
-  write_section latency "$work/latency"
-  cat "$work/section"
-  echo
-  cat "$work/memory"
-  echo
-  cat "$work/latency"
-fi
+case $mode in
+  scaling)
+    run_bulk --scaling "${sizes[@]}"
+    write_section scaling "$work/section"
+    cat "$work/section"
+    ;;
+  memory)
+    run_memory
+    write_section memory "$work/memory"
+    cat "$work/memory"
+    ;;
+  latency)
+    run_latency
+    write_section latency "$work/latency"
+    cat "$work/latency"
+    ;;
+  all)
+    run_bulk "${sizes[0]}"
+    run_memory
+    run_latency
+    write_section bulk "$work/section"
+    write_section memory "$work/memory"
+    write_section latency "$work/latency"
+    cat "$work/section"
+    echo
+    cat "$work/memory"
+    echo
+    cat "$work/latency"
+    ;;
+esac

@@ -1,10 +1,11 @@
 //! The allocator's state and operations: pools, claims with sharing, allocation by family
 //! policy, release, restore, and orphan tracking.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::addr::{to_num, Fam, IntervalSet};
+use super::vecmap::VecMap;
 use super::pool::Pool;
 use super::{sharing_conflict, AllocError, Allocation, NodeAddress, Restored, Sharing};
 
@@ -14,14 +15,14 @@ struct Owner {
     /// The pool it belongs to; None = orphaned.
     pool: Option<String>,
     /// Service key → its sharing terms.
-    users: BTreeMap<String, Option<Sharing>>,
+    users: VecMap<String, Option<Sharing>>,
 }
 
 /// One service's holdings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Held {
     created: u64,
-    addresses: BTreeSet<IpAddr>,
+    addresses: VecMap<IpAddr, ()>,
 }
 
 /// The allocator. See the module docs for the rules.
@@ -143,15 +144,15 @@ impl Allocator {
             .or_else(|| self.pool_containing(addr));
         let owner = self.owners.entry(addr).or_insert(Owner {
             pool,
-            users: BTreeMap::new(),
+            users: VecMap::default(),
         });
         owner.users.insert(key.to_string(), sharing.cloned());
         self.used_mut(Fam::of(addr)).insert(to_num(addr));
         let held = self.services.entry(key.to_string()).or_insert(Held {
             created,
-            addresses: BTreeSet::new(),
+            addresses: VecMap::default(),
         });
-        held.addresses.insert(addr);
+        held.addresses.insert(addr, ());
         Ok(())
     }
 
@@ -173,7 +174,7 @@ impl Allocator {
         let addrs: Vec<IpAddr> = self
             .services
             .get(key)
-            .map(|h| h.addresses.iter().copied().collect())
+            .map(|h| h.addresses.keys().copied().collect())
             .unwrap_or_default();
         for a in addrs {
             self.unclaim(key, a);
@@ -188,7 +189,7 @@ impl Allocator {
             .get(key)
             .map(|h| {
                 h.addresses
-                    .iter()
+                    .keys()
                     .map(|a| (*a, self.owners.get(a).and_then(|o| o.pool.clone())))
                     .collect()
             })

@@ -17,6 +17,7 @@
 mod addr;
 mod assign;
 mod pool;
+mod vecmap;
 
 #[cfg(test)]
 mod model_tests;

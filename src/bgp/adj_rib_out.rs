@@ -23,17 +23,19 @@ impl RibDiff {
     }
 }
 
-/// The routes we have sent to one peer, with the attributes they were sent with.
+/// The routes we have sent to one peer, with the attributes they were sent with. Kept behind
+/// an `Arc` so the session status shares it instead of copying it after every change.
 #[derive(Debug, Clone, Default)]
 pub struct AdjRibOut {
-    sent: PeerRoutes,
+    sent: Arc<PeerRoutes>,
 }
 
 impl AdjRibOut {
-    /// Computes what must be sent so the peer ends up with `desired`, and records it as sent.
-    pub fn sync(&mut self, desired: &PeerRoutes) -> RibDiff {
+    /// Computes what must be sent so the peer ends up with `desired`, and records it (moved,
+    /// not copied) as sent.
+    pub fn sync(&mut self, desired: PeerRoutes) -> RibDiff {
         let mut diff = RibDiff::default();
-        for (prefix, attrs) in desired {
+        for (prefix, attrs) in &desired {
             match self.sent.get(prefix) {
                 Some(old) if Arc::ptr_eq(old, attrs) || old == attrs => {}
                 _ => diff.announce.push((*prefix, attrs.clone())),
@@ -45,18 +47,23 @@ impl AdjRibOut {
             .filter(|p| !desired.contains_key(p))
             .copied()
             .collect();
-        self.sent.clone_from(desired);
+        self.sent = Arc::new(desired);
         diff
     }
 
     /// Forgets everything (the session went down: the peer dropped our routes).
     pub fn clear(&mut self) {
-        self.sent.clear();
+        self.sent = Arc::default();
     }
 
     /// Everything currently sent, for a route refresh or a withdraw-all.
     pub fn sent(&self) -> &BTreeMap<IpNet, Arc<RouteAttrs>> {
         &self.sent
+    }
+
+    /// The sent table, shared (for the session status).
+    pub fn shared(&self) -> Arc<PeerRoutes> {
+        self.sent.clone()
     }
 
     /// Number of prefixes the peer has from us.
@@ -89,7 +96,7 @@ mod tests {
     #[test]
     fn first_sync_announces_everything() {
         let mut rib = AdjRibOut::default();
-        let diff = rib.sync(&set(&["198.51.100.1/32", "2001:db8::1/128"]));
+        let diff = rib.sync(set(&["198.51.100.1/32", "2001:db8::1/128"]));
         assert_eq!(diff.announce.len(), 2);
         assert!(diff.withdraw.is_empty());
         assert_eq!(rib.len(), 2);
@@ -98,8 +105,8 @@ mod tests {
     #[test]
     fn sync_sends_only_changes() {
         let mut rib = AdjRibOut::default();
-        rib.sync(&set(&["198.51.100.1/32", "198.51.100.2/32"]));
-        let diff = rib.sync(&set(&["198.51.100.2/32", "198.51.100.3/32"]));
+        rib.sync(set(&["198.51.100.1/32", "198.51.100.2/32"]));
+        let diff = rib.sync(set(&["198.51.100.2/32", "198.51.100.3/32"]));
         assert_eq!(
             prefixes(&diff),
             vec!["198.51.100.3/32".parse::<IpNet>().expect("p")]
@@ -114,21 +121,21 @@ mod tests {
     fn unchanged_table_gives_an_empty_diff() {
         let mut rib = AdjRibOut::default();
         let table = set(&["198.51.100.1/32"]);
-        rib.sync(&table);
-        assert!(rib.sync(&table).is_empty());
+        rib.sync(table.clone());
+        assert!(rib.sync(table).is_empty());
     }
 
     #[test]
     fn changed_attributes_are_announced_again_without_a_withdraw() {
         let mut rib = AdjRibOut::default();
-        rib.sync(&set(&["198.51.100.1/32", "198.51.100.2/32"]));
+        rib.sync(set(&["198.51.100.1/32", "198.51.100.2/32"]));
         let mut table = set(&["198.51.100.1/32", "198.51.100.2/32"]);
         let tagged = Arc::new(RouteAttrs {
             communities: [0xFFFF_0000].into(),
             ..RouteAttrs::default()
         });
         table.insert("198.51.100.2/32".parse().expect("p"), tagged);
-        let diff = rib.sync(&table);
+        let diff = rib.sync(table);
         assert_eq!(
             prefixes(&diff),
             vec!["198.51.100.2/32".parse::<IpNet>().expect("p")]
@@ -140,8 +147,8 @@ mod tests {
     fn clear_makes_the_next_sync_announce_all_again() {
         let mut rib = AdjRibOut::default();
         let table = set(&["198.51.100.1/32"]);
-        rib.sync(&table);
+        rib.sync(table.clone());
         rib.clear();
-        assert_eq!(rib.sync(&table).announce.len(), 1);
+        assert_eq!(rib.sync(table).announce.len(), 1);
     }
 }

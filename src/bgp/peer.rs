@@ -465,14 +465,14 @@ impl PeerTask {
                 Arc::make_mut(attrs).communities.insert(GRACEFUL_SHUTDOWN);
             }
         }
-        let diff = self.rib.sync(&desired);
+        let diff = self.rib.sync(desired);
         if diff.is_empty() {
             return;
         }
         self.send_withdraw(&diff.withdraw);
         self.send_announce(&diff.announce);
         let n = self.rib.len();
-        let announced = Arc::new(self.rib.sent().keys().copied().collect::<BTreeSet<IpNet>>());
+        let announced = self.rib.shared();
         tracing::info!(
             peer = %self.context.peer.name,
             announced = diff.announce.len(),

@@ -1,14 +1,13 @@
 //! What a peer task reports about itself, for logs, `/status` and `ferrolb status`.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use ipnet::IpNet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
 
+use super::table::PeerRoutes;
 use crate::config::PeerConfig;
 use crate::fsm::State;
 
@@ -27,7 +26,7 @@ pub struct PeerStatus {
     pub prefixes_received: usize,
     pub last_error: Option<String>,
     /// The prefixes the peer has from us right now (our Adj-RIB-Out towards it).
-    pub announced: Arc<BTreeSet<IpNet>>,
+    pub announced: Arc<PeerRoutes>,
 }
 
 impl PeerStatus {
@@ -42,7 +41,7 @@ impl PeerStatus {
             prefixes_sent: 0,
             prefixes_received: 0,
             last_error: None,
-            announced: Arc::new(BTreeSet::new()),
+            announced: Arc::default(),
         }
     }
 
@@ -54,7 +53,7 @@ impl PeerStatus {
     /// Records that the peer has nothing from us any more.
     pub fn clear_announced(&mut self) {
         self.prefixes_sent = 0;
-        self.announced = Arc::new(BTreeSet::new());
+        self.announced = Arc::default();
     }
 
     /// A serialisable snapshot.
