@@ -7,18 +7,17 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::bgp::listener::{Directory, Listener};
-use crate::bgp::speaker::Speaker;
-use crate::bgp::status::StatusCell;
-use crate::config::{self, Config, ConfigErrors};
-use crate::http::{self, ServiceSnapshot, StatusReport, StatusSource};
-use crate::standalone::{Addresses, ResolvedService};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::bgp::table::{covers, RouteTable, ServiceAddress};
+use crate::bgp::listener::{Directory, Listener};
+use crate::bgp::status::StatusCell;
+use crate::bgp::table::covers;
+use crate::config::{self, Config, ConfigErrors};
+use crate::http::{self, ServiceSnapshot, StatusReport, StatusSource};
+use crate::pipeline::Pipeline;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -104,25 +103,11 @@ fn announced_by(node: &str, addresses: &[IpAddr], announced: &BTreeSet<IpNet>) -
     }
 }
 
-fn routes(config: &Config, resolved: &[ResolvedService]) -> RouteTable {
-    let addresses = resolved.iter().flat_map(|s| {
-        s.addresses.iter().map(|a| ServiceAddress {
-            address: *a,
-            pool: s.pool.as_deref(),
-        })
-    });
-    RouteTable::build(addresses, &config.advertisements)
-}
-
-fn publish(
-    source: &SharedSource,
-    config: &Config,
-    resolved: &[ResolvedService],
-    speaker: &Speaker,
-) {
+fn publish(source: &SharedSource, pipeline: &Pipeline) {
     if let Ok(mut shared) = source.0.lock() {
-        shared.node = config.node.name.clone();
-        shared.services = resolved
+        shared.node = pipeline.config().node.name.clone();
+        shared.services = pipeline
+            .resolved()
             .iter()
             .map(|s| ServiceSnapshot {
                 name: s.name.clone(),
@@ -132,7 +117,7 @@ fn publish(
                 mode: "bgp".to_string(),
             })
             .collect();
-        shared.cells = speaker.status_cells();
+        shared.cells = pipeline.speaker().status_cells();
     }
 }
 
@@ -149,8 +134,7 @@ fn trim_heap() {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<(), DaemonError> {
-    let mut config = config::load(path)?;
-    let (mut addresses, mut resolved) = Addresses::start(&config)?;
+    let config = config::load(path)?;
     let io = |what: String| move |source| DaemonError::Io { what, source };
     let mut hup =
         signal(SignalKind::hangup()).map_err(io("cannot install SIGHUP handler".into()))?;
@@ -181,30 +165,26 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
         tokio::spawn(http::serve(l, source.clone()));
     }
 
-    let mut speaker = Speaker::start(&config, routes(&config, &resolved), directory);
-    publish(&source, &config, &resolved, &speaker);
+    let mut pipeline = Pipeline::start(config, directory)?;
+    publish(&source, &pipeline);
     trim_heap();
     tracing::info!(
-        node = %config.node.name,
-        peers = config.bgp.peers.len(),
-        services = config.services.len(),
+        node = %pipeline.config().node.name,
+        peers = pipeline.config().bgp.peers.len(),
+        services = pipeline.config().services.len(),
         "ferrolb running"
     );
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                if let Some(new) = reload(path, &config) {
+                if let Some(new) = reload(path, pipeline.config()) {
                     if let Some(l) = &listener {
                         l.set_keys(&new.bgp.peers);
                     }
-                    let (r, saved) = addresses.apply(&new);
-                    resolved = r;
-                    if let Err(e) = saved {
+                    if let Err(e) = pipeline.reconfigure(new).await {
                         tracing::error!("{e}; assignments may move on the next restart");
                     }
-                    speaker.reconfigure(&new, routes(&new, &resolved)).await;
-                    config = new;
-                    publish(&source, &config, &resolved, &speaker);
+                    publish(&source, &pipeline);
                     trim_heap();
                 }
             }
@@ -213,8 +193,8 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
         }
     }
     tracing::info!("shutting down: withdrawing routes and closing sessions");
-    let drain = std::time::Duration::from_secs(config.bgp.graceful_shutdown_time.into());
-    speaker.shutdown(drain).await;
+    let drain = std::time::Duration::from_secs(pipeline.config().bgp.graceful_shutdown_time.into());
+    pipeline.shutdown(drain).await;
     Ok(())
 }
 

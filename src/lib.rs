@@ -9,5 +9,6 @@ pub mod config;
 pub mod daemon;
 pub mod fsm;
 pub mod http;
+pub mod pipeline;
 pub mod standalone;
 pub mod state;

@@ -135,6 +135,21 @@ impl Addresses {
         (resolved, self.save())
     }
 
+    /// Allocates (or confirms) one service without looking at the others, then saves the
+    /// state file when configured. The pools must already be those of the running config.
+    pub fn upsert(&mut self, s: &ServiceConfig) -> (ResolvedService, Result<(), StateError>) {
+        let resolved = self.resolve(s);
+        (resolved, self.save())
+    }
+
+    /// Releases one service's addresses (they become free at once), then saves.
+    pub fn remove(&mut self, name: &str) -> Result<(), StateError> {
+        self.alloc.release(name);
+        self.seqs.remove(name);
+        self.sharing_keys.remove(name);
+        self.save()
+    }
+
     fn resolve(&mut self, s: &ServiceConfig) -> ResolvedService {
         let seq = *self.seqs.entry(s.name.clone()).or_insert_with(|| {
             self.next_seq += 1;

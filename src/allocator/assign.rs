@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::addr::{to_num, Fam, IntervalSet};
-use super::vecmap::VecMap;
 use super::pool::Pool;
+use super::vecmap::VecMap;
 use super::{sharing_conflict, AllocError, Allocation, NodeAddress, Restored, Sharing};
 
 /// Who holds one address.

@@ -1,7 +1,6 @@
 //! Adj-RIB-Out for one peer: what we have told the peer, and the diff to what we want it to have.
 //! Pure: no sockets, no clock.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -23,11 +22,11 @@ impl RibDiff {
     }
 }
 
-/// The routes we have sent to one peer, with the attributes they were sent with. Kept behind
-/// an `Arc` so the session status shares it instead of copying it after every change.
+/// The routes we have sent to one peer, with the attributes they were sent with. A persistent
+/// map, so the session status shares it (O(1) clone) instead of copying it after every change.
 #[derive(Debug, Clone, Default)]
 pub struct AdjRibOut {
-    sent: Arc<PeerRoutes>,
+    sent: PeerRoutes,
 }
 
 impl AdjRibOut {
@@ -44,25 +43,45 @@ impl AdjRibOut {
         diff.withdraw = self
             .sent
             .keys()
-            .filter(|p| !desired.contains_key(p))
+            .filter(|p| !desired.contains_key(*p))
             .copied()
             .collect();
-        self.sent = Arc::new(desired);
+        self.sent = desired;
+        diff
+    }
+
+    /// The incremental form of [`AdjRibOut::sync`]: only `changes` (prefix → what the peer
+    /// should have now, None = nothing) are compared and recorded. O(k log n) for k changes.
+    pub fn sync_prefixes(
+        &mut self,
+        changes: impl IntoIterator<Item = (IpNet, Option<Arc<RouteAttrs>>)>,
+    ) -> RibDiff {
+        let mut diff = RibDiff::default();
+        for (prefix, want) in changes {
+            match (self.sent.get(&prefix), want) {
+                (Some(old), Some(new)) if Arc::ptr_eq(old, &new) || *old == new => {}
+                (_, Some(new)) => {
+                    diff.announce.push((prefix, new.clone()));
+                    self.sent.insert(prefix, new);
+                }
+                (Some(_), None) => {
+                    diff.withdraw.push(prefix);
+                    self.sent.remove(&prefix);
+                }
+                (None, None) => {}
+            }
+        }
         diff
     }
 
     /// Forgets everything (the session went down: the peer dropped our routes).
     pub fn clear(&mut self) {
-        self.sent = Arc::default();
+        self.sent = PeerRoutes::new();
     }
 
-    /// Everything currently sent, for a route refresh or a withdraw-all.
-    pub fn sent(&self) -> &BTreeMap<IpNet, Arc<RouteAttrs>> {
-        &self.sent
-    }
-
-    /// The sent table, shared (for the session status).
-    pub fn shared(&self) -> Arc<PeerRoutes> {
+    /// Everything currently sent (an O(1) copy that shares the table), for a route refresh,
+    /// a withdraw-all or the session status.
+    pub fn sent(&self) -> PeerRoutes {
         self.sent.clone()
     }
 
@@ -85,7 +104,7 @@ mod tests {
         let plain = Arc::new(RouteAttrs::default());
         items
             .iter()
-            .map(|s| (s.parse().expect("test prefix"), plain.clone()))
+            .map(|s| (s.parse::<IpNet>().expect("test prefix"), plain.clone()))
             .collect()
     }
 
@@ -141,6 +160,22 @@ mod tests {
             vec!["198.51.100.2/32".parse::<IpNet>().expect("p")]
         );
         assert!(diff.withdraw.is_empty());
+    }
+
+    #[test]
+    fn incremental_sync_agrees_with_a_full_sync() {
+        let before = set(&["198.51.100.1/32", "198.51.100.2/32", "2001:db8::1/128"]);
+        let after = set(&["198.51.100.2/32", "198.51.100.3/32", "2001:db8::1/128"]);
+        let mut full = AdjRibOut::default();
+        full.sync(before.clone());
+        let mut inc = full.clone();
+        let want = full.sync(after.clone());
+        let changed = ["198.51.100.1/32", "198.51.100.3/32", "203.0.113.9/32"]
+            .map(|p| p.parse::<IpNet>().expect("p"))
+            .map(|p| (p, after.get(&p).cloned()));
+        let got = inc.sync_prefixes(changed);
+        assert_eq!(got, want);
+        assert_eq!(inc.sent(), full.sent());
     }
 
     #[test]

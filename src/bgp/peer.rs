@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::adj_rib_out::AdjRibOut;
+use super::adj_rib_out::{AdjRibOut, RibDiff};
 use super::codec::{self, CodecParams};
 use super::conn::{self, Conn, ConnEvent, EventTx};
 use super::status::{PeerStatus, StatusCell};
@@ -67,8 +67,11 @@ pub type Routes = Arc<RouteTable>;
 pub enum PeerCommand {
     /// The listener accepted a connection from this peer's address.
     Accepted(TcpStream),
-    /// The desired routes changed.
+    /// The desired routes changed (anything may differ: the whole table is compared).
     SetRoutes(Routes),
+    /// The desired routes changed at these prefixes only (the incremental path of a single
+    /// service change: O(changes) work instead of a walk over the table).
+    ChangeRoutes(Routes, Arc<Vec<IpNet>>),
     /// Graceful shutdown (RFC 8326): re-announce every route with GRACEFUL_SHUTDOWN (and
     /// LOCAL_PREF 0 towards iBGP peers) so traffic moves away before the withdrawal.
     Drain,
@@ -158,6 +161,10 @@ impl PeerTask {
                     Some(PeerCommand::SetRoutes(routes)) => {
                         self.desired = routes;
                         self.sync_routes();
+                    }
+                    Some(PeerCommand::ChangeRoutes(routes, changed)) => {
+                        self.desired = routes;
+                        self.sync_changed(&changed);
                     }
                     Some(PeerCommand::Drain) => {
                         self.draining = true;
@@ -397,14 +404,22 @@ impl PeerTask {
     /// The routes this peer should have: every route of a family the session carries and for
     /// which we have a usable next hop.
     fn desired_routes(&self, est: &Established) -> PeerRoutes {
-        let usable =
-            |f: Family| est.negotiated.families.contains(&f) && self.next_hop(est, f).is_some();
-        let (v4, v6) = (usable(Family::Ipv4Unicast), usable(Family::Ipv6Unicast));
-        let mut routes = self.desired.for_peer(&self.context.peer.name);
-        if !(v4 && v6) {
-            routes.retain(|p, _| if p.addr().is_ipv4() { v4 } else { v6 });
+        let (v4, v6) = self.usable_families(est);
+        let routes = self.desired.for_peer(&self.context.peer.name);
+        if v4 && v6 {
+            return routes;
         }
         routes
+            .into_iter()
+            .filter(|(p, _)| if p.addr().is_ipv4() { v4 } else { v6 })
+            .collect()
+    }
+
+    /// Whether IPv4 and IPv6 routes can go to this peer: negotiated, with a usable next hop.
+    fn usable_families(&self, est: &Established) -> (bool, bool) {
+        let usable =
+            |f: Family| est.negotiated.families.contains(&f) && self.next_hop(est, f).is_some();
+        (usable(Family::Ipv4Unicast), usable(Family::Ipv6Unicast))
     }
 
     /// The next hop for a family: the peer's configured one, else the session's local address
@@ -461,18 +476,53 @@ impl PeerTask {
         if self.draining {
             // A distinct attribute set makes every route differ from what was sent, so the
             // whole table goes out again carrying GRACEFUL_SHUTDOWN.
-            for attrs in desired.values_mut() {
-                Arc::make_mut(attrs).communities.insert(GRACEFUL_SHUTDOWN);
-            }
+            desired = desired
+                .into_iter()
+                .map(|(p, mut attrs)| {
+                    Arc::make_mut(&mut attrs)
+                        .communities
+                        .insert(GRACEFUL_SHUTDOWN);
+                    (p, attrs)
+                })
+                .collect();
         }
         let diff = self.rib.sync(desired);
+        self.send_diff(diff);
+    }
+
+    /// Sends what changed at `prefixes` after the table was replaced: O(k log n).
+    fn sync_changed(&mut self, prefixes: &[IpNet]) {
+        let Some(est) = &self.established else {
+            return;
+        };
+        if self.draining {
+            return self.sync_routes();
+        }
+        let (v4, v6) = self.usable_families(est);
+        let name = &self.context.peer.name;
+        let changes: Vec<(IpNet, Option<Arc<RouteAttrs>>)> = prefixes
+            .iter()
+            .map(|p| {
+                let usable = if p.addr().is_ipv4() { v4 } else { v6 };
+                (
+                    *p,
+                    usable.then(|| self.desired.route_for(p, name)).flatten(),
+                )
+            })
+            .collect();
+        let diff = self.rib.sync_prefixes(changes);
+        self.send_diff(diff);
+    }
+
+    /// Sends a diff (withdrawals first) and updates the status.
+    fn send_diff(&mut self, diff: RibDiff) {
         if diff.is_empty() {
             return;
         }
         self.send_withdraw(&diff.withdraw);
         self.send_announce(&diff.announce);
         let n = self.rib.len();
-        let announced = self.rib.shared();
+        let announced = self.rib.sent();
         tracing::info!(
             peer = %self.context.peer.name,
             announced = diff.announce.len(),

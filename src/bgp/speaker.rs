@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use super::listener::Directory;
 use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
 use super::status::SessionSnapshot;
@@ -112,6 +114,23 @@ impl Speaker {
             let _ = handle
                 .commands
                 .send(PeerCommand::SetRoutes(self.routes.clone()));
+        }
+    }
+
+    /// Replaces the announcement table when the caller knows which prefixes changed (the
+    /// result of [`RouteTable::add`] / [`RouteTable::remove`]): every session compares and
+    /// sends those prefixes only.
+    pub fn change_routes(&mut self, routes: RouteTable, changed: Vec<IpNet>) {
+        self.routes = Arc::new(routes);
+        if changed.is_empty() {
+            return;
+        }
+        let changed = Arc::new(changed);
+        for handle in self.peers.values() {
+            let _ = handle.commands.send(PeerCommand::ChangeRoutes(
+                self.routes.clone(),
+                changed.clone(),
+            ));
         }
     }
 

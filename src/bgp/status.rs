@@ -26,7 +26,7 @@ pub struct PeerStatus {
     pub prefixes_received: usize,
     pub last_error: Option<String>,
     /// The prefixes the peer has from us right now (our Adj-RIB-Out towards it).
-    pub announced: Arc<PeerRoutes>,
+    pub announced: PeerRoutes,
 }
 
 impl PeerStatus {
@@ -41,7 +41,7 @@ impl PeerStatus {
             prefixes_sent: 0,
             prefixes_received: 0,
             last_error: None,
-            announced: Arc::default(),
+            announced: PeerRoutes::new(),
         }
     }
 
@@ -53,7 +53,7 @@ impl PeerStatus {
     /// Records that the peer has nothing from us any more.
     pub fn clear_announced(&mut self) {
         self.prefixes_sent = 0;
-        self.announced = Arc::default();
+        self.announced = PeerRoutes::new();
     }
 
     /// A serialisable snapshot.

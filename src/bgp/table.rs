@@ -12,7 +12,7 @@
 //! - when several advertisements give the same prefix to a peer, their communities are merged;
 //!   the config validator refuses conflicting LOCAL_PREFs, so at most one value remains.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -35,8 +35,10 @@ pub struct RouteAttrs {
     pub local_pref: Option<u32>,
 }
 
-/// The routes one peer should have: prefix → attributes.
-pub type PeerRoutes = BTreeMap<IpNet, Arc<RouteAttrs>>;
+/// The routes one peer should have: prefix → attributes. A persistent map: cloning is O(1)
+/// and a change copies only the path to it, so the Adj-RIB-Out and the session status share
+/// one table instead of copying it after every change.
+pub type PeerRoutes = imbl::OrdMap<IpNet, Arc<RouteAttrs>>;
 
 /// Who receives a route and with what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,10 +54,54 @@ impl Target {
     }
 }
 
-/// Every route this node announces, with its targets.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// One BGP advertisement as the table applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    /// Pool names; empty = every pool and the addresses outside all pools.
+    pools: Vec<String>,
+    len_v4: u8,
+    len_v6: u8,
+    target: Target,
+}
+
+impl Rule {
+    fn selects(&self, pool: Option<&str>) -> bool {
+        match pool {
+            _ if self.pools.is_empty() => true,
+            Some(pool) => self.pools.iter().any(|p| p == pool),
+            None => false,
+        }
+    }
+
+    /// The prefix this rule announces for `address`: the host route or the covering aggregate.
+    fn prefix(&self, address: IpAddr) -> IpNet {
+        let len = match address {
+            IpAddr::V4(_) => self.len_v4,
+            IpAddr::V6(_) => self.len_v6,
+        };
+        IpNet::new(address, len)
+            .map(|n| n.trunc())
+            .unwrap_or_else(|_| IpNet::from(address))
+    }
+}
+
+/// The targets of one prefix, each with the number of service addresses that put it there
+/// (an aggregate stays while any address under it remains).
+type Entry = Arc<Vec<(Target, u32)>>;
+
+/// Every route this node announces, with its targets. Built once from all addresses, then
+/// changed address by address ([`RouteTable::add`], [`RouteTable::remove`]), which report the
+/// prefixes whose routes changed so the sessions send only those.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTable {
-    entries: BTreeMap<IpNet, Vec<Target>>,
+    rules: Arc<Vec<Rule>>,
+    entries: imbl::OrdMap<IpNet, Entry>,
+}
+
+impl Default for RouteTable {
+    fn default() -> Self {
+        RouteTable::new(&[])
+    }
 }
 
 /// One service address and the pool it came from (None: outside every pool).
@@ -66,72 +112,105 @@ pub struct ServiceAddress<'a> {
 }
 
 impl RouteTable {
-    /// Builds the table from the service addresses and the advertisements (only `mode = "bgp"`
-    /// ones count here).
+    /// An empty table announcing by these advertisements (only `mode = "bgp"` ones count;
+    /// without any, every address goes to every peer as a host route).
+    pub fn new(advertisements: &[AdvertisementConfig]) -> RouteTable {
+        let mut rules: Vec<Rule> = advertisements
+            .iter()
+            .filter(|a| a.mode == "bgp")
+            .map(|a| Rule {
+                pools: a.pools.clone(),
+                len_v4: a.aggregation_length.unwrap_or(32),
+                len_v6: a.aggregation_length_v6.unwrap_or(128),
+                target: target_of(a),
+            })
+            .collect();
+        if rules.is_empty() {
+            rules.push(Rule {
+                pools: Vec::new(),
+                len_v4: 32,
+                len_v6: 128,
+                target: Target {
+                    peers: Arc::new(BTreeSet::new()),
+                    attrs: Arc::new(RouteAttrs::default()),
+                },
+            });
+        }
+        RouteTable {
+            rules: Arc::new(rules),
+            entries: imbl::OrdMap::new(),
+        }
+    }
+
+    /// Builds the table from the service addresses and the advertisements.
     pub fn build<'a>(
         addresses: impl IntoIterator<Item = ServiceAddress<'a>>,
         advertisements: &[AdvertisementConfig],
     ) -> RouteTable {
-        let ads: Vec<(&AdvertisementConfig, Target)> = advertisements
-            .iter()
-            .filter(|a| a.mode == "bgp")
-            .map(|a| (a, target_of(a)))
-            .collect();
-        let mut table = RouteTable::default();
-        if ads.is_empty() {
-            let everyone = Target {
-                peers: Arc::new(BTreeSet::new()),
-                attrs: Arc::new(RouteAttrs::default()),
-            };
-            for a in addresses {
-                table.add(IpNet::from(a.address), &everyone);
-            }
-            return table;
-        }
+        let mut table = RouteTable::new(advertisements);
         for a in addresses {
-            for (ad, target) in &ads {
-                let selected = match a.pool {
-                    _ if ad.pools.is_empty() => true,
-                    Some(pool) => ad.pools.iter().any(|p| p == pool),
-                    None => false,
-                };
-                if selected {
-                    table.add(aggregate(a.address, ad), target);
-                }
-            }
+            table.add(a);
         }
         table
     }
 
-    fn add(&mut self, prefix: IpNet, target: &Target) {
-        let targets = self.entries.entry(prefix).or_default();
-        if !targets.contains(target) {
-            targets.push(target.clone());
+    /// Adds one service address; returns the prefixes whose routes changed.
+    pub fn add(&mut self, a: ServiceAddress<'_>) -> Vec<IpNet> {
+        let rules = self.rules.clone();
+        let mut changed = Vec::new();
+        for rule in rules.iter().filter(|r| r.selects(a.pool)) {
+            let prefix = rule.prefix(a.address);
+            let entry = self.entries.entry(prefix).or_default();
+            let targets = Arc::make_mut(entry);
+            match targets.iter_mut().find(|(t, _)| *t == rule.target) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    targets.push((rule.target.clone(), 1));
+                    changed.push(prefix);
+                }
+            }
         }
+        changed
+    }
+
+    /// Removes one service address (added before with the same pool); returns the prefixes
+    /// whose routes changed.
+    pub fn remove(&mut self, a: ServiceAddress<'_>) -> Vec<IpNet> {
+        let rules = self.rules.clone();
+        let mut changed = Vec::new();
+        for rule in rules.iter().filter(|r| r.selects(a.pool)) {
+            let prefix = rule.prefix(a.address);
+            let Some(entry) = self.entries.get_mut(&prefix) else {
+                continue;
+            };
+            let targets = Arc::make_mut(entry);
+            let Some(i) = targets.iter().position(|(t, _)| *t == rule.target) else {
+                continue;
+            };
+            targets[i].1 -= 1;
+            if targets[i].1 == 0 {
+                targets.remove(i);
+                changed.push(prefix);
+                if targets.is_empty() {
+                    self.entries.remove(&prefix);
+                }
+            }
+        }
+        changed
+    }
+
+    /// The attributes `peer` should get for `prefix` (communities merged over every
+    /// advertisement that gives it the prefix); None: not for this peer.
+    pub fn route_for(&self, prefix: &IpNet, peer: &str) -> Option<Arc<RouteAttrs>> {
+        merged(self.entries.get(prefix)?, peer)
     }
 
     /// The routes `peer` should carry, with communities merged per prefix.
     pub fn for_peer(&self, peer: &str) -> PeerRoutes {
-        let mut out = PeerRoutes::new();
-        for (prefix, targets) in &self.entries {
-            let mut matching = targets.iter().filter(|t| t.includes(peer));
-            let Some(first) = matching.next() else {
-                continue;
-            };
-            let mut attrs = first.attrs.clone();
-            for t in matching {
-                let merged = Arc::make_mut(&mut attrs);
-                merged
-                    .communities
-                    .extend(t.attrs.communities.iter().copied());
-                merged
-                    .large_communities
-                    .extend(t.attrs.large_communities.iter().copied());
-                merged.local_pref = merged.local_pref.or(t.attrs.local_pref);
-            }
-            out.insert(*prefix, attrs);
-        }
-        out
+        self.entries
+            .iter()
+            .filter_map(|(prefix, entry)| Some((*prefix, merged(entry, peer)?)))
+            .collect()
     }
 
     /// Every prefix in the table, for any peer.
@@ -150,6 +229,19 @@ impl RouteTable {
     }
 }
 
+fn merged(entry: &Entry, peer: &str) -> Option<Arc<RouteAttrs>> {
+    let mut matching = entry.iter().map(|(t, _)| t).filter(|t| t.includes(peer));
+    let mut attrs = matching.next()?.attrs.clone();
+    for t in matching {
+        let m = Arc::make_mut(&mut attrs);
+        m.communities.extend(t.attrs.communities.iter().copied());
+        m.large_communities
+            .extend(t.attrs.large_communities.iter().copied());
+        m.local_pref = m.local_pref.or(t.attrs.local_pref);
+    }
+    Some(attrs)
+}
+
 fn target_of(ad: &AdvertisementConfig) -> Target {
     let mut attrs = RouteAttrs {
         local_pref: ad.local_pref,
@@ -165,18 +257,6 @@ fn target_of(ad: &AdvertisementConfig) -> Target {
         peers: Arc::new(ad.peers.iter().cloned().collect()),
         attrs: Arc::new(attrs),
     }
-}
-
-/// The prefix an advertisement announces for `address`: the host route, or the covering prefix
-/// of the configured aggregation length.
-fn aggregate(address: IpAddr, ad: &AdvertisementConfig) -> IpNet {
-    let len = match address {
-        IpAddr::V4(_) => ad.aggregation_length.unwrap_or(32),
-        IpAddr::V6(_) => ad.aggregation_length_v6.unwrap_or(128),
-    };
-    IpNet::new(address, len)
-        .map(|n| n.trunc())
-        .unwrap_or_else(|_| IpNet::from(address))
 }
 
 /// True when `prefixes` holds a prefix covering `address` (a host route or an aggregate).
@@ -308,6 +388,85 @@ mod tests {
             RouteTable::build([svc("198.51.100.1", None)], &[a]).len(),
             1
         );
+    }
+
+    #[test]
+    fn an_aggregate_stays_until_its_last_address_is_removed() {
+        let mut a = ad(&[], &[], &[]);
+        a.aggregation_length = Some(24);
+        let mut t = RouteTable::new(&[a]);
+        assert_eq!(t.add(svc("198.51.100.1", None)), [net("198.51.100.0/24")]);
+        assert!(t.add(svc("198.51.100.2", None)).is_empty());
+        assert!(t.remove(svc("198.51.100.1", None)).is_empty());
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            t.remove(svc("198.51.100.2", None)),
+            [net("198.51.100.0/24")]
+        );
+        assert!(t.is_empty());
+        assert!(t.remove(svc("198.51.100.2", None)).is_empty());
+    }
+
+    #[test]
+    fn route_for_agrees_with_for_peer() {
+        let ads = [
+            ad(&["a"], &["tor1"], &[Community::Standard(7)]),
+            ad(&[], &[], &[Community::Standard(9)]),
+        ];
+        let t = RouteTable::build(
+            [svc("198.51.100.1", Some("a")), svc("203.0.113.1", None)],
+            &ads,
+        );
+        for peer in ["tor1", "tor2"] {
+            let all = t.for_peer(peer);
+            for p in t.prefixes() {
+                assert_eq!(t.route_for(p, peer), all.get(p).cloned(), "{peer} {p}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Adding and removing addresses one at a time gives the table a build from scratch
+        /// gives, and the reported prefixes are exactly those whose routes changed.
+        #[test]
+        fn incremental_changes_equal_a_rebuild(
+            ops in proptest::collection::vec((proptest::bool::ANY, 0u8..6, 0u8..3), 0..60)
+        ) {
+            let mut agg = ad(&["a"], &["tor1"], &[Community::Standard(1)]);
+            agg.aggregation_length = Some(30);
+            let ads = [agg, ad(&[], &[], &[Community::Large(1, 2, 3)])];
+            let pools = [Some("a"), Some("b"), None];
+            let mut t = RouteTable::new(&ads);
+            let mut live: Vec<(IpAddr, Option<&str>)> = Vec::new();
+            for (add, host, pool) in ops {
+                let address: IpAddr = format!("198.51.100.{host}").parse().expect("address");
+                let pool = pools[usize::from(pool)];
+                let a = ServiceAddress { address, pool };
+                let before = t.clone();
+                let changed = if add {
+                    live.push((address, pool));
+                    t.add(a)
+                } else if let Some(i) = live.iter().position(|x| *x == (address, pool)) {
+                    live.remove(i);
+                    t.remove(a)
+                } else {
+                    continue;
+                };
+                let rebuilt = RouteTable::build(
+                    live.iter().map(|(address, pool)| ServiceAddress { address: *address, pool: *pool }),
+                    &ads,
+                );
+                proptest::prop_assert_eq!(&t, &rebuilt);
+                for peer in ["tor1", "tor2"] {
+                    let (old, new) = (before.for_peer(peer), t.for_peer(peer));
+                    for p in old.keys().chain(new.keys()) {
+                        if old.get(p) != new.get(p) {
+                            proptest::prop_assert!(changed.contains(p), "{} changed but was not reported", p);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
