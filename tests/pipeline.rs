@@ -123,7 +123,7 @@ aggregation_length = 24
         ..NodeToml::default()
     };
     let (cmd, answers) = pipeline_in(&lab.node_ns, toml.render());
-    let mut run = |c: Cmd| -> Vec<String> {
+    let run = |c: Cmd| -> Vec<String> {
         cmd.send(c).expect("pipeline thread");
         answers
             .recv_timeout(Duration::from_secs(30))
