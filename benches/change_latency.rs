@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
@@ -70,8 +70,20 @@ addresses = ["2001:db8:100::/64"]
 }
 
 /// The receiving side: OPEN + KEEPALIVE back, then timestamps every message's first byte.
-fn receiver(listener: TcpListener, arrivals: mpsc::Sender<Arrival>) -> std::io::Result<()> {
-    let (mut sock, _) = listener.accept()?;
+fn receiver(listener: TcpListener, arrivals: mpsc::Sender<Arrival>) {
+    loop {
+        match listener.accept() {
+            Ok((sock, _)) => {
+                if let Err(e) = session(sock, &arrivals) {
+                    eprintln!("receiver: session ended: {e}");
+                }
+            }
+            Err(e) => eprintln!("receiver: accept: {e}"),
+        }
+    }
+}
+
+fn session(mut sock: TcpStream, arrivals: &mpsc::Sender<Arrival>) -> std::io::Result<()> {
     sock.set_nodelay(true)?;
     let open = Message::Open(Open {
         my_as: 64500,
@@ -155,7 +167,11 @@ fn main() {
         .first()
         .is_none_or(|s| s.prefixes_sent < SERVICES)
     {
-        assert!(Instant::now() < deadline, "the initial table was not sent");
+        assert!(
+            Instant::now() < deadline,
+            "the initial table was not sent: {:?}",
+            pipeline.speaker().sessions()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(500));
