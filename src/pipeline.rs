@@ -115,6 +115,21 @@ impl Pipeline {
     /// running). The error says the state file could not be written; the new config is
     /// applied anyway.
     pub async fn reconfigure(&mut self, config: Config) -> Result<(), StateError> {
+        // Withdraw what the new config drops before the allocator work, so routers stop
+        // sending traffic to removed services as early as possible.
+        if config.advertisements == self.config.advertisements {
+            let keep: std::collections::HashSet<&str> =
+                config.services.iter().map(|s| s.name.as_str()).collect();
+            let mut changed = Vec::new();
+            for gone in self
+                .resolved
+                .iter()
+                .filter(|r| !keep.contains(r.name.as_str()))
+            {
+                changed.extend(unroute(&mut self.table, gone));
+            }
+            self.announce(changed);
+        }
         let (resolved, saved) = self.addresses.apply(&config);
         self.table = routes(&config, &resolved);
         self.speaker.reconfigure(&config, self.table.clone()).await;

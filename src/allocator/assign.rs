@@ -74,6 +74,9 @@ impl Allocator {
                 node: n.node.clone(),
             });
         }
+        if self.pools.get(&pool.name) == Some(&pool) {
+            return Ok(()); // unchanged (a reload): nothing to re-attribute
+        }
         let name = pool.name.clone();
         self.pools.insert(name.clone(), pool);
         self.rehome(|owner_pool| owner_pool.is_none() || owner_pool == Some(name.as_str()));
