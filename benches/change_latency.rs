@@ -29,8 +29,8 @@ const SERVICES: usize = 10_000;
 const CHANGES: usize = 1_000;
 const UPDATE: u8 = 2;
 
-/// (arrival of the first byte, message type, message length)
-type Arrival = (Instant, u8, usize);
+/// (arrival of the first byte, message type)
+type Arrival = (Instant, u8);
 
 fn config_text(port: u16) -> String {
     let mut t = format!(
@@ -119,7 +119,7 @@ fn session(mut sock: TcpStream, arrivals: &mpsc::Sender<Arrival>) -> std::io::Re
             // before `at` (only the initial table spans chunks; the measured changes are idle
             // wire followed by one UPDATE).
             if next >= start_len {
-                let _ = arrivals.send((at, kind, len));
+                let _ = arrivals.send((at, kind));
             }
             if len < 19 {
                 return Err(std::io::Error::other("bad message length"));
@@ -194,7 +194,7 @@ fn main() {
             assert!(pipeline.remove_service(&name).0);
         }
         let arrived = loop {
-            let (at, kind, _) = rx
+            let (at, kind) = rx
                 .recv_timeout(Duration::from_secs(10))
                 .expect("an UPDATE after the change");
             if kind == UPDATE {

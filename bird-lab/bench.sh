@@ -201,8 +201,14 @@ withdraw_ferrolb() {
   kill -HUP "$sender_pid"
 }
 
-# N static IPv6 /128 blackhole routes in protocol "services".
-bird_static() { # $1 = N
+# A sending BIRD's config head: router id, log file, device protocol, and N static IPv6 /128
+# blackhole routes in protocol "services".
+bird_static() { # $1 = N, $2 = router id, $3 = log file
+  cat <<EOF
+router id $2;
+log "$3" { warning, error, fatal };
+protocol device { scan time 10; }
+EOF
   echo 'protocol static services {'
   echo '  ipv6;'
   awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "  route 2001:db8:100::%x:%x/128 blackhole;\n", int(i / 65536), i % 65536 }'
@@ -211,12 +217,7 @@ bird_static() { # $1 = N
 
 start_bird() { # $1 = N
   {
-    cat <<EOF
-router id 192.0.2.2;
-log "$work/tx-bird.log" { warning, error, fatal };
-protocol device { scan time 10; }
-EOF
-    bird_static "$1"
+    bird_static "$1" 192.0.2.2 "$work/tx-bird.log"
     cat <<EOF
 protocol bgp rx1 {
   local 2001:db8::2 as 64512;
@@ -281,12 +282,7 @@ start_gobgp() { # $1 = N
       afi-safi-name = "ipv6-unicast"
 EOF
   {
-    cat <<EOF
-router id 192.0.2.3;
-log "$work/feeder.log" { warning, error, fatal };
-protocol device { scan time 10; }
-EOF
-    bird_static "$1"
+    bird_static "$1" 192.0.2.3 "$work/feeder.log"
     cat <<EOF
 protocol bgp gobgp {
   local 2001:db8:ff::1 as 64496;

@@ -121,17 +121,6 @@ fn publish(source: &SharedSource, pipeline: &Pipeline) {
     }
 }
 
-/// Hands the memory freed after a config load back to the OS. Parsing a config with many
-/// services builds a large transient document (about 1.4 KB per `[[services]]` entry); glibc
-/// keeps freed pages in its arenas, and without this the RSS would stay at the parse peak.
-fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointers; it only walks glibc's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<(), DaemonError> {
     let config = config::load(path)?;
@@ -167,7 +156,6 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
 
     let mut pipeline = Pipeline::start(config, directory)?;
     publish(&source, &pipeline);
-    trim_heap();
     tracing::info!(
         node = %pipeline.config().node.name,
         peers = pipeline.config().bgp.peers.len(),
@@ -185,7 +173,6 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
                         tracing::error!("{e}; assignments may move on the next restart");
                     }
                     publish(&source, &pipeline);
-                    trim_heap();
                 }
             }
             _ = term.recv() => break,
