@@ -12,3 +12,4 @@ pub mod http;
 pub mod pipeline;
 pub mod standalone;
 pub mod state;
+pub mod watch;

@@ -48,6 +48,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the CustomResourceDefinitions (YAML) generated from the Rust types.
+    Crds,
     /// Print version, git commit and enabled features.
     Version,
 }
@@ -58,6 +60,16 @@ fn main() -> ExitCode {
         Command::Run { config } => run(&config, cli.log_format),
         Command::Check { config } => check(&config),
         Command::Status { url, json } => status(&url, json),
+        Command::Crds => match ferrolb::watch::crds::yaml() {
+            Ok(y) => {
+                print!("{y}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot render the CRDs: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Version => {
             println!(
                 "ferrolb {} (commit {}) features: bgp, standalone",
