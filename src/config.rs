@@ -12,6 +12,7 @@ mod peer;
 mod raw;
 mod validate;
 
+pub use peer::{address_range, community};
 pub use validate::HostInfo;
 
 /// True for IPv4 169.254.0.0/16 and IPv6 fe80::/10: addresses that are never a next hop or a

@@ -28,6 +28,9 @@ pub enum DaemonError {
     /// The state file cannot be used (exit code 1: the user must look at it).
     #[error("{0}")]
     State(#[from] crate::state::StateError),
+    /// The config asks for something this build cannot do yet (exit code 1).
+    #[error("{0}")]
+    Unsupported(String),
     /// A runtime failure such as a port that cannot be bound (exit code 2).
     #[error("{what}: {source}")]
     Io {
@@ -40,7 +43,7 @@ impl DaemonError {
     /// The process exit code for this error (DESIGN.md: 1 invalid input, 2 runtime failure).
     pub fn exit_code(&self) -> i32 {
         match self {
-            DaemonError::Config(_) | DaemonError::State(_) => 1,
+            DaemonError::Config(_) | DaemonError::State(_) | DaemonError::Unsupported(_) => 1,
             DaemonError::Io { .. } => 2,
         }
     }
@@ -124,6 +127,13 @@ fn publish(source: &SharedSource, pipeline: &Pipeline) {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<(), DaemonError> {
     let config = config::load(path)?;
+    if config.kubernetes.is_some() {
+        // Refuse rather than silently run standalone from a config meant for a cluster.
+        return Err(DaemonError::Unsupported(format!(
+            "{}: [kubernetes]: Kubernetes mode is not implemented yet; remove the table to run standalone",
+            path.display()
+        )));
+    }
     let io = |what: String| move |source| DaemonError::Io { what, source };
     let mut hup =
         signal(SignalKind::hangup()).map_err(io("cannot install SIGHUP handler".into()))?;

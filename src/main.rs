@@ -35,10 +35,14 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate a config offline: prints `ok` or every error as file:line:col: message.
+    /// Validate offline: prints `ok` or every error as file:line:col: message.
     Check {
-        #[arg(long, short)]
-        config: PathBuf,
+        /// The node config (TOML).
+        #[arg(long, short, required_unless_present = "manifests")]
+        config: Option<PathBuf>,
+        /// A directory of YAML manifests: ferrolb.io/v1alpha1 objects in it are checked.
+        #[arg(long)]
+        manifests: Option<PathBuf>,
     },
     /// Ask a running daemon for its sessions and services.
     Status {
@@ -58,7 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(&config, cli.log_format),
-        Command::Check { config } => check(&config),
+        Command::Check { config, manifests } => check(config.as_deref(), manifests.as_deref()),
         Command::Status { url, json } => status(&url, json),
         Command::Crds => match ferrolb::watch::crds::yaml() {
             Ok(y) => {
@@ -129,19 +133,28 @@ fn run(path: &std::path::Path, format: LogFormat) -> ExitCode {
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
-    match config::load(path) {
-        Ok(_) => {
-            println!("ok");
-            ExitCode::SUCCESS
-        }
-        Err(errors) => {
+fn check(config: Option<&std::path::Path>, manifests: Option<&std::path::Path>) -> ExitCode {
+    let mut failed = false;
+    if let Some(path) = config {
+        if let Err(errors) = config::load(path) {
             for e in &errors.0 {
                 println!("{e}");
             }
-            ExitCode::from(1)
+            failed = true;
         }
     }
+    if let Some(dir) = manifests {
+        let report = ferrolb::watch::manifests::check_dir(dir);
+        for e in &report.errors {
+            println!("{e}");
+        }
+        failed |= !report.errors.is_empty();
+    }
+    if failed {
+        return ExitCode::from(1);
+    }
+    println!("ok");
+    ExitCode::SUCCESS
 }
 
 fn status(url: &str, json: bool) -> ExitCode {

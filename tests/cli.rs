@@ -150,3 +150,60 @@ fn run_refuses_to_start_on_a_corrupt_state_file_and_keeps_it() {
     );
     assert_eq!(std::fs::read_to_string(&state).expect("kept"), "{ not json");
 }
+
+#[test]
+fn check_manifests_accepts_the_shipped_examples() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples");
+    let out = ferrolb(&["check", "--manifests", dir]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn check_manifests_prints_file_line_col_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        &dir,
+        "pool.yaml",
+        "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata:\n  name: p\nspec:\n  addresses:\n  - 198.51.100.0/33\n",
+    );
+    let out = ferrolb(&["check", "--manifests", dir.path().to_str().expect("utf8")]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{}:7:5: `198.51.100.0/33` is not a CIDR, an address or a range `first-last` of one family\n",
+            path.display()
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn crds_prints_what_deploy_crds_yaml_holds() {
+    let out = ferrolb(&["crds"]);
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/crds.yaml"))
+            .expect("deploy/crds.yaml");
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == committed,
+        "deploy/crds.yaml differs from `ferrolb crds`; regenerate it"
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn run_refuses_kubernetes_mode_until_it_exists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        &dir,
+        "k8s.toml",
+        &format!("{GOOD}\n[kubernetes]\nnamespace = \"ferrolb-system\"\n"),
+    );
+    let out = ferrolb(&["run", "--config", path.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Kubernetes mode is not implemented yet"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -5,3 +5,4 @@
 //! from these types; `deploy/crds.yaml` is that output (a test keeps them equal).
 
 pub mod crds;
+pub mod manifests;
