@@ -6,3 +6,4 @@
 
 pub mod crds;
 pub mod manifests;
+pub mod service;
