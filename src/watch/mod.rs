@@ -4,6 +4,7 @@
 //! (`metallb.io` → `ferrolb.io`). `ferrolb crds` prints the CustomResourceDefinitions generated
 //! from these types; `deploy/crds.yaml` is that output (a test keeps them equal).
 
+pub mod controller;
 pub mod crds;
 pub mod manifests;
 pub mod service;
