@@ -6,5 +6,6 @@
 
 pub mod controller;
 pub mod crds;
+pub mod lease;
 pub mod manifests;
 pub mod service;
