@@ -12,7 +12,6 @@
 //! first line of its document holding that value (or its key) is named.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -25,24 +24,8 @@ use crate::config::{address_range, community};
 
 const API_VERSION: &str = "ferrolb.io/v1alpha1";
 
-/// One problem in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestError {
-    pub file: String,
-    pub line: usize,
-    pub col: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.col, self.message
-        )
-    }
-}
+/// One problem in a manifest: the same `file:line:col: message` as a config error.
+pub type ManifestError = crate::config::ConfigError;
 
 /// What a check found: how many ferrolb objects were valid, and every problem.
 #[derive(Debug, Default)]
