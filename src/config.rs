@@ -101,6 +101,10 @@ pub struct KubernetesConfig {
     pub namespace: String,
     pub load_balancer_class: String,
     pub kubeconfig: Option<PathBuf>,
+    /// Seconds the allocator Lease lasts without renewal (default 15, like client-go's
+    /// leader election). The holder renews every fifth of it and stops acting as the allocator
+    /// two thirds into it without a successful renewal.
+    pub lease_duration: u32,
 }
 
 /// `[node]`.

@@ -31,6 +31,9 @@ pub enum DaemonError {
     /// The config asks for something this build cannot do yet (exit code 1).
     #[error("{0}")]
     Unsupported(String),
+    /// The Kubernetes API cannot be used (exit code 2).
+    #[error("{0}")]
+    Kubernetes(String),
     /// A runtime failure such as a port that cannot be bound (exit code 2).
     #[error("{what}: {source}")]
     Io {
@@ -44,20 +47,23 @@ impl DaemonError {
     pub fn exit_code(&self) -> i32 {
         match self {
             DaemonError::Config(_) | DaemonError::State(_) | DaemonError::Unsupported(_) => 1,
-            DaemonError::Io { .. } => 2,
+            DaemonError::Io { .. } | DaemonError::Kubernetes(_) => 2,
         }
     }
 }
 
-/// What `/status` shows; updated by the daemon loop.
+/// What `/status` and `/readyz` show; updated by the daemon loop (standalone) or the
+/// Kubernetes speaker loop.
 #[derive(Debug, Default)]
-struct Shared {
-    node: String,
-    services: Vec<ServiceSnapshot>,
-    cells: Vec<StatusCell>,
+pub(crate) struct Shared {
+    pub node: String,
+    pub services: Vec<ServiceSnapshot>,
+    pub cells: Vec<StatusCell>,
+    /// False until the node knows what to announce (Kubernetes: every watch has synced).
+    pub ready: bool,
 }
 
-struct SharedSource(Mutex<Shared>);
+pub(crate) struct SharedSource(pub Mutex<Shared>);
 
 impl StatusSource for SharedSource {
     fn report(&self) -> StatusReport {
@@ -92,7 +98,7 @@ impl StatusSource for SharedSource {
     }
 
     fn ready(&self) -> bool {
-        true
+        self.0.lock().is_ok_and(|s| s.ready)
     }
 }
 
@@ -121,19 +127,13 @@ fn publish(source: &SharedSource, pipeline: &Pipeline) {
             })
             .collect();
         shared.cells = pipeline.speaker().status_cells();
+        shared.ready = true;
     }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(path: &Path) -> Result<(), DaemonError> {
     let config = config::load(path)?;
-    if config.kubernetes.is_some() {
-        // Refuse rather than silently run standalone from a config meant for a cluster.
-        return Err(DaemonError::Unsupported(format!(
-            "{}: [kubernetes]: Kubernetes mode is not implemented yet; remove the table to run standalone",
-            path.display()
-        )));
-    }
     let io = |what: String| move |source| DaemonError::Io { what, source };
     let mut hup =
         signal(SignalKind::hangup()).map_err(io("cannot install SIGHUP handler".into()))?;
@@ -164,6 +164,23 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
         tokio::spawn(http::serve(l, source.clone()));
     }
 
+    if config.kubernetes.is_some() {
+        let stop = Box::pin(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        });
+        // SIGHUP: the configuration comes from the cluster; the TOML is read at start only.
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::warn!(
+                    "SIGHUP ignored in Kubernetes mode: restart to apply node.toml changes"
+                );
+            }
+        });
+        return crate::watch::run::run(config, directory, source, stop).await;
+    }
     let mut pipeline = Pipeline::start(config, directory)?;
     publish(&source, &pipeline);
     tracing::info!(

@@ -192,18 +192,22 @@ fn crds_prints_what_deploy_crds_yaml_holds() {
 }
 
 #[test]
-fn run_refuses_kubernetes_mode_until_it_exists() {
+fn kubernetes_mode_without_a_usable_kubeconfig_exits_2_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-kubeconfig");
     let path = write(
         &dir,
         "k8s.toml",
-        &format!("{GOOD}\n[kubernetes]\nnamespace = \"ferrolb-system\"\n"),
+        &format!(
+            "{GOOD}\n[kubernetes]\nnamespace = \"ferrolb-system\"\nkubeconfig = \"{}\"\n",
+            missing.display()
+        ),
     );
     let out = ferrolb(&["run", "--config", path.to_str().expect("utf8")]);
-    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Kubernetes mode is not implemented yet"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("kubeconfig") && stderr.contains("no-such-kubeconfig"),
+        "{stderr}"
     );
 }

@@ -115,4 +115,5 @@ pub struct RawKubernetes {
     pub namespace: Option<String>,
     pub load_balancer_class: Option<String>,
     pub kubeconfig: Option<String>,
+    pub lease_duration: Option<S<i64>>,
 }

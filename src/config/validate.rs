@@ -10,6 +10,7 @@ use super::*;
 /// What the validator needs to know about the host (injected so tests are deterministic).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HostInfo {
+    /// The default node name (`NODE_NAME`, else the hostname).
     pub hostname: String,
     /// The host's own interface addresses (loopback and link-local left out).
     pub addresses: Vec<IpAddr>,
@@ -18,9 +19,17 @@ pub struct HostInfo {
 impl HostInfo {
     /// Reads the hostname and interface addresses of this machine.
     pub fn detect() -> HostInfo {
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "localhost".to_string());
+        // The default node name: `NODE_NAME` (the downward API in a DaemonSet), else the
+        // hostname.
+        let hostname = std::env::var("NODE_NAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|s| s.trim().to_string())
+            })
+            .unwrap_or_else(|| "localhost".to_string());
         let addresses = if_addrs::get_if_addrs()
             .map(|list| {
                 list.into_iter()
@@ -76,6 +85,11 @@ pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems) -> Option<Conf
         namespace: k.namespace.unwrap_or_else(|| "ferrolb-system".into()),
         load_balancer_class: k.load_balancer_class.unwrap_or_default(),
         kubeconfig: k.kubeconfig.map(Into::into),
+        lease_duration: k
+            .lease_duration
+            .as_ref()
+            .and_then(|s| int(s, "kubernetes.lease_duration", 2..3601, p))
+            .map_or(15, |v| v as u32),
     });
     Some(Config {
         source: std::path::PathBuf::new(),

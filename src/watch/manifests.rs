@@ -330,7 +330,7 @@ fn bgp_ad(doc: &Doc<'_>, o: &BGPAdvertisement, report: &mut Report) {
 
 /// Seconds of a Go duration made of h/m/s parts (`90s`, `1m30s`, `2h`); None when malformed
 /// or fractional.
-fn go_duration(text: &str) -> Option<u64> {
+pub(crate) fn go_duration(text: &str) -> Option<u64> {
     let mut total = 0u64;
     let mut digits = String::new();
     let mut any = false;

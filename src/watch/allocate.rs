@@ -1,0 +1,351 @@
+//! The allocator in Kubernetes mode: one node at a time, elected with the
+//! `coordination.k8s.io/v1` Lease `ferrolb-allocator` in `[kubernetes] namespace`.
+//!
+//! - Every `lease_duration / 5` the node reads the Lease and creates, renews or takes it over
+//!   ([`super::lease::decide`]); a write with a stale resourceVersion gets 409 and simply loses.
+//! - While it holds the Lease and has renewed within two thirds of the lease duration, it
+//!   reconciles: [`super::controller::take_over`] over the whole mirrored state (restore every
+//!   address already in Service status, then serve the rest, oldest first), then writes the
+//!   Services whose addresses differ through the status subresource (server-side apply, field
+//!   manager `ferrolb-allocator`) and records `IPAllocated` / `AllocationFailed` Events once per
+//!   distinct message. The reconciliation is a pure function of the mirrored state, so a new
+//!   allocator after a restart or a handover decides exactly what the old one did.
+//! - It stops writing the moment its last renewal is older than the deadline, before anyone
+//!   else may take the Lease over. On shutdown it releases the Lease so a successor need not
+//!   wait for it to expire.
+//!
+//! Its own status writes reach the mirror a moment later; until they do, what it wrote is laid
+//! over the mirrored Service (same uid), so a reconciliation in between cannot decide twice.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::chrono::{DateTime, Utc};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+
+use super::controller::{self, Event};
+use super::events::{self, Kind};
+use super::lease::{self, Decision};
+use super::run::{all, Cluster};
+use super::service;
+use crate::config::KubernetesConfig;
+
+/// The Lease's name.
+pub const LEASE: &str = "ferrolb-allocator";
+/// The field manager of status writes.
+pub const FIELD_MANAGER: &str = "ferrolb-allocator";
+
+/// The allocator task of one node.
+pub struct Allocating {
+    client: Client,
+    cluster: Cluster,
+    namespace: String,
+    class: String,
+    me: String,
+    duration: Duration,
+    /// Our status writes not yet seen in the mirror: key → (uid, addresses).
+    written: HashMap<String, (String, Vec<IpAddr>)>,
+    /// The last Event told per Service key, and per refused pool.
+    told: HashMap<String, Event>,
+    pools_told: HashMap<String, String>,
+}
+
+fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+impl Allocating {
+    pub fn new(client: Client, cluster: Cluster, k: &KubernetesConfig, me: &str) -> Allocating {
+        Allocating {
+            client,
+            cluster,
+            namespace: k.namespace.clone(),
+            class: k.load_balancer_class.clone(),
+            me: me.to_string(),
+            duration: Duration::from_secs(k.lease_duration.into()),
+            written: HashMap::new(),
+            told: HashMap::new(),
+            pools_told: HashMap::new(),
+        }
+    }
+
+    fn deadline(&self) -> Duration {
+        self.duration * 2 / 3
+    }
+
+    /// Runs until `stop` turns true (then releases the Lease if held).
+    pub async fn run(mut self, mut changed: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut tick = tokio::time::interval(self.duration / 5);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut renewed: Option<DateTime<Utc>> = None;
+        let mut dirty = true;
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    match self.lease_step(&leases).await {
+                        Ok(true) => {
+                            if renewed.is_none() {
+                                tracing::info!(node = %self.me, "this node is the allocator now (Lease {LEASE})");
+                                dirty = true;
+                            }
+                            renewed = Some(Utc::now());
+                            failing = false;
+                        }
+                        Ok(false) => {
+                            if renewed.take().is_some() {
+                                tracing::warn!("lost the Lease {LEASE}; no longer the allocator");
+                            }
+                            failing = false;
+                        }
+                        Err(e) => {
+                            if !failing {
+                                tracing::warn!("cannot read or renew the Lease {LEASE}: {e}; retrying");
+                            }
+                            failing = true;
+                        }
+                    }
+                }
+                r = changed.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    changed.borrow_and_update();
+                    dirty = true;
+                }
+                _ = stop.changed() => {
+                    if renewed.is_some() {
+                        self.release(&leases).await;
+                    }
+                    return;
+                }
+            }
+            if renewed.is_some_and(|r| !lease::leading(r, Utc::now(), self.deadline())) {
+                tracing::warn!(
+                    "no Lease renewal for {:?}; stopped acting as the allocator",
+                    self.deadline()
+                );
+                renewed = None;
+            }
+            if renewed.is_none() {
+                self.written.clear();
+                continue;
+            }
+            if dirty {
+                dirty = !self.reconcile(renewed).await;
+            }
+        }
+    }
+
+    /// One election round: true while we hold the Lease.
+    async fn lease_step(&self, leases: &Api<Lease>) -> Result<bool, kube::Error> {
+        let current = leases.get_opt(LEASE).await?;
+        let spec = current.as_ref().and_then(|l| l.spec.as_ref());
+        let pp = PostParams::default();
+        let result = match lease::decide(spec, &self.me, Utc::now(), self.duration) {
+            Decision::Follow { .. } => return Ok(false),
+            Decision::Create(spec) => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(LEASE.into()),
+                        namespace: Some(self.namespace.clone()),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(spec),
+                };
+                leases.create(&pp, &lease).await
+            }
+            Decision::Renew(spec) | Decision::TakeOver(spec) => {
+                let Some(mut lease) = current else {
+                    return Ok(false);
+                };
+                lease.spec = Some(spec);
+                leases.replace(LEASE, &pp, &lease).await
+            }
+        };
+        match result {
+            Ok(_) => Ok(true),
+            // Someone else wrote first (409 on create or on a stale resourceVersion).
+            Err(e) if api_code(&e) == Some(409) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the Lease up so another node can take over at once.
+    async fn release(&self, leases: &Api<Lease>) {
+        let Ok(Some(mut lease)) = leases.get_opt(LEASE).await else {
+            return;
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return;
+        };
+        if spec.holder_identity.as_deref() != Some(&self.me) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(Utc::now()));
+        match leases.replace(LEASE, &PostParams::default(), &lease).await {
+            Ok(_) => tracing::info!("released the Lease {LEASE}"),
+            Err(e) => tracing::warn!("cannot release the Lease {LEASE}: {e}"),
+        }
+    }
+
+    /// The mirrored Services with our not-yet-mirrored writes laid over them.
+    fn services(&mut self) -> Vec<Service> {
+        let mut services = all(&self.cluster.services);
+        let mut present = HashMap::new();
+        for s in &mut services {
+            let key = service::key(s);
+            let uid = s.uid().unwrap_or_default();
+            if let Some((wuid, addrs)) = self.written.get(&key) {
+                let mut now = service::ingress(s);
+                now.sort();
+                if *wuid == uid && now != *addrs {
+                    set_ingress(s, addrs);
+                    present.insert(key, ());
+                }
+            }
+        }
+        // Writes the mirror has caught up with (or whose Service is gone) need no overlay.
+        self.written.retain(|k, _| present.contains_key(k));
+        services
+    }
+
+    fn leading(&self, renewed: Option<DateTime<Utc>>) -> bool {
+        renewed.is_some_and(|r| lease::leading(r, Utc::now(), self.deadline()))
+    }
+
+    /// Decides every Service and writes what changed; false when a write failed (retried on
+    /// the next round).
+    async fn reconcile(&mut self, renewed: Option<DateTime<Utc>>) -> bool {
+        let services = self.services();
+        let pools = all(&self.cluster.pools);
+        let nodes = all(&self.cluster.nodes);
+        let t = controller::take_over(&pools, &nodes, &services, &self.class);
+        let mut ok = true;
+        for (name, reason) in &t.refused_pools {
+            if self.pools_told.get(name) == Some(reason) {
+                continue;
+            }
+            tracing::error!(pool = %name, "IPAddressPool refused: {reason}");
+            if let Some(p) = pools
+                .iter()
+                .find(|p| p.metadata.name.as_ref() == Some(name))
+            {
+                events::record(
+                    &self.client,
+                    events::reference(p),
+                    &self.me,
+                    Kind::Warning,
+                    "AllocationFailed",
+                    &format!("pool refused, nothing is assigned from it: {reason}"),
+                )
+                .await;
+            }
+            self.pools_told.insert(name.clone(), reason.clone());
+        }
+        self.pools_told
+            .retain(|n, _| t.refused_pools.iter().any(|(r, _)| r == n));
+        let by_key: HashMap<String, &Service> =
+            services.iter().map(|s| (service::key(s), s)).collect();
+        for o in &t.outcomes {
+            let Some(svc) = by_key.get(&o.key) else {
+                continue;
+            };
+            if o.changed {
+                if !self.leading(renewed) {
+                    return false;
+                }
+                match self.write_status(svc, &o.addresses).await {
+                    Ok(()) => {
+                        self.written.insert(
+                            o.key.clone(),
+                            (svc.uid().unwrap_or_default(), o.addresses.clone()),
+                        );
+                        tracing::info!(service = %o.key, addresses = ?o.addresses, "status written");
+                    }
+                    Err(e) if api_code(&e) == Some(404) => {
+                        // Deleted meanwhile: the mirror will drop it.
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(service = %o.key, "cannot write status: {e}; retrying");
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            if let Some(ev) = &o.event {
+                if self.told.get(&o.key) != Some(ev) {
+                    let (kind, reason, message) = match ev {
+                        Event::Allocated(m) => (Kind::Normal, "IPAllocated", m),
+                        Event::Failed(m) => (Kind::Warning, "AllocationFailed", m),
+                    };
+                    if kind == Kind::Warning {
+                        tracing::warn!(service = %o.key, "{message}");
+                    }
+                    events::record(
+                        &self.client,
+                        events::reference(*svc),
+                        &self.me,
+                        kind,
+                        reason,
+                        message,
+                    )
+                    .await;
+                    self.told.insert(o.key.clone(), ev.clone());
+                }
+            }
+        }
+        self.told.retain(|k, _| by_key.contains_key(k));
+        ok
+    }
+
+    async fn write_status(&self, svc: &Service, addresses: &[IpAddr]) -> Result<(), kube::Error> {
+        let ns = svc.namespace().unwrap_or_else(|| "default".into());
+        let api: Api<Service> = Api::namespaced(self.client.clone(), &ns);
+        let ingress: Vec<serde_json::Value> = addresses
+            .iter()
+            .map(|a| serde_json::json!({"ip": a.to_string(), "ipMode": "VIP"}))
+            .collect();
+        let patch = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": svc.name_any(), "namespace": ns},
+            "status": {"loadBalancer": {"ingress": ingress}},
+        });
+        api.patch_status(
+            &svc.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+fn set_ingress(s: &mut Service, addrs: &[IpAddr]) {
+    let status = s.status.get_or_insert_with(Default::default);
+    let lb = status.load_balancer.get_or_insert_with(Default::default);
+    lb.ingress = Some(
+        addrs
+            .iter()
+            .map(|a| LoadBalancerIngress {
+                ip: Some(a.to_string()),
+                ..LoadBalancerIngress::default()
+            })
+            .collect(),
+    );
+}

@@ -1,0 +1,247 @@
+//! `ServiceAnnouncement` objects: one per Service this node is announcing, named
+//! `<service>.<node>` in the Service's namespace, owned by the Service (garbage-collected with
+//! it), labelled `ferrolb.io/node`. What an object says is what the sessions carry at that
+//! moment ([`super::announcer::Announcer::doing`]); it is deleted when the node stops.
+//!
+//! Writes are server-side applies (field manager `ferrolb-speaker`), so a missing object is
+//! created and a concurrent change never gives a 409 loop; a failed write is retried every
+//! two seconds, logged once until it succeeds. On start the node lists its own objects, so
+//! ones left by a previous run are corrected or removed. `Announcing` and `Withdrawn` Events
+//! go to the Service when the node starts and stops announcing it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+
+use super::announcer::Doing;
+use super::crds::ServiceAnnouncement;
+use super::events::{self, Kind};
+
+/// The field manager of ServiceAnnouncement writes.
+pub const FIELD_MANAGER: &str = "ferrolb-speaker";
+/// The label naming the announcing node.
+pub const NODE_LABEL: &str = "ferrolb.io/node";
+
+/// Keeps this node's ServiceAnnouncements equal to what it is doing.
+pub struct Reporter {
+    client: Client,
+    services: Store<Service>,
+    node: String,
+    /// What the API holds from us, by Service key; None until listed.
+    written: Option<BTreeMap<String, Doing>>,
+    failing: bool,
+}
+
+/// The object name for a Service on a node.
+pub fn name(service: &str, node: &str) -> String {
+    format!("{service}.{node}")
+}
+
+fn split(key: &str) -> (&str, &str) {
+    key.split_once('/').unwrap_or(("default", key))
+}
+
+impl Reporter {
+    pub fn new(client: Client, services: Store<Service>, node: &str) -> Reporter {
+        Reporter {
+            client,
+            services,
+            node: node.to_string(),
+            written: None,
+            failing: false,
+        }
+    }
+
+    /// Runs until `stop`; then deletes this node's objects (it announces nothing any more).
+    pub async fn run(
+        mut self,
+        mut doing: watch::Receiver<BTreeMap<String, Doing>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut retry = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            let want = doing.borrow_and_update().clone();
+            let ok = self.sync(&want).await;
+            if ok == self.failing {
+                self.failing = !ok;
+                if ok {
+                    tracing::info!("ServiceAnnouncements up to date again");
+                }
+            }
+            tokio::select! {
+                r = doing.changed() => if r.is_err() { break },
+                _ = retry.tick(), if !ok => {}
+                _ = stop.changed() => break,
+            }
+        }
+        let cleared =
+            tokio::time::timeout(Duration::from_secs(3), self.sync(&BTreeMap::new())).await;
+        if !matches!(cleared, Ok(true)) {
+            tracing::warn!("could not delete every ServiceAnnouncement of this node");
+        }
+    }
+
+    async fn load(&mut self) -> Result<BTreeMap<String, Doing>, kube::Error> {
+        let api: Api<ServiceAnnouncement> = Api::all(self.client.clone());
+        let lp = ListParams::default().labels(&format!("{NODE_LABEL}={}", self.node));
+        let list = api.list(&lp).await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|o| {
+                let key = format!("{}/{}", o.namespace().unwrap_or_default(), o.spec.service);
+                let doing = Doing {
+                    peers: o.spec.peers,
+                    addresses: o
+                        .spec
+                        .addresses
+                        .iter()
+                        .filter_map(|a| a.parse().ok())
+                        .collect(),
+                };
+                (key, doing)
+            })
+            .collect())
+    }
+
+    /// Writes the differences; true when everything is written.
+    async fn sync(&mut self, want: &BTreeMap<String, Doing>) -> bool {
+        let mut written = match self.written.take() {
+            Some(w) => w,
+            None => match self.load().await {
+                Ok(w) => w,
+                Err(e) => {
+                    if !self.failing {
+                        tracing::warn!("cannot list ServiceAnnouncements: {e}; retrying");
+                    }
+                    return false;
+                }
+            },
+        };
+        let mut ok = true;
+        for (key, d) in want {
+            if written.get(key) == Some(d) {
+                continue;
+            }
+            let (ns, svc_name) = split(key);
+            let Some(svc) = self.services.get(&ObjectRef::new(svc_name).within(ns)) else {
+                // The Service is gone; nothing to own the object.
+                continue;
+            };
+            match self.apply(&svc, d).await {
+                Ok(()) => {
+                    if !written.contains_key(key) {
+                        let msg = format!(
+                            "announcing {} to {} from node {}",
+                            list(&d.addresses),
+                            d.peers.join(", "),
+                            self.node
+                        );
+                        events::record(
+                            &self.client,
+                            events::reference(svc.as_ref()),
+                            &self.node,
+                            Kind::Normal,
+                            "Announcing",
+                            &msg,
+                        )
+                        .await;
+                    }
+                    written.insert(key.clone(), d.clone());
+                }
+                Err(e) => {
+                    if !self.failing {
+                        tracing::warn!(service = %key, "cannot write ServiceAnnouncement: {e}");
+                    }
+                    ok = false;
+                }
+            }
+        }
+        let gone: Vec<String> = written
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            let (ns, svc_name) = split(&key);
+            let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), ns);
+            match api
+                .delete(&name(svc_name, &self.node), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => {
+                    if !self.failing {
+                        tracing::warn!(service = %key, "cannot delete ServiceAnnouncement: {e}");
+                    }
+                    ok = false;
+                    continue;
+                }
+            }
+            written.remove(&key);
+            if let Some(svc) = self.services.get(&ObjectRef::new(svc_name).within(ns)) {
+                events::record(
+                    &self.client,
+                    events::reference(svc.as_ref()),
+                    &self.node,
+                    Kind::Normal,
+                    "Withdrawn",
+                    &format!("node {} no longer announces this Service", self.node),
+                )
+                .await;
+            }
+        }
+        self.written = Some(written);
+        ok
+    }
+
+    async fn apply(&self, svc: &Service, d: &Doing) -> Result<(), kube::Error> {
+        let ns = svc.namespace().unwrap_or_else(|| "default".into());
+        let svc_name = svc.name_any();
+        let obj_name = name(&svc_name, &self.node);
+        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), &ns);
+        let body = serde_json::json!({
+            "apiVersion": "ferrolb.io/v1alpha1",
+            "kind": "ServiceAnnouncement",
+            "metadata": {
+                "name": obj_name,
+                "namespace": ns,
+                "labels": {NODE_LABEL: self.node},
+                "ownerReferences": [{
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "name": svc_name,
+                    "uid": svc.uid().unwrap_or_default(),
+                }],
+            },
+            "spec": {
+                "service": svc_name,
+                "node": self.node,
+                "mode": "bgp",
+                "peers": d.peers,
+                "addresses": d.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            },
+        });
+        api.patch(
+            &obj_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+fn list(addrs: &[std::net::IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
