@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the real routers the interop tests talk to
-# (BIRD 2, FRR, GoBGP), then runs fmt, clippy -D warnings, the purity check and cargo test.
+# (BIRD 2, FRR, GoBGP) and the manifest validator (kubernetes-validate), then runs fmt, clippy -D warnings, the purity check and cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,11 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# An independent validator for the Kubernetes manifests (the official JSON schemas, strict).
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "==> installing kubernetes-validate (PyPI)"
+  pip install -q kubernetes-validate
 fi
 if ! rustup component list --installed 2>/dev/null | grep -q clippy; then
   rustup component add clippy rustfmt 2>/dev/null || true

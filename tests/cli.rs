@@ -211,3 +211,66 @@ fn kubernetes_mode_without_a_usable_kubeconfig_exits_2_naming_it() {
         "{stderr}"
     );
 }
+
+fn validate_strict(files: &[&std::path::Path]) -> Output {
+    Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet", "--kubernetes-version", "1.30.0"])
+        .args(files)
+        .output()
+        .expect("kubernetes-validate is not installed: run scripts/test.sh, which installs it")
+}
+
+#[test]
+fn generated_crds_and_the_deployment_pass_strict_kubernetes_schema_validation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ferrolb(&["crds"]);
+    let generated = write(&dir, "crds.yaml", &String::from_utf8_lossy(&out.stdout));
+    let deploy = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy"));
+    let out = validate_strict(&[&generated, &deploy.join("ferrolb.yaml")]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The validator does fail: a CRD with a field the schema does not have.
+    let text = std::fs::read_to_string(&generated).expect("read");
+    let broken = write(
+        &dir,
+        "broken.yaml",
+        &text.replacen(
+            "  scope: Namespaced",
+            "  scope: Namespaced\n  scopes: Cluster",
+            1,
+        ),
+    );
+    assert!(!validate_strict(&[&broken]).status.success());
+}
+
+#[test]
+fn the_daemonset_node_config_passes_check() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/ferrolb.yaml"))
+        .expect("deploy/ferrolb.yaml");
+    let config_map = text
+        .split("\n---\n")
+        .filter_map(|doc| serde_yaml::from_str::<serde_yaml::Value>(doc).ok())
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("a ConfigMap in deploy/ferrolb.yaml");
+    let toml = config_map["data"]["node.toml"]
+        .as_str()
+        .expect("data.node.toml");
+    assert!(toml.contains("[kubernetes]"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(&dir, "node.toml", toml);
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(["check", "--config", path.to_str().expect("utf8")])
+        .env("NODE_NAME", "worker-1")
+        .output()
+        .expect("run ferrolb");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
