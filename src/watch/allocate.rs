@@ -3,6 +3,8 @@
 //!
 //! - Every `lease_duration / 5` the node reads the Lease and creates, renews or takes it over
 //!   ([`super::lease::decide`]); a write with a stale resourceVersion gets 409 and simply loses.
+//!   A follower also tries the moment the holder's Lease runs out, so a dead holder is replaced
+//!   within one lease duration of its last renewal.
 //! - While it holds the Lease and has renewed within two thirds of the lease duration, it
 //!   reconciles: [`super::controller::take_over`] over the whole mirrored state (restore every
 //!   address already in Service status, then serve the rest, oldest first), then writes the
@@ -40,6 +42,16 @@ use crate::config::KubernetesConfig;
 pub const LEASE: &str = "ferrolb-allocator";
 /// The field manager of status writes.
 pub const FIELD_MANAGER: &str = "ferrolb-allocator";
+
+/// The outcome of one election round.
+enum Round {
+    /// We hold the Lease (created, renewed or taken over).
+    Held,
+    /// Another node holds it until then.
+    Follow(DateTime<Utc>),
+    /// Another node wrote first.
+    Lost,
+}
 
 /// The allocator task of one node.
 pub struct Allocating {
@@ -85,16 +97,17 @@ impl Allocating {
     /// Runs until `stop` turns true (then releases the Lease if held).
     pub async fn run(mut self, mut changed: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
         let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.namespace);
-        let mut tick = tokio::time::interval(self.duration / 5);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let period = self.duration / 5;
+        let mut next_round = tokio::time::Instant::now();
         let mut renewed: Option<DateTime<Utc>> = None;
         let mut dirty = true;
         let mut failing = false;
         loop {
             tokio::select! {
-                _ = tick.tick() => {
+                _ = tokio::time::sleep_until(next_round) => {
+                    next_round = tokio::time::Instant::now() + period;
                     match self.lease_step(&leases).await {
-                        Ok(true) => {
+                        Ok(Round::Held) => {
                             if renewed.is_none() {
                                 tracing::info!(node = %self.me, "this node is the allocator now (Lease {LEASE})");
                                 dirty = true;
@@ -102,9 +115,16 @@ impl Allocating {
                             renewed = Some(Utc::now());
                             failing = false;
                         }
-                        Ok(false) => {
+                        Ok(round) => {
                             if renewed.take().is_some() {
                                 tracing::warn!("lost the Lease {LEASE}; no longer the allocator");
+                            }
+                            if let Round::Follow(until) = round {
+                                // Try again the moment the holder's Lease runs out.
+                                if let Ok(left) = (until - Utc::now()).to_std() {
+                                    let at = tokio::time::Instant::now() + left + Duration::from_millis(10);
+                                    next_round = next_round.min(at);
+                                }
                             }
                             failing = false;
                         }
@@ -148,13 +168,13 @@ impl Allocating {
         }
     }
 
-    /// One election round: true while we hold the Lease.
-    async fn lease_step(&self, leases: &Api<Lease>) -> Result<bool, kube::Error> {
+    /// One election round.
+    async fn lease_step(&self, leases: &Api<Lease>) -> Result<Round, kube::Error> {
         let current = leases.get_opt(LEASE).await?;
         let spec = current.as_ref().and_then(|l| l.spec.as_ref());
         let pp = PostParams::default();
         let result = match lease::decide(spec, &self.me, Utc::now(), self.duration) {
-            Decision::Follow { .. } => return Ok(false),
+            Decision::Follow { until, .. } => return Ok(Round::Follow(until)),
             Decision::Create(spec) => {
                 let lease = Lease {
                     metadata: ObjectMeta {
@@ -168,16 +188,16 @@ impl Allocating {
             }
             Decision::Renew(spec) | Decision::TakeOver(spec) => {
                 let Some(mut lease) = current else {
-                    return Ok(false);
+                    return Ok(Round::Lost);
                 };
                 lease.spec = Some(spec);
                 leases.replace(LEASE, &pp, &lease).await
             }
         };
         match result {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Round::Held),
             // Someone else wrote first (409 on create or on a stale resourceVersion).
-            Err(e) if api_code(&e) == Some(409) => Ok(false),
+            Err(e) if api_code(&e) == Some(409) => Ok(Round::Lost),
             Err(e) => Err(e),
         }
     }
