@@ -1,0 +1,269 @@
+//! Kubernetes mode against the in-process API server: `ferrolb run` processes with a
+//! `[kubernetes]` table, talking to it through a kubeconfig like to any cluster. The allocator
+//! side: restart without churn, node addresses refused, dual-stack policies, Lease handover.
+//! (The speaker side against a real BIRD is in tests/kubernetes_bird.rs.)
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use common::cluster::{eventually, pool, ready, terminate, Cluster, NS};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, Patch, PatchParams};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn assigned(c: &Cluster, names: &[String]) -> BTreeMap<String, Vec<IpAddr>> {
+    let names = names.to_vec();
+    eventually("every Service to get an address", WAIT, || async {
+        let all = c.addresses().await;
+        names
+            .iter()
+            .all(|n| all.get(n).is_some_and(|a| !a.is_empty()))
+            .then_some(all)
+    })
+    .await
+}
+
+fn flat(m: &BTreeMap<String, Vec<IpAddr>>) -> Vec<IpAddr> {
+    m.values().flatten().copied().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_allocator_keeps_every_address_and_never_hands_out_one_still_held() {
+    let c = Cluster::new().await;
+    c.create(pool("main", &["198.51.100.0/24", "203.0.113.0/25"]))
+        .await;
+    let first: Vec<String> = (0..250).map(|i| format!("svc-{i:03}")).collect();
+    for n in &first {
+        c.service(n, "", "").await;
+    }
+    // A Service being deleted (held by a finalizer) still holds its address.
+    c.service("lingering", "", "").await;
+    let api = c.services();
+    api.patch(
+        "lingering",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+    )
+    .await
+    .expect("add a finalizer");
+
+    let (mut a, port_a) = c.node("node-a", None, 4, "", "listen = \"\"");
+    eventually("node-a to answer /readyz", WAIT, || async {
+        ready(port_a).filter(|r| *r)
+    })
+    .await;
+    let mut all = first.clone();
+    all.push("lingering".into());
+    let before = assigned(&c, &all).await;
+    let addrs = flat(&before);
+    assert_eq!(addrs.len(), 251);
+    assert_eq!(
+        addrs.iter().collect::<BTreeSet<_>>().len(),
+        251,
+        "distinct addresses"
+    );
+    assert_eq!(c.lease_holder().as_deref(), Some("node-a"));
+    let status_writes = c
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PATCH /api/v1/namespaces/default/services/") && r.contains("/status?"))
+        .count();
+    assert!(status_writes >= 251, "status goes through the status subresource");
+
+    assert_eq!(terminate(&mut a).await, Some(0), "{}", a.log_text());
+    // While no allocator runs: 5 deleted, 20 created, and `lingering` is being deleted.
+    let gone = ["svc-000", "svc-050", "svc-100", "svc-150", "svc-249"];
+    for n in gone {
+        c.delete_service(n).await;
+    }
+    c.delete_service("lingering").await;
+    let new: Vec<String> = (0..20).map(|i| format!("new-{i:02}")).collect();
+    for n in &new {
+        c.service(n, "", "").await;
+    }
+    let (_b, _) = c.node("node-b", None, 4, "", "listen = \"\"");
+    let after = assigned(&c, &new).await;
+
+    for (name, was) in &before {
+        if gone.contains(&name.as_str()) {
+            assert!(!after.contains_key(name));
+            continue;
+        }
+        assert_eq!(after.get(name), Some(was), "{name} moved");
+    }
+    let new_addrs: Vec<IpAddr> = new.iter().flat_map(|n| after[n].clone()).collect();
+    assert_eq!(new_addrs.len(), 20);
+    let held: BTreeSet<IpAddr> = before
+        .iter()
+        .filter(|(n, _)| !gone.contains(&n.as_str()))
+        .flat_map(|(_, a)| a.clone())
+        .collect();
+    assert!(held.contains(&before["lingering"][0]));
+    let distinct: BTreeSet<IpAddr> = new_addrs.iter().copied().collect();
+    assert_eq!(distinct.len(), 20, "new addresses are distinct: {new_addrs:?}");
+    assert!(
+        distinct.is_disjoint(&held),
+        "a new Service got an address still held (the lingering Service's included)"
+    );
+    assert_eq!(c.lease_holder().as_deref(), Some("node-b"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_holding_a_node_address_is_refused_with_an_event() {
+    let c = Cluster::new().await;
+    c.api.insert(
+        "/api/v1/nodes/worker-1",
+        serde_json::json!({
+            "metadata": {"name": "worker-1"},
+            "status": {"addresses": [
+                {"type": "InternalIP", "address": "198.51.100.7"},
+                {"type": "Hostname", "address": "worker-1"},
+            ]},
+        }),
+    );
+    c.create(pool("clash", &["198.51.100.0/28"])).await;
+    c.create(pool("good", &["203.0.113.16/28"])).await;
+    c.service("wants-clash", "", "ferrolb.io/address-pool: clash").await;
+    c.service("any", "", "").await;
+    let (_a, _) = c.node("node-a", None, 4, "", "listen = \"\"");
+    let got = assigned(&c, &["any".to_string()]).await;
+    assert!(got["any"].iter().all(|a| a.to_string().starts_with("203.0.113.")));
+    let events = eventually("the pool and the Service to get Events", WAIT, || async {
+        let ev = c.events(NS).await;
+        let svc_ev = c.events("default").await;
+        let pool_ev = ev
+            .iter()
+            .find(|(o, r, _)| o == "clash" && r == "AllocationFailed")
+            .cloned();
+        let failed = svc_ev
+            .iter()
+            .find(|(o, r, _)| o == "wants-clash" && r == "AllocationFailed")
+            .cloned();
+        Some((pool_ev?, failed?))
+    })
+    .await;
+    assert!(events.0 .2.contains("198.51.100.7"), "{:?}", events.0);
+    assert!(c.addresses().await["wants-clash"].is_empty());
+    assert!(
+        flat(&c.addresses().await)
+            .iter()
+            .all(|a| !a.to_string().starts_with("198.51.100.")),
+        "nothing from the refused pool"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_stack_policies_follow_the_pools_and_survive_a_restart() {
+    let c = Cluster::new().await;
+    c.create(pool("v4", &["198.51.100.0/28"])).await;
+    let families = "  ipFamilies: [IPv4, IPv6]\n";
+    c.service("prefer", &format!("  ipFamilyPolicy: PreferDualStack\n{families}"), "")
+        .await;
+    c.service("require", &format!("  ipFamilyPolicy: RequireDualStack\n{families}"), "")
+        .await;
+    let (mut a, _) = c.node("node-a", None, 4, "", "listen = \"\"");
+    let got = assigned(&c, &["prefer".to_string()]).await;
+    assert_eq!(got["prefer"].len(), 1);
+    assert!(got["prefer"][0].is_ipv4());
+    let reasons = eventually("Events for both Services", WAIT, || async {
+        let ev = c.events("default").await;
+        let p = ev.iter().find(|(o, r, _)| o == "prefer" && r == "IPAllocated").cloned();
+        let r = ev
+            .iter()
+            .find(|(o, r, _)| o == "require" && r == "AllocationFailed")
+            .cloned();
+        Some((p?, r?))
+    })
+    .await;
+    assert!(reasons.1 .2.to_lowercase().contains("ipv6"), "{:?}", reasons.1);
+    assert!(c.addresses().await["require"].is_empty());
+
+    // Restart: nothing changes.
+    assert_eq!(terminate(&mut a).await, Some(0), "{}", a.log_text());
+    let (mut b, _) = c.node("node-b", None, 4, "", "listen = \"\"");
+    c.service("canary", "", "").await;
+    assigned(&c, &["canary".to_string()]).await;
+    let now = c.addresses().await;
+    assert_eq!(now["prefer"], got["prefer"]);
+    assert!(now["require"].is_empty());
+
+    // An IPv6 pool appears: both get their IPv6 address, prefer keeps its IPv4 one.
+    c.create(pool("v6", &["2001:db8:100::/120"])).await;
+    let dual = eventually("both Services to be dual-stack", WAIT, || async {
+        let all = c.addresses().await;
+        (all["prefer"].len() == 2 && all["require"].len() == 2).then_some(all)
+    })
+    .await;
+    assert!(dual["prefer"].contains(&got["prefer"][0]));
+    assert!(dual["require"].iter().any(IpAddr::is_ipv6));
+    assert_eq!(terminate(&mut b).await, Some(0), "{}", b.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_holder_is_replaced_within_the_lease_and_nothing_moves() {
+    let c = Cluster::new().await;
+    c.create(pool("main", &["198.51.100.0/26"])).await;
+    let names: Vec<String> = (0..10).map(|i| format!("svc-{i}")).collect();
+    for n in &names {
+        c.service(n, "", "").await;
+    }
+    let lease = 3;
+    let (a, _) = c.node("node-a", None, lease, "", "listen = \"\"");
+    let before = assigned(&c, &names).await;
+    let (_b, port_b) = c.node("node-b", None, lease, "", "listen = \"\"");
+    eventually("node-b to be ready", WAIT, || async { ready(port_b).filter(|r| *r) }).await;
+    assert_eq!(c.lease_holder().as_deref(), Some("node-a"), "node-b follows");
+
+    let lease_path = format!("/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/ferrolb-allocator");
+    let last = c.api.object(&lease_path).expect("the Lease");
+    a.signal("KILL");
+    let requests_at_kill = c.api.requests().len();
+    let last_renew = last["spec"]["renewTime"].as_str().expect("renewTime").to_string();
+    let taken = eventually("node-b to take the Lease over", WAIT, || async {
+        let l = c.api.object(&lease_path)?;
+        (l["spec"]["holderIdentity"] == "node-b").then_some(l)
+    })
+    .await;
+    let acquired = taken["spec"]["acquireTime"].as_str().expect("acquireTime");
+    let parse = |t: &str| {
+        k8s_openapi::chrono::DateTime::parse_from_rfc3339(t).expect("RFC 3339 time")
+    };
+    // The renewal read before the kill may be one period old; node-a may have renewed once
+    // more before dying, which only makes the gap smaller.
+    let gap = parse(acquired) - parse(&last_renew);
+    println!("takeover {} ms after the last renewal seen (lease {lease} s)", gap.num_milliseconds());
+    assert!(
+        gap.num_milliseconds() <= i64::from(lease) * 1000 + 3 * 1000 / 5 + 200,
+        "took over {gap:?} after the last renewal seen"
+    );
+    assert_eq!(taken["spec"]["leaseTransitions"], 1);
+
+    c.service("after", "", "").await;
+    let after = assigned(&c, &["after".to_string()]).await;
+    for n in &names {
+        assert_eq!(after[n], before[n], "{n} moved");
+    }
+    assert!(!flat(&before).contains(&after["after"][0]));
+    let moved: Vec<String> = c.api.requests()[requests_at_kill..]
+        .iter()
+        .filter(|r| r.contains("/status?") && !r.contains("/services/after/"))
+        .cloned()
+        .collect();
+    assert!(moved.is_empty(), "status writes to existing Services after the handover: {moved:?}");
+
+    let svc: Api<Service> = c.services();
+    let got = svc.get("after").await.expect("get");
+    let fm: Vec<String> = got
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(fm.contains(&"ferrolb-allocator".to_string()), "{fm:?}");
+}
