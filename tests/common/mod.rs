@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod apiserver;
+pub mod cluster;
 pub mod routers;
 
 use std::path::{Path, PathBuf};
