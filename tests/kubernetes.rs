@@ -71,9 +71,14 @@ async fn a_new_allocator_keeps_every_address_and_never_hands_out_one_still_held(
         .api
         .requests()
         .iter()
-        .filter(|r| r.starts_with("PATCH /api/v1/namespaces/default/services/") && r.contains("/status?"))
+        .filter(|r| {
+            r.starts_with("PATCH /api/v1/namespaces/default/services/") && r.contains("/status?")
+        })
         .count();
-    assert!(status_writes >= 251, "status goes through the status subresource");
+    assert!(
+        status_writes >= 251,
+        "status goes through the status subresource"
+    );
 
     assert_eq!(terminate(&mut a).await, Some(0), "{}", a.log_text());
     // While no allocator runs: 5 deleted, 20 created, and `lingering` is being deleted.
@@ -105,7 +110,11 @@ async fn a_new_allocator_keeps_every_address_and_never_hands_out_one_still_held(
         .collect();
     assert!(held.contains(&before["lingering"][0]));
     let distinct: BTreeSet<IpAddr> = new_addrs.iter().copied().collect();
-    assert_eq!(distinct.len(), 20, "new addresses are distinct: {new_addrs:?}");
+    assert_eq!(
+        distinct.len(),
+        20,
+        "new addresses are distinct: {new_addrs:?}"
+    );
     assert!(
         distinct.is_disjoint(&held),
         "a new Service got an address still held (the lingering Service's included)"
@@ -128,11 +137,14 @@ async fn a_pool_holding_a_node_address_is_refused_with_an_event() {
     );
     c.create(pool("clash", &["198.51.100.0/28"])).await;
     c.create(pool("good", &["203.0.113.16/28"])).await;
-    c.service("wants-clash", "", "ferrolb.io/address-pool: clash").await;
+    c.service("wants-clash", "", "ferrolb.io/address-pool: clash")
+        .await;
     c.service("any", "", "").await;
     let (_a, _) = c.node("node-a", None, 4, "", "listen = \"\"");
     let got = assigned(&c, &["any".to_string()]).await;
-    assert!(got["any"].iter().all(|a| a.to_string().starts_with("203.0.113.")));
+    assert!(got["any"]
+        .iter()
+        .all(|a| a.to_string().starts_with("203.0.113.")));
     let events = eventually("the pool and the Service to get Events", WAIT, || async {
         let ev = c.events(NS).await;
         let svc_ev = c.events("default").await;
@@ -162,17 +174,28 @@ async fn dual_stack_policies_follow_the_pools_and_survive_a_restart() {
     let c = Cluster::new().await;
     c.create(pool("v4", &["198.51.100.0/28"])).await;
     let families = "  ipFamilies: [IPv4, IPv6]\n";
-    c.service("prefer", &format!("  ipFamilyPolicy: PreferDualStack\n{families}"), "")
-        .await;
-    c.service("require", &format!("  ipFamilyPolicy: RequireDualStack\n{families}"), "")
-        .await;
+    c.service(
+        "prefer",
+        &format!("  ipFamilyPolicy: PreferDualStack\n{families}"),
+        "",
+    )
+    .await;
+    c.service(
+        "require",
+        &format!("  ipFamilyPolicy: RequireDualStack\n{families}"),
+        "",
+    )
+    .await;
     let (mut a, _) = c.node("node-a", None, 4, "", "listen = \"\"");
     let got = assigned(&c, &["prefer".to_string()]).await;
     assert_eq!(got["prefer"].len(), 1);
     assert!(got["prefer"][0].is_ipv4());
     let reasons = eventually("Events for both Services", WAIT, || async {
         let ev = c.events("default").await;
-        let p = ev.iter().find(|(o, r, _)| o == "prefer" && r == "IPAllocated").cloned();
+        let p = ev
+            .iter()
+            .find(|(o, r, _)| o == "prefer" && r == "IPAllocated")
+            .cloned();
         let r = ev
             .iter()
             .find(|(o, r, _)| o == "require" && r == "AllocationFailed")
@@ -180,7 +203,11 @@ async fn dual_stack_policies_follow_the_pools_and_survive_a_restart() {
         Some((p?, r?))
     })
     .await;
-    assert!(reasons.1 .2.to_lowercase().contains("ipv6"), "{:?}", reasons.1);
+    assert!(
+        reasons.1 .2.to_lowercase().contains("ipv6"),
+        "{:?}",
+        reasons.1
+    );
     assert!(c.addresses().await["require"].is_empty());
 
     // Restart: nothing changes.
@@ -216,27 +243,40 @@ async fn a_dead_holder_is_replaced_within_the_lease_and_nothing_moves() {
     let (a, _) = c.node("node-a", None, lease, "", "listen = \"\"");
     let before = assigned(&c, &names).await;
     let (_b, port_b) = c.node("node-b", None, lease, "", "listen = \"\"");
-    eventually("node-b to be ready", WAIT, || async { ready(port_b).filter(|r| *r) }).await;
-    assert_eq!(c.lease_holder().as_deref(), Some("node-a"), "node-b follows");
+    eventually("node-b to be ready", WAIT, || async {
+        ready(port_b).filter(|r| *r)
+    })
+    .await;
+    assert_eq!(
+        c.lease_holder().as_deref(),
+        Some("node-a"),
+        "node-b follows"
+    );
 
-    let lease_path = format!("/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/ferrolb-allocator");
+    let lease_path =
+        format!("/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/ferrolb-allocator");
     let last = c.api.object(&lease_path).expect("the Lease");
     a.signal("KILL");
     let requests_at_kill = c.api.requests().len();
-    let last_renew = last["spec"]["renewTime"].as_str().expect("renewTime").to_string();
+    let last_renew = last["spec"]["renewTime"]
+        .as_str()
+        .expect("renewTime")
+        .to_string();
     let taken = eventually("node-b to take the Lease over", WAIT, || async {
         let l = c.api.object(&lease_path)?;
         (l["spec"]["holderIdentity"] == "node-b").then_some(l)
     })
     .await;
     let acquired = taken["spec"]["acquireTime"].as_str().expect("acquireTime");
-    let parse = |t: &str| {
-        k8s_openapi::chrono::DateTime::parse_from_rfc3339(t).expect("RFC 3339 time")
-    };
+    let parse =
+        |t: &str| k8s_openapi::chrono::DateTime::parse_from_rfc3339(t).expect("RFC 3339 time");
     // The renewal read before the kill may be one period old; node-a may have renewed once
     // more before dying, which only makes the gap smaller.
     let gap = parse(acquired) - parse(&last_renew);
-    println!("takeover {} ms after the last renewal seen (lease {lease} s)", gap.num_milliseconds());
+    println!(
+        "takeover {} ms after the last renewal seen (lease {lease} s)",
+        gap.num_milliseconds()
+    );
     assert!(
         gap.num_milliseconds() <= i64::from(lease) * 1000 + 3 * 1000 / 5 + 200,
         "took over {gap:?} after the last renewal seen"
@@ -254,7 +294,10 @@ async fn a_dead_holder_is_replaced_within_the_lease_and_nothing_moves() {
         .filter(|r| r.contains("/status?") && !r.contains("/services/after/"))
         .cloned()
         .collect();
-    assert!(moved.is_empty(), "status writes to existing Services after the handover: {moved:?}");
+    assert!(
+        moved.is_empty(),
+        "status writes to existing Services after the handover: {moved:?}"
+    );
 
     let svc: Api<Service> = c.services();
     let got = svc.get("after").await.expect("get");

@@ -69,9 +69,12 @@ impl Cluster {
                 .expect("install a CRD");
         }
         let nss: Api<Namespace> = Api::all(client.clone());
-        nss.create(&PostParams::default(), &yaml(&format!("metadata: {{name: {NS}}}")))
-            .await
-            .expect("create the ferrolb namespace");
+        nss.create(
+            &PostParams::default(),
+            &yaml(&format!("metadata: {{name: {NS}}}")),
+        )
+        .await
+        .expect("create the ferrolb namespace");
         Cluster {
             api,
             client,
@@ -90,7 +93,11 @@ impl Cluster {
             + std::fmt::Debug,
         K::DynamicType: Default,
     {
-        let ns = obj.meta().namespace.clone().unwrap_or_else(|| "default".into());
+        let ns = obj
+            .meta()
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
         api.create(&PostParams::default(), &obj)
             .await
@@ -171,11 +178,16 @@ impl Cluster {
         bgp: &str,
     ) -> (Proc, u16) {
         let port = free_port();
+        let node_extra = if node_extra.contains("router_id") {
+            node_extra.to_string()
+        } else {
+            format!("router_id = \"192.0.2.250\"\n{node_extra}")
+        };
         let config = self.dir.path().join(format!("{name}.toml"));
         std::fs::write(
             &config,
             format!(
-                "[node]\nname = \"{name}\"\nasn = 64512\nrouter_id = \"192.0.2.250\"\n{node_extra}\n\n[bgp]\n{bgp}\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[kubernetes]\nnamespace = \"{NS}\"\nkubeconfig = \"{}\"\nlease_duration = {lease}\n",
+                "[node]\nname = \"{name}\"\nasn = 64512\n{node_extra}\n\n[bgp]\n{bgp}\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[kubernetes]\nnamespace = \"{NS}\"\nkubeconfig = \"{}\"\nlease_duration = {lease}\n",
                 self.kubeconfig.display()
             ),
         )

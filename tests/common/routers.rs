@@ -176,6 +176,13 @@ impl Bird {
             .unwrap_or_default()
     }
 
+    /// A query-only handle that can move to another thread.
+    pub fn ctl(&self) -> BirdCtl {
+        BirdCtl {
+            sock: self.sock.clone(),
+        }
+    }
+
     /// Raw `show route all` output over every protocol.
     pub fn show_all_routes(&self) -> String {
         self.birdc("show route all").unwrap_or_default()
@@ -185,6 +192,22 @@ impl Bird {
     pub fn protocol_established(&self, name: &str) -> bool {
         self.birdc(&format!("show protocols {name}"))
             .is_some_and(|s| s.contains("Established"))
+    }
+}
+
+/// Queries a running BIRD over its control socket.
+#[derive(Debug, Clone)]
+pub struct BirdCtl {
+    sock: String,
+}
+
+impl BirdCtl {
+    /// The routes learned over one BGP protocol (`ferrolb`, `ferrolb1`, ...: one per lab node).
+    pub fn routes_of(&self, protocol: &str) -> Vec<RouteInfo> {
+        let out = stdout_if_ok(std::process::Command::new("birdc").args([
+            "-s", &self.sock, "show", "route", "protocol", protocol, "all",
+        ]));
+        parse_bird_routes(&out.unwrap_or_default())
     }
 }
 

@@ -40,6 +40,7 @@ pub use self::store::now_rfc3339;
 
 pub struct ApiServer {
     shared: Arc<Shared>,
+    ip: std::net::IpAddr,
     port: u16,
     ca_pem: String,
     acceptor: TlsAcceptor,
@@ -49,11 +50,17 @@ pub struct ApiServer {
 impl ApiServer {
     /// Starts serving on 127.0.0.1 on a free port.
     pub async fn start() -> ApiServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        ApiServer::start_on(std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// Starts serving on `ip` (an address of the calling thread's network namespace) on a free
+    /// port; the serving certificate names `ip`.
+    pub async fn start_on(ip: std::net::IpAddr) -> ApiServer {
+        let listener = TcpListener::bind((ip, 0))
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
         let port = listener.local_addr().expect("local address").port();
-        let (ca_pem, config) = tls_config();
+        let (ca_pem, config) = tls_config(ip);
         let mut store = Store::new();
         let namespaces = discovery::resources(&[])
             .into_iter()
@@ -73,6 +80,7 @@ impl ApiServer {
                 log: Mutex::new(Vec::new()),
                 tasks: Mutex::new(Vec::new()),
             }),
+            ip,
             port,
             ca_pem,
             acceptor: TlsAcceptor::from(Arc::new(config)),
@@ -99,7 +107,7 @@ impl ApiServer {
     }
 
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://{}", std::net::SocketAddr::new(self.ip, self.port))
     }
 
     pub fn port(&self) -> u16 {
@@ -155,7 +163,7 @@ impl ApiServer {
 
     /// Listens again on the same port, with the same store, certificate and token.
     pub async fn restart(&self) {
-        let addr = format!("127.0.0.1:{}", self.port);
+        let addr = std::net::SocketAddr::new(self.ip, self.port);
         let mut tries = 0;
         let listener = loop {
             match TcpListener::bind(&addr).await {
@@ -302,7 +310,7 @@ async fn serve_connection(tcp: TcpStream, acceptor: TlsAcceptor, shared: Arc<Sha
 
 /// A fresh CA and a serving certificate for 127.0.0.1 and localhost signed by it; returns the
 /// CA's PEM (for the kubeconfig) and the rustls config (ring, like kube; ALPN http/1.1).
-fn tls_config() -> (String, rustls::ServerConfig) {
+fn tls_config(ip: std::net::IpAddr) -> (String, rustls::ServerConfig) {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
         IsCa, KeyPair, KeyUsagePurpose,
@@ -320,9 +328,12 @@ fn tls_config() -> (String, rustls::ServerConfig) {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
         .expect("CA certificate");
     let leaf_key = KeyPair::generate().expect("serving key");
-    let mut leaf_params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .expect("serving params");
+    let mut leaf_params = CertificateParams::new(vec![
+        "127.0.0.1".to_string(),
+        "localhost".to_string(),
+        ip.to_string(),
+    ])
+    .expect("serving params");
     leaf_params
         .distinguished_name
         .push(DnType::CommonName, "kube-apiserver");
