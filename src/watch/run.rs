@@ -186,12 +186,13 @@ pub(crate) async fn run(
     }
     tracing::info!("every watch has synced");
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_alloc, stop_rx) = watch::channel(false);
     let allocator = tokio::spawn(
         allocate::Allocating::new(client.clone(), cluster.clone(), &k, &node)
-            .run(changed.subscribe(), stop_rx.clone()),
+            .run(changed.subscribe(), stop_rx),
     );
     let (doing_tx, doing_rx) = watch::channel(BTreeMap::new());
+    let (stop_report, stop_rx) = watch::channel(false);
     let reporter = tokio::spawn(
         report::Reporter::new(client.clone(), cluster.services.clone(), &node)
             .run(doing_rx, stop_rx),
@@ -222,11 +223,13 @@ pub(crate) async fn run(
         }
     }
     tracing::info!("shutting down: releasing the Lease, withdrawing routes, closing sessions");
-    let _ = stop_tx.send(true);
+    let _ = stop_alloc.send(true);
     let _ = allocator.await;
-    let _ = reporter.await;
     let drain = Duration::from_secs(config.bgp.graceful_shutdown_time.into());
     announcer.shutdown(drain).await;
+    // Only now is nothing announced: the ServiceAnnouncements go last.
+    let _ = stop_report.send(true);
+    let _ = reporter.await;
     Ok(())
 }
 
