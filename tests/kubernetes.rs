@@ -120,6 +120,29 @@ async fn a_new_allocator_keeps_every_address_and_never_hands_out_one_still_held(
         "a new Service got an address still held (the lingering Service's included)"
     );
     assert_eq!(c.lease_holder().as_deref(), Some("node-b"));
+    let lingering = api.get("lingering").await.expect("still in the API");
+    assert!(lingering.metadata.deletion_timestamp.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_not_ready_until_every_watch_has_synced() {
+    let c = Cluster::new().await;
+    c.create(pool("main", &["198.51.100.0/28"])).await;
+    c.service("web", "", "").await;
+    c.api.stop().await;
+    let (_a, port) = c.node("node-a", None, 4, "", "listen = \"\"");
+    eventually("the HTTP endpoint to answer", WAIT, || async {
+        (!ready(port)?).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(ready(port), Some(false), "not ready without the API server");
+    c.api.restart().await;
+    eventually("/readyz to say ready", WAIT, || async {
+        ready(port).filter(|r| *r)
+    })
+    .await;
+    assigned(&c, &["web".to_string()]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
