@@ -71,6 +71,8 @@ fn services_reach_bird_follow_local_endpoints_and_survive_an_api_outage() {
 }
 
 async fn scenario(lab: &Lab, bird: &BirdCtl) {
+    let t0 = std::time::Instant::now();
+    let phase = |what: &str| println!("{:>6.1} s  {what}", t0.elapsed().as_secs_f64());
     let c = Cluster::serve(ApiServer::start_on(ROUTER_V4.parse().expect("ip")).await).await;
     for (i, name) in ["node-a", "node-b"].iter().enumerate() {
         c.api.insert(
@@ -104,6 +106,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
         nodes.push(p);
     }
 
+    phase("nodes started");
     // A Service reaches BIRD from both nodes (ECMP), with a ServiceAnnouncement per node.
     c.service("web", "", "").await;
     let web = eventually("web to get an address", WAIT, || async {
@@ -139,6 +142,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
         assert_eq!(addrs, &[web.to_string()]);
     }
 
+    phase("web from both nodes, ServiceAnnouncements checked");
     // Local policy: only the node with a ready endpoint announces, and it moves with it.
     c.service("local", "  externalTrafficPolicy: Local\n", "")
         .await;
@@ -191,6 +195,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
     .await;
     assert_eq!(local_sa, ["node-b"]);
 
+    phase("local moved to node-b");
     // A Service that will be deleted while the API server is away.
     c.service("doomed", "", "").await;
     let doomed = eventually("doomed to get an address", WAIT, || async {
@@ -206,6 +211,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
     })
     .await;
 
+    phase("doomed announced; stopping the API server");
     // The API server goes away for 30 s. BIRD is watched all along: nothing is withdrawn.
     let stop = Arc::new(AtomicBool::new(false));
     let gaps = Arc::new(Mutex::new(Vec::new()));
@@ -243,6 +249,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
         (!a.contains(&doomed_p) && !b.contains(&doomed_p)).then_some(())
     })
     .await;
+    phase("doomed withdrawn after the restart");
     // A new Service after the outage is served (the allocator is back too).
     c.service("later", "", "").await;
     let later = eventually("later to get an address", WAIT, || async {
@@ -257,6 +264,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
         per_node(bird)[1].contains(&later_p).then_some(())
     })
     .await;
+    phase("later announced");
     stop.store(true, Ordering::SeqCst);
     watcher.join().expect("the BIRD watcher");
     let gaps = gaps.lock().expect("gaps").clone();
@@ -286,6 +294,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
     })
     .await;
 
+    phase("web withdrawn, its ServiceAnnouncements gone");
     for p in &mut nodes {
         assert_eq!(terminate(p).await, Some(0), "{}", p.log_text());
     }
