@@ -566,3 +566,89 @@ async fn ferrolb_custom_resources_round_trip_and_are_discoverable() {
         .iter()
         .any(|(r, _)| r.plural == "leases"));
 }
+
+/// kubectl against the server, for the kubectl found in `$KUBECTL` (default `kubectl`). Ignored
+/// by default: the test machines do not ship kubectl. Run with
+/// `KUBECTL=/path/to/kubectl cargo test --test apiserver -- --ignored kubectl`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn kubectl_apply_dry_run_client_and_server() {
+    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let server = ApiServer::start().await;
+    let client = server.client().await;
+    namespace(&client, "ferrolb-system").await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig);
+    let manifest = dir.path().join("m.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\nspec:\n  type: LoadBalancer\n  ports:\n  - port: 80\n---\napiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata:\n  name: blue\n  namespace: ferrolb-system\nspec:\n  addresses: [\"198.51.100.0/24\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("kubectl {args:?} -> {:?}\n{text}", out.status.code());
+        (out.status.success(), text)
+    };
+    let m = manifest.to_str().unwrap();
+    let variants: Vec<Vec<&str>> = vec![
+        vec!["apply", "--dry-run=client", "-f", m],
+        vec!["apply", "--dry-run=client", "--validate=false", "-f", m],
+        vec!["apply", "--dry-run=server", "-f", m],
+        vec!["apply", "--dry-run=server", "--validate=false", "-f", m],
+    ];
+    let mut results = Vec::new();
+    for args in &variants {
+        results.push(run(args).0);
+    }
+    assert!(
+        server
+            .object("/api/v1/namespaces/default/services/web")
+            .is_none(),
+        "a dry run stores nothing"
+    );
+    // For real, then a server-side dry run of a change to existing objects (a dry-run PATCH).
+    results.push(run(&["apply", "-f", m]).0);
+    let svc = "/api/v1/namespaces/default/services/web";
+    assert_eq!(
+        server.object(svc).expect("applied")["spec"]["ports"][0]["port"],
+        80
+    );
+    let changed = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("port: 80", "port: 81");
+    std::fs::write(&manifest, changed).unwrap();
+    results.push(run(&["apply", "--dry-run=server", "-f", m]).0);
+    assert_eq!(
+        server.object(svc).unwrap()["spec"]["ports"][0]["port"],
+        80,
+        "dry run"
+    );
+    results.push(run(&["get", "services", "-A"]).0);
+    results.push(
+        run(&[
+            "get",
+            "ipaddresspools",
+            "-n",
+            "ferrolb-system",
+            "-o",
+            "yaml",
+        ])
+        .0,
+    );
+    eprintln!("requests: {:#?}", server.requests());
+    assert!(results.iter().all(|ok| *ok), "{results:?}");
+}

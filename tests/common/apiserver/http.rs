@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::discovery::{self, Resource};
+use super::openapi;
 use super::patch::{self, PatchType};
 use super::route::{self, Query, Route, Target};
 use super::select::Filter;
@@ -78,6 +79,7 @@ struct Call {
     method: Method,
     query: Query,
     content_type: String,
+    accept: String,
     user_agent: Option<String>,
     body: Bytes,
 }
@@ -115,8 +117,9 @@ pub async fn handle(
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
     };
-    let (content_type, user_agent) = (
+    let (content_type, accept, user_agent) = (
         header("content-type").unwrap_or_default(),
+        header("accept").unwrap_or_default(),
         header("user-agent"),
     );
     let method = req.method().clone();
@@ -128,6 +131,7 @@ pub async fn handle(
         method,
         query: Query::parse(raw_query.as_deref()),
         content_type,
+        accept,
         user_agent,
         body,
     };
@@ -154,6 +158,17 @@ fn dispatch(shared: &Arc<Shared>, path: &str, call: Call) -> Answer {
             return Ok(json_response(200, &discovery::core_versions(shared.port)))
         }
         Route::Groups => return Ok(json_response(200, &discovery::group_list(&known))),
+        Route::OpenApiV2 if call.accept.contains("protobuf") => {
+            let mut resp = Response::new(Body::Full(Some(Bytes::from(
+                openapi::protobuf_document(&known),
+            ))));
+            resp.headers_mut().insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static(openapi::PROTOBUF),
+            );
+            return Ok(resp);
+        }
+        Route::OpenApiV2 => return Ok(json_response(200, &openapi::json_document(&known))),
         Route::GroupVersion { group, version } => {
             let list = discovery::resource_list(&known, &group, &version)
                 .ok_or_else(ApiError::no_route)?;

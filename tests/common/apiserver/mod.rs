@@ -13,6 +13,7 @@
 
 mod discovery;
 mod http;
+mod openapi;
 mod patch;
 mod route;
 mod select;
