@@ -305,6 +305,7 @@ const KEEPS_STATUS_ON_CREATE: &[&str] = &["Node", "Pod"];
 fn create(shared: &Shared, t: &Target, call: &Call) -> Answer {
     let r = &t.resource;
     let mut obj = patch::parse_body(&call.body, call.content_type.contains("yaml"))?;
+    patch::check_object(&obj)?;
     prepare_for_create(r, &mut obj);
     let manager = patch::update_manager(call.query.get("fieldManager"), call.user_agent.as_deref());
     patch::record_manager(&mut obj, &manager, "Update", None);
@@ -339,6 +340,7 @@ fn require_namespace(s: &Store, t: &Target) -> Result<(), ApiError> {
 fn replace(shared: &Shared, t: &Target, call: &Call) -> Answer {
     let r = &t.resource;
     let mut obj = patch::parse_body(&call.body, call.content_type.contains("yaml"))?;
+    patch::check_object(&obj)?;
     let manager = patch::update_manager(call.query.get("fieldManager"), call.user_agent.as_deref());
     if obj.is_object() {
         patch::record_manager(&mut obj, &manager, "Update", t.status.then_some("status"));
@@ -375,6 +377,7 @@ fn patch(shared: &Shared, t: &Target, call: &Call) -> Answer {
         match live {
             Some(live) => {
                 let mut new = patch::apply_patch(&live, kind, &call.body)?;
+                patch::check_object(&new)?;
                 patch::record_manager(&mut new, &manager, operation, sub);
                 s.replace(r, ns(t), name(t), new, t.status)
                     .map(|o| (200, o))
@@ -382,6 +385,7 @@ fn patch(shared: &Shared, t: &Target, call: &Call) -> Answer {
             // Server-side apply creates what does not exist yet.
             None if kind == PatchType::Apply && !t.status => {
                 let mut obj = patch::parse_body(&call.body, true)?;
+                patch::check_object(&obj)?;
                 prepare_for_create(r, &mut obj);
                 if obj.is_object() {
                     obj["metadata"]["name"] = json!(name(t));

@@ -13,6 +13,7 @@
 
 mod discovery;
 mod http;
+mod ids;
 mod openapi;
 mod patch;
 mod route;
@@ -37,7 +38,7 @@ use self::route::Route;
 use self::store::Store;
 use self::watch::lock;
 
-pub use self::store::now_rfc3339;
+pub use self::ids::now_rfc3339;
 
 pub struct ApiServer {
     shared: Arc<Shared>,
@@ -69,7 +70,7 @@ impl ApiServer {
         let server = ApiServer {
             shared: Arc::new(Shared {
                 store: Arc::new(Mutex::new(store)),
-                token: store::token(),
+                token: ids::token(),
                 port,
                 log: Mutex::new(Vec::new()),
                 tasks: Mutex::new(Vec::new()),
@@ -216,7 +217,7 @@ impl ApiServer {
             meta["namespace"] = json!(ns);
         }
         for (field, default) in [
-            ("uid", json!(store::uid())),
+            ("uid", json!(ids::uid())),
             ("creationTimestamp", json!(now_rfc3339())),
             ("generation", json!(1)),
         ] {

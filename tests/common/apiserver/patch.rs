@@ -12,8 +12,8 @@
 
 use serde_json::{json, Value};
 
+use super::ids::now_rfc3339;
 use super::status::ApiError;
-use super::store::now_rfc3339;
 
 /// The PATCH flavours, from the request's Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +70,34 @@ pub fn apply_patch(live: &Value, kind: PatchType, body: &[u8]) -> Result<Value, 
     Ok(doc)
 }
 
+/// Refuses bodies whose shape the server relies on is wrong (400, never a panic later).
+pub fn check_object(v: &Value) -> Result<(), ApiError> {
+    let meta = &v["metadata"];
+    let shaped =
+        |field: &str, ok: fn(&Value) -> bool| meta.get(field).is_none_or(|f| f.is_null() || ok(f));
+    let valid = v.is_object()
+        && (meta.is_null() || meta.is_object())
+        && shaped("labels", Value::is_object)
+        && shaped("annotations", Value::is_object)
+        && shaped("ownerReferences", Value::is_array)
+        && shaped("finalizers", Value::is_array)
+        && shaped("managedFields", Value::is_array);
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "the object is malformed: it must be a JSON object whose metadata, labels, \
+             annotations, ownerReferences, finalizers and managedFields have their API types",
+        ))
+    }
+}
+
 /// Records that `manager` wrote `obj` (one entry per manager, operation and subresource).
+/// Objects that fail `check_object` are left alone.
 pub fn record_manager(obj: &mut Value, manager: &str, operation: &str, subresource: Option<&str>) {
+    if check_object(obj).is_err() {
+        return;
+    }
     let api_version = obj["apiVersion"].clone();
     if !obj["metadata"]["managedFields"].is_array() {
         obj["metadata"]["managedFields"] = json!([]);
