@@ -567,6 +567,89 @@ async fn ferrolb_custom_resources_round_trip_and_are_discoverable() {
         .any(|(r, _)| r.plural == "leases"));
 }
 
+#[tokio::test]
+async fn apply_creates_then_merges_generation_follows_spec_and_finalizers_hold_deletion() {
+    let server = ApiServer::start().await;
+    let client = server.client().await;
+    let api = Api::<Service>::namespaced(client.clone(), "default");
+    let pp = PatchParams::apply("ferrolb");
+    let body = |port: u16| {
+        Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "finalizers": ["ferrolb.io/test"]},
+            "spec": {"ports": [{"port": port}]},
+        }))
+    };
+    let created = api.patch("web", &pp, &body(80)).await.unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("PATCH /api/v1/namespaces/default/services/web?")));
+    let changed = api.patch("web", &pp, &body(81)).await.unwrap();
+    assert_eq!(changed.metadata.generation, Some(2), "spec changed");
+    let same = api.patch("web", &pp, &body(81)).await.unwrap();
+    assert_eq!(
+        same.resource_version(),
+        changed.resource_version(),
+        "a no-op write"
+    );
+    let status =
+        Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}));
+    let with_status = api
+        .patch_status("web", &PatchParams::default(), &status)
+        .await
+        .unwrap();
+    assert_eq!(
+        with_status.metadata.generation,
+        Some(2),
+        "status is not spec"
+    );
+
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    let held = api.get("web").await.expect("a finalizer holds the object");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    api.patch("web", &PatchParams::default(), &release)
+        .await
+        .unwrap();
+    assert_eq!(api_error(api.get("web").await).0, 404);
+}
+
+#[tokio::test]
+async fn streaming_list_watcher_converges_like_list_then_watch() {
+    let server = ApiServer::start().await;
+    let client = server.client().await;
+    let api = Api::<Service>::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &service("a", json!({})))
+        .await
+        .unwrap();
+    let (reader, writer) = reflector::store::<Service>();
+    let config = watcher::Config::default().streaming_lists();
+    let stream = watcher(api.clone(), config)
+        .default_backoff()
+        .reflect(writer);
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while stream.next().await.is_some() {}
+    });
+    let names = || {
+        let mut v: Vec<String> = reader.state().iter().map(|s| s.name_any()).collect();
+        v.sort();
+        v
+    };
+    eventually("the initial events", || names() == ["a"]).await;
+    api.create(&PostParams::default(), &service("b", json!({})))
+        .await
+        .unwrap();
+    eventually("the live event", || names() == ["a", "b"]).await;
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.contains("sendInitialEvents=true")));
+    task.abort();
+}
+
 /// kubectl against the server, for the kubectl found in `$KUBECTL` (default `kubectl`). Ignored
 /// by default: the test machines do not ship kubectl. Run with
 /// `KUBECTL=/path/to/kubectl cargo test --test apiserver -- --ignored kubectl`.
