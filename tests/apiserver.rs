@@ -79,6 +79,34 @@ async fn services_are_created_listed_across_namespaces_and_deleted_with_api_erro
         .unwrap();
     assert_eq!(web.metadata.namespace.as_deref(), Some("a"));
     assert!(web.metadata.uid.is_some() && web.metadata.creation_timestamp.is_some());
+    // The server's Service defaults: a cluster IP, families, node ports, protocols.
+    let spec = web.spec.clone().unwrap();
+    assert!(
+        spec.cluster_ip
+            .as_deref()
+            .is_some_and(|ip| ip.starts_with("10.96.")),
+        "{spec:?}"
+    );
+    assert_eq!(spec.ip_families, Some(vec!["IPv4".to_string()]));
+    assert_eq!(spec.ip_family_policy.as_deref(), Some("SingleStack"));
+    let port = &spec.ports.as_ref().unwrap()[0];
+    assert_eq!(port.protocol.as_deref(), Some("TCP"));
+    assert!(port.node_port.is_some_and(|p| (30000..=32767).contains(&p)));
+    let mut dual = service("dual", json!({}));
+    dual.spec.as_mut().unwrap().ip_family_policy = Some("PreferDualStack".into());
+    let dual = a.create(&pp, &dual).await.unwrap().spec.unwrap();
+    assert_eq!(
+        dual.ip_families,
+        Some(vec!["IPv4".to_string(), "IPv6".to_string()])
+    );
+    assert_eq!(dual.cluster_ips.as_ref().map(Vec::len), Some(2));
+    assert_ne!(dual.cluster_ip, spec.cluster_ip, "allocated IPs are unique");
+    a.delete("dual", &DeleteParams::default()).await.unwrap();
+    // Creating with a resourceVersion is refused by the storage layer.
+    let mut stale = web.clone();
+    stale.metadata.name = Some("copy".into());
+    stale.metadata.uid = None;
+    assert_eq!(api_error(a.create(&pp, &stale).await).0, 500);
     a.create(&pp, &service("db", json!({"app": "db"})))
         .await
         .unwrap();
@@ -719,6 +747,18 @@ async fn kubectl_apply_dry_run_client_and_server() {
         server.object(svc).unwrap()["spec"]["ports"][0]["port"],
         80,
         "dry run"
+    );
+    // For real: kubectl's strategic merge patch swaps the port (merged on the `port` key).
+    results.push(run(&["apply", "-f", m]).0);
+    let ports = server.object(svc).unwrap()["spec"]["ports"].clone();
+    assert_eq!(ports.as_array().map(Vec::len), Some(1), "{ports}");
+    assert_eq!(
+        (ports[0]["port"].as_u64(), ports[0]["protocol"].as_str()),
+        (Some(81), Some("TCP"))
+    );
+    assert!(
+        ports[0]["nodePort"].is_u64(),
+        "a new port gets a node port: {ports}"
     );
     results.push(run(&["get", "services", "-A"]).0);
     results.push(

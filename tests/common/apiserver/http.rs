@@ -389,6 +389,9 @@ fn patch(shared: &Shared, t: &Target, call: &Call) -> Answer {
                 prepare_for_create(r, &mut obj);
                 if obj.is_object() {
                     obj["metadata"]["name"] = json!(name(t));
+                    if let Some(m) = obj["metadata"].as_object_mut() {
+                        m.remove("resourceVersion");
+                    }
                     patch::record_manager(&mut obj, &manager, operation, None);
                 }
                 require_namespace(s, t)?;

@@ -11,6 +11,7 @@
 //! Namespaced objects can only be created in an existing namespace; `default`, `kube-system`,
 //! `kube-public` and `kube-node-lease` exist from the start, as on a new cluster.
 
+mod defaults;
 mod discovery;
 mod http;
 mod ids;
@@ -20,6 +21,7 @@ mod route;
 mod select;
 mod status;
 mod store;
+mod strategic;
 mod watch;
 
 use std::path::Path;

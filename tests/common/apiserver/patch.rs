@@ -1,9 +1,8 @@
 //! PATCH bodies and field managers.
 //!
 //! Simplifications, against the real server:
-//! - `application/strategic-merge-patch+json` is applied as a JSON merge patch (RFC 7386): lists
-//!   are replaced whole instead of merged by their patch merge keys, and `$patch` directives are
-//!   not understood.
+//! - `application/strategic-merge-patch+json` follows the directives in the patch (see
+//!   `strategic.rs`), not the patch strategies of the Go types.
 //! - Server-side apply (`application/apply-patch+yaml`) is a merge patch of the applied
 //!   configuration onto the live object. Field ownership is not tracked: fields a manager stops
 //!   applying are not removed, and two managers setting one field never conflict (so `force` has
@@ -14,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::ids::now_rfc3339;
 use super::status::ApiError;
+use super::strategic;
 
 /// The PATCH flavours, from the request's Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,16 @@ pub fn apply_patch(live: &Value, kind: PatchType, body: &[u8]) -> Result<Value, 
                 ApiError::new(422, "Invalid", format!("the JSON patch failed: {e}"))
             })?;
         }
-        PatchType::Merge | PatchType::StrategicMerge | PatchType::Apply => {
+        PatchType::StrategicMerge => {
+            let patch = parse_body(body, false)?;
+            if !patch.is_object() {
+                return Err(ApiError::bad_request(
+                    "a strategic merge patch must be a JSON object",
+                ));
+            }
+            strategic::merge(&mut doc, &patch);
+        }
+        PatchType::Merge | PatchType::Apply => {
             let patch = parse_body(body, kind == PatchType::Apply)?;
             if !patch.is_object() {
                 return Err(ApiError::bad_request("a merge patch must be a JSON object"));

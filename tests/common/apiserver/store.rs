@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use super::defaults;
 use super::discovery::Resource;
 use super::ids::{now_rfc3339, random_suffix, uid};
 use super::select::Filter;
@@ -144,6 +145,17 @@ impl Store {
         if !obj["metadata"].is_object() {
             obj["metadata"] = json!({});
         }
+        if obj["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+        {
+            // The storage layer's refusal, which reaches clients as an internal error.
+            return Err(ApiError::new(
+                500,
+                "InternalError",
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         let name = match (
             obj["metadata"]["name"].as_str(),
             obj["metadata"]["generateName"].as_str(),
@@ -179,6 +191,10 @@ impl Store {
         if obj.get("kind").and_then(Value::as_str).is_none() {
             obj["kind"] = json!(r.kind);
         }
+        if r.group.is_empty() && r.plural == "services" {
+            let existing = self.list(&r.store_key(), &Filter::default());
+            defaults::service_defaults(&mut obj, existing.iter())?;
+        }
         let meta = &mut obj["metadata"];
         meta["name"] = json!(name);
         meta["uid"] = json!(uid());
@@ -186,7 +202,6 @@ impl Store {
         meta["generation"] = json!(1);
         if let Some(m) = meta.as_object_mut() {
             m.remove("deletionTimestamp");
-            m.remove("resourceVersion");
         }
         Ok(self.commit(&r.store_key(), ns, &name, Some(obj), EventType::Added))
     }
@@ -208,6 +223,17 @@ impl Store {
             .cloned()
             .ok_or_else(|| ApiError::not_found(&r.plural, &r.group, name))?;
         check_replace(r, name, &old, &new)?;
+        let mut new = new;
+        if r.group.is_empty() && r.plural == "services" && !status_only {
+            defaults::service_keep_allocated(&mut new, &old);
+            let uid = &old["metadata"]["uid"];
+            let others: Vec<Value> = self
+                .list(&key, &Filter::default())
+                .into_iter()
+                .filter(|o| &o["metadata"]["uid"] != uid)
+                .collect();
+            defaults::service_defaults(&mut new, others.iter())?;
+        }
         let result = merged(&old, &new, status_only);
         if without_bookkeeping(&old) == without_bookkeeping(&result) {
             return Ok(old); // a no-op write: no new resourceVersion, no event
