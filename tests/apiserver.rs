@@ -775,3 +775,34 @@ async fn kubectl_apply_dry_run_client_and_server() {
     eprintln!("requests: {:#?}", server.requests());
     assert!(results.iter().all(|ok| *ok), "{results:?}");
 }
+
+/// The server has its own runtime: a test that blocks its thread (waiting for a daemon process
+/// with `std::thread::sleep`, say) on a current-thread runtime does not stall it.
+#[tokio::test]
+async fn the_server_answers_while_the_test_thread_blocks() {
+    let server = ApiServer::start().await;
+    let yaml = server.kubeconfig_yaml();
+    let other_process = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let kc = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+            let options = kube::config::KubeConfigOptions::default();
+            let config = kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .unwrap();
+            let client = Client::try_from(config).unwrap();
+            let list = Api::<Namespace>::all(client)
+                .list(&ListParams::default())
+                .await;
+            list.unwrap().items.len()
+        })
+    });
+    let namespaces = other_process.join().expect("the other client finished");
+    assert_eq!(
+        namespaces, 4,
+        "default, kube-system, kube-public, kube-node-lease"
+    );
+}

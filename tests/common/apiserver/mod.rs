@@ -48,15 +48,22 @@ pub struct ApiServer {
     ca_pem: String,
     acceptor: TlsAcceptor,
     accept_task: Mutex<Option<JoinHandle<()>>>,
+    /// The server's own runtime, so it keeps serving while a test blocks its thread (e.g. in
+    /// `std::thread::sleep` while waiting for a daemon), whatever runtime flavour the test uses.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl ApiServer {
     /// Starts serving on 127.0.0.1 on a free port.
     pub async fn start() -> ApiServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local address").port();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("test-apiserver")
+            .enable_all()
+            .build()
+            .expect("the API server's runtime");
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = std_listener.local_addr().expect("local address").port();
         let (ca_pem, config) = tls_config();
         let mut store = Store::new();
         let namespaces = discovery::resources(&[])
@@ -81,14 +88,25 @@ impl ApiServer {
             ca_pem,
             acceptor: TlsAcceptor::from(Arc::new(config)),
             accept_task: Mutex::new(None),
+            runtime: Some(runtime),
         };
-        server.serve(listener);
+        server.serve(std_listener);
         server
     }
 
-    fn serve(&self, listener: TcpListener) {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.as_ref().expect("running").handle()
+    }
+
+    /// Accepts connections on the server's runtime.
+    fn serve(&self, listener: std::net::TcpListener) {
         let (shared, acceptor) = (self.shared.clone(), self.acceptor.clone());
-        let task = tokio::spawn(async move {
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let _runtime = self.handle().enter();
+        let listener = TcpListener::from_std(listener).expect("tokio listener");
+        let task = self.handle().spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
@@ -162,7 +180,7 @@ impl ApiServer {
         let addr = format!("127.0.0.1:{}", self.port);
         let mut tries = 0;
         let listener = loop {
-            match TcpListener::bind(&addr).await {
+            match std::net::TcpListener::bind(&addr) {
                 Ok(l) => break l,
                 Err(e) if tries < 50 => {
                     tries += 1;
@@ -290,6 +308,9 @@ impl Drop for ApiServer {
             .drain(..)
         {
             t.abort();
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
