@@ -1,15 +1,34 @@
-//! A protocol-faithful Kubernetes API server that runs inside a test process: HTTPS with a
-//! self-signed CA and a bearer token, a generic JSON object store with a global resourceVersion,
-//! lists, watches (history replay, bookmarks, 410 Expired after `compact()`), the status
-//! subresource, create/replace/patch (merge, JSON, strategic-as-merge, server-side apply),
-//! delete with finalizers and ownerReference garbage collection, and discovery.
+//! A protocol-faithful Kubernetes API server that runs inside a test process: HTTPS with its
+//! own CA and a bearer token, a generic JSON object store with a global resourceVersion, lists
+//! with label and field selectors, watches (history replay, bookmarks, streaming lists, 410
+//! Expired after `compact()`), the status subresource, create/replace/patch (merge, JSON,
+//! strategic, server-side apply), dry runs, delete with preconditions, finalizers and
+//! ownerReference garbage collection, Service defaults, discovery and a minimal `/openapi/v2`.
 //!
-//! Clients reach it through the kubeconfig file it writes, so the code under test cannot tell
-//! it from a real cluster. What is simplified is said where it is done (`patch.rs` for apply,
-//! `http.rs` for lists and deletes).
+//! Clients reach it through the kubeconfig it writes, so the code under test cannot tell it
+//! from a real cluster (kube-rs and kubectl 1.20 both work against it).
 //!
-//! Namespaced objects can only be created in an existing namespace; `default`, `kube-system`,
-//! `kube-public` and `kube-node-lease` exist from the start, as on a new cluster.
+//! Behaviour a test may rely on, as on a real cluster:
+//! - namespaced objects are only created in an existing namespace; `default`, `kube-system`,
+//!   `kube-public` and `kube-node-lease` exist from the start;
+//! - creating a Service (or a custom resource, or a workload) drops its `.status`; Nodes and
+//!   Pods keep theirs. `insert()` stores an object as given, to set up state such as a Service
+//!   whose status was written before a daemon restart;
+//! - PUT/PATCH on the main resource never change `.status`; on `/status` only `.status` changes;
+//! - a write that changes nothing gets no new resourceVersion and no watch event.
+//!
+//! Simplified (each is said again where it is done):
+//! - lists ignore `limit`/`continue` (one page) and `resourceVersion`/`resourceVersionMatch`
+//!   (always the current state); a watch from a resourceVersion newer than the server's is not
+//!   delayed;
+//! - server-side apply merges without field ownership (no conflicts; fields a manager drops are
+//!   kept); `managedFields` only record manager, operation, time and subresource (`patch.rs`);
+//! - strategic merge patch follows the patch's own directives (`strategic.rs`);
+//! - Foreground deletion behaves like Background; deletes return the object (200, or 202 while
+//!   finalizers hold it) rather than a `Status` for the kinds where the real server does that;
+//! - one token, no RBAC, no admission, no schema validation (only the shape of metadata);
+//!   HTTP/1.1 only; bookmarks come every second of idleness; discovery is the legacy
+//!   (non-aggregated) format; no Table output for `kubectl get`.
 
 mod defaults;
 mod discovery;
