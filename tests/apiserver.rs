@@ -101,6 +101,30 @@ async fn services_are_created_listed_across_namespaces_and_deleted_with_api_erro
     );
     assert_eq!(dual.cluster_ips.as_ref().map(Vec::len), Some(2));
     assert_ne!(dual.cluster_ip, spec.cluster_ip, "allocated IPs are unique");
+    let relabel = Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}}));
+    let relabeled = a
+        .patch("dual", &PatchParams::default(), &relabel)
+        .await
+        .unwrap();
+    assert_eq!(
+        relabeled.spec.unwrap().cluster_ips,
+        dual.cluster_ips,
+        "addresses stay"
+    );
+    assert_eq!(
+        relabeled.metadata.generation,
+        Some(1),
+        "labels are not spec"
+    );
+    let single = Patch::Merge(json!({"spec": {"ipFamilyPolicy": "SingleStack"}}));
+    let single = a
+        .patch("dual", &PatchParams::default(), &single)
+        .await
+        .unwrap();
+    assert_eq!(
+        single.spec.unwrap().ip_families,
+        Some(vec!["IPv4".to_string()])
+    );
     a.delete("dual", &DeleteParams::default()).await.unwrap();
     // Creating with a resourceVersion is refused by the storage layer.
     let mut stale = web.clone();

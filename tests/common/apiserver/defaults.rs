@@ -79,6 +79,15 @@ pub fn service_keep_allocated(new: &mut Value, old: &Value) {
             }
         }
     }
+    // A downgrade to SingleStack drops the secondary family and address.
+    let single = new["spec"]["ipFamilyPolicy"].as_str() == Some("SingleStack");
+    if single && old["spec"]["ipFamilyPolicy"].as_str() != Some("SingleStack") {
+        for f in ["ipFamilies", "clusterIPs"] {
+            if let Some(list) = new["spec"][f].as_array_mut() {
+                list.truncate(1);
+            }
+        }
+    }
     let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
     if let Some(ports) = new["spec"]["ports"].as_array_mut() {
         for p in ports
@@ -146,37 +155,42 @@ fn cluster_ips<'a>(
         .flatten()
         .filter_map(|ip| ip.as_str().map(str::to_string))
         .collect();
-    let requested = spec["clusterIP"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    if let Some(ip) = &requested {
-        if used.contains(ip) {
-            return Err(invalid(&format!(
-                "spec.clusterIPs: Invalid value: {ip}: provided IP is already allocated"
-            )));
-        }
+    let mut given: Vec<String> = strings(&spec["clusterIPs"]);
+    if given.is_empty() {
+        given.extend(
+            spec["clusterIP"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
     }
-    let families: Vec<String> = spec["ipFamilies"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    if let Some(ip) = given.iter().find(|ip| used.contains(*ip)) {
+        return Err(invalid(&format!(
+            "spec.clusterIPs: Invalid value: {ip}: provided IP is already allocated"
+        )));
+    }
     let mut ips = Vec::new();
-    for (i, family) in families.iter().enumerate() {
-        match (&requested, i) {
-            (Some(ip), 0) => ips.push(ip.clone()),
-            _ => ips.push(
+    for (i, family) in strings(&spec["ipFamilies"]).iter().enumerate() {
+        match given.get(i) {
+            Some(ip) => ips.push(ip.clone()),
+            None => ips.push(
                 free_ip(family == "IPv6", &used).ok_or_else(|| invalid("service range is full"))?,
             ),
         }
     }
-    spec["clusterIP"] = json!(ips[0]);
+    spec["clusterIP"] = json!(ips.first());
     spec["clusterIPs"] = json!(ips);
     Ok(())
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn free_ip(v6: bool, used: &BTreeSet<String>) -> Option<String> {
