@@ -14,7 +14,7 @@ use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::runtime::{reflector, watcher, WatchStreamExt};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 /// Polls `cond` every 50 ms for up to 15 s.
@@ -829,4 +829,37 @@ async fn the_server_answers_while_the_test_thread_blocks() {
         namespaces, 4,
         "default, kube-system, kube-public, kube-node-lease"
     );
+}
+
+#[tokio::test]
+async fn kube_event_recorder_creates_and_then_patches_a_series() {
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let server = ApiServer::start().await;
+    let client = server.client().await;
+    let services = Api::<Service>::namespaced(client.clone(), "default");
+    let svc = services
+        .create(&PostParams::default(), &service("web", json!({})))
+        .await
+        .unwrap();
+    let reporter = Reporter {
+        controller: "ferrolb".into(),
+        instance: Some("node-a".into()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "IPAllocated".into(),
+        note: Some("192.0.2.10".into()),
+        action: "Allocate".into(),
+        secondary: None,
+    };
+    let reference = svc.object_ref(&());
+    recorder.publish(&event, &reference).await.unwrap();
+    recorder.publish(&event, &reference).await.unwrap();
+    let events = Api::<K8sEvent>::namespaced(client, "default");
+    let listed = events.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(listed.len(), 1, "the repeat is a series on the same object");
+    assert_eq!(listed[0].reason.as_deref(), Some("IPAllocated"));
+    assert_eq!(listed[0].series.as_ref().map(|s| s.count), Some(2));
 }
