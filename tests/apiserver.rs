@@ -14,7 +14,7 @@ use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::runtime::{reflector, watcher, WatchStreamExt};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 /// Polls `cond` every 50 ms for up to 15 s.
@@ -79,6 +79,58 @@ async fn services_are_created_listed_across_namespaces_and_deleted_with_api_erro
         .unwrap();
     assert_eq!(web.metadata.namespace.as_deref(), Some("a"));
     assert!(web.metadata.uid.is_some() && web.metadata.creation_timestamp.is_some());
+    // The server's Service defaults: a cluster IP, families, node ports, protocols.
+    let spec = web.spec.clone().unwrap();
+    assert!(
+        spec.cluster_ip
+            .as_deref()
+            .is_some_and(|ip| ip.starts_with("10.96.")),
+        "{spec:?}"
+    );
+    assert_eq!(spec.ip_families, Some(vec!["IPv4".to_string()]));
+    assert_eq!(spec.ip_family_policy.as_deref(), Some("SingleStack"));
+    let port = &spec.ports.as_ref().unwrap()[0];
+    assert_eq!(port.protocol.as_deref(), Some("TCP"));
+    assert!(port.node_port.is_some_and(|p| (30000..=32767).contains(&p)));
+    let mut dual = service("dual", json!({}));
+    dual.spec.as_mut().unwrap().ip_family_policy = Some("PreferDualStack".into());
+    let dual = a.create(&pp, &dual).await.unwrap().spec.unwrap();
+    assert_eq!(
+        dual.ip_families,
+        Some(vec!["IPv4".to_string(), "IPv6".to_string()])
+    );
+    assert_eq!(dual.cluster_ips.as_ref().map(Vec::len), Some(2));
+    assert_ne!(dual.cluster_ip, spec.cluster_ip, "allocated IPs are unique");
+    let relabel = Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}}));
+    let relabeled = a
+        .patch("dual", &PatchParams::default(), &relabel)
+        .await
+        .unwrap();
+    assert_eq!(
+        relabeled.spec.unwrap().cluster_ips,
+        dual.cluster_ips,
+        "addresses stay"
+    );
+    assert_eq!(
+        relabeled.metadata.generation,
+        Some(1),
+        "labels are not spec"
+    );
+    let single = Patch::Merge(json!({"spec": {"ipFamilyPolicy": "SingleStack"}}));
+    let single = a
+        .patch("dual", &PatchParams::default(), &single)
+        .await
+        .unwrap();
+    assert_eq!(
+        single.spec.unwrap().ip_families,
+        Some(vec!["IPv4".to_string()])
+    );
+    a.delete("dual", &DeleteParams::default()).await.unwrap();
+    // Creating with a resourceVersion is refused by the storage layer.
+    let mut stale = web.clone();
+    stale.metadata.name = Some("copy".into());
+    stale.metadata.uid = None;
+    assert_eq!(api_error(a.create(&pp, &stale).await).0, 500);
     a.create(&pp, &service("db", json!({"app": "db"})))
         .await
         .unwrap();
@@ -565,4 +617,249 @@ async fn ferrolb_custom_resources_round_trip_and_are_discoverable() {
         .recommended_resources()
         .iter()
         .any(|(r, _)| r.plural == "leases"));
+}
+
+#[tokio::test]
+async fn apply_creates_then_merges_generation_follows_spec_and_finalizers_hold_deletion() {
+    let server = ApiServer::start().await;
+    let client = server.client().await;
+    let api = Api::<Service>::namespaced(client.clone(), "default");
+    let pp = PatchParams::apply("ferrolb");
+    let body = |port: u16| {
+        Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "finalizers": ["ferrolb.io/test"]},
+            "spec": {"ports": [{"port": port}]},
+        }))
+    };
+    let created = api.patch("web", &pp, &body(80)).await.unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("PATCH /api/v1/namespaces/default/services/web?")));
+    let changed = api.patch("web", &pp, &body(81)).await.unwrap();
+    assert_eq!(changed.metadata.generation, Some(2), "spec changed");
+    let same = api.patch("web", &pp, &body(81)).await.unwrap();
+    assert_eq!(
+        same.resource_version(),
+        changed.resource_version(),
+        "a no-op write"
+    );
+    let status =
+        Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}));
+    let with_status = api
+        .patch_status("web", &PatchParams::default(), &status)
+        .await
+        .unwrap();
+    assert_eq!(
+        with_status.metadata.generation,
+        Some(2),
+        "status is not spec"
+    );
+
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    let held = api.get("web").await.expect("a finalizer holds the object");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    api.patch("web", &PatchParams::default(), &release)
+        .await
+        .unwrap();
+    assert_eq!(api_error(api.get("web").await).0, 404);
+}
+
+#[tokio::test]
+async fn streaming_list_watcher_converges_like_list_then_watch() {
+    let server = ApiServer::start().await;
+    let client = server.client().await;
+    let api = Api::<Service>::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &service("a", json!({})))
+        .await
+        .unwrap();
+    let (reader, writer) = reflector::store::<Service>();
+    let config = watcher::Config::default().streaming_lists();
+    let stream = watcher(api.clone(), config)
+        .default_backoff()
+        .reflect(writer);
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while stream.next().await.is_some() {}
+    });
+    let names = || {
+        let mut v: Vec<String> = reader.state().iter().map(|s| s.name_any()).collect();
+        v.sort();
+        v
+    };
+    eventually("the initial events", || names() == ["a"]).await;
+    api.create(&PostParams::default(), &service("b", json!({})))
+        .await
+        .unwrap();
+    eventually("the live event", || names() == ["a", "b"]).await;
+    assert!(server
+        .requests()
+        .iter()
+        .any(|r| r.contains("sendInitialEvents=true")));
+    task.abort();
+}
+
+/// kubectl against the server, for the kubectl found in `$KUBECTL` (default `kubectl`). Ignored
+/// by default: the test machines do not ship kubectl. Run with
+/// `KUBECTL=/path/to/kubectl cargo test --test apiserver -- --ignored kubectl`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn kubectl_apply_dry_run_client_and_server() {
+    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let server = ApiServer::start().await;
+    let client = server.client().await;
+    namespace(&client, "ferrolb-system").await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.kubeconfig(&kubeconfig);
+    let manifest = dir.path().join("m.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\nspec:\n  type: LoadBalancer\n  ports:\n  - port: 80\n---\napiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata:\n  name: blue\n  namespace: ferrolb-system\nspec:\n  addresses: [\"198.51.100.0/24\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("kubectl {args:?} -> {:?}\n{text}", out.status.code());
+        (out.status.success(), text)
+    };
+    let m = manifest.to_str().unwrap();
+    let variants: Vec<Vec<&str>> = vec![
+        vec!["apply", "--dry-run=client", "-f", m],
+        vec!["apply", "--dry-run=client", "--validate=false", "-f", m],
+        vec!["apply", "--dry-run=server", "-f", m],
+        vec!["apply", "--dry-run=server", "--validate=false", "-f", m],
+    ];
+    let mut results = Vec::new();
+    for args in &variants {
+        results.push(run(args).0);
+    }
+    assert!(
+        server
+            .object("/api/v1/namespaces/default/services/web")
+            .is_none(),
+        "a dry run stores nothing"
+    );
+    // For real, then a server-side dry run of a change to existing objects (a dry-run PATCH).
+    results.push(run(&["apply", "-f", m]).0);
+    let svc = "/api/v1/namespaces/default/services/web";
+    assert_eq!(
+        server.object(svc).expect("applied")["spec"]["ports"][0]["port"],
+        80
+    );
+    let changed = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("port: 80", "port: 81");
+    std::fs::write(&manifest, changed).unwrap();
+    results.push(run(&["apply", "--dry-run=server", "-f", m]).0);
+    assert_eq!(
+        server.object(svc).unwrap()["spec"]["ports"][0]["port"],
+        80,
+        "dry run"
+    );
+    // For real: kubectl's strategic merge patch swaps the port (merged on the `port` key).
+    results.push(run(&["apply", "-f", m]).0);
+    let ports = server.object(svc).unwrap()["spec"]["ports"].clone();
+    assert_eq!(ports.as_array().map(Vec::len), Some(1), "{ports}");
+    assert_eq!(
+        (ports[0]["port"].as_u64(), ports[0]["protocol"].as_str()),
+        (Some(81), Some("TCP"))
+    );
+    assert!(
+        ports[0]["nodePort"].is_u64(),
+        "a new port gets a node port: {ports}"
+    );
+    results.push(run(&["get", "services", "-A"]).0);
+    results.push(
+        run(&[
+            "get",
+            "ipaddresspools",
+            "-n",
+            "ferrolb-system",
+            "-o",
+            "yaml",
+        ])
+        .0,
+    );
+    eprintln!("requests: {:#?}", server.requests());
+    assert!(results.iter().all(|ok| *ok), "{results:?}");
+}
+
+/// The server has its own runtime: a test that blocks its thread (waiting for a daemon process
+/// with `std::thread::sleep`, say) on a current-thread runtime does not stall it.
+#[tokio::test]
+async fn the_server_answers_while_the_test_thread_blocks() {
+    let server = ApiServer::start().await;
+    let yaml = server.kubeconfig_yaml();
+    let other_process = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let kc = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+            let options = kube::config::KubeConfigOptions::default();
+            let config = kube::Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .unwrap();
+            let client = Client::try_from(config).unwrap();
+            let list = Api::<Namespace>::all(client)
+                .list(&ListParams::default())
+                .await;
+            list.unwrap().items.len()
+        })
+    });
+    let namespaces = other_process.join().expect("the other client finished");
+    assert_eq!(
+        namespaces, 4,
+        "default, kube-system, kube-public, kube-node-lease"
+    );
+}
+
+#[tokio::test]
+async fn kube_event_recorder_creates_and_then_patches_a_series() {
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let server = ApiServer::start().await;
+    let client = server.client().await;
+    let services = Api::<Service>::namespaced(client.clone(), "default");
+    let svc = services
+        .create(&PostParams::default(), &service("web", json!({})))
+        .await
+        .unwrap();
+    let reporter = Reporter {
+        controller: "ferrolb".into(),
+        instance: Some("node-a".into()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "IPAllocated".into(),
+        note: Some("192.0.2.10".into()),
+        action: "Allocate".into(),
+        secondary: None,
+    };
+    let reference = svc.object_ref(&());
+    recorder.publish(&event, &reference).await.unwrap();
+    recorder.publish(&event, &reference).await.unwrap();
+    let events = Api::<K8sEvent>::namespaced(client, "default");
+    let listed = events.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(listed.len(), 1, "the repeat is a series on the same object");
+    assert_eq!(listed[0].reason.as_deref(), Some("IPAllocated"));
+    assert_eq!(listed[0].series.as_ref().map(|s| s.count), Some(2));
 }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::discovery::{self, Resource};
+use super::openapi;
 use super::patch::{self, PatchType};
 use super::route::{self, Query, Route, Target};
 use super::select::Filter;
@@ -78,6 +79,7 @@ struct Call {
     method: Method,
     query: Query,
     content_type: String,
+    accept: String,
     user_agent: Option<String>,
     body: Bytes,
 }
@@ -115,8 +117,9 @@ pub async fn handle(
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
     };
-    let (content_type, user_agent) = (
+    let (content_type, accept, user_agent) = (
         header("content-type").unwrap_or_default(),
+        header("accept").unwrap_or_default(),
         header("user-agent"),
     );
     let method = req.method().clone();
@@ -128,6 +131,7 @@ pub async fn handle(
         method,
         query: Query::parse(raw_query.as_deref()),
         content_type,
+        accept,
         user_agent,
         body,
     };
@@ -154,6 +158,17 @@ fn dispatch(shared: &Arc<Shared>, path: &str, call: Call) -> Answer {
             return Ok(json_response(200, &discovery::core_versions(shared.port)))
         }
         Route::Groups => return Ok(json_response(200, &discovery::group_list(&known))),
+        Route::OpenApiV2 if call.accept.contains("protobuf") => {
+            let mut resp = Response::new(Body::Full(Some(Bytes::from(
+                openapi::protobuf_document(&known),
+            ))));
+            resp.headers_mut().insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static(openapi::PROTOBUF),
+            );
+            return Ok(resp);
+        }
+        Route::OpenApiV2 => return Ok(json_response(200, &openapi::json_document(&known))),
         Route::GroupVersion { group, version } => {
             let list = discovery::resource_list(&known, &group, &version)
                 .ok_or_else(ApiError::no_route)?;
@@ -290,6 +305,7 @@ const KEEPS_STATUS_ON_CREATE: &[&str] = &["Node", "Pod"];
 fn create(shared: &Shared, t: &Target, call: &Call) -> Answer {
     let r = &t.resource;
     let mut obj = patch::parse_body(&call.body, call.content_type.contains("yaml"))?;
+    patch::check_object(&obj)?;
     prepare_for_create(r, &mut obj);
     let manager = patch::update_manager(call.query.get("fieldManager"), call.user_agent.as_deref());
     patch::record_manager(&mut obj, &manager, "Update", None);
@@ -324,6 +340,7 @@ fn require_namespace(s: &Store, t: &Target) -> Result<(), ApiError> {
 fn replace(shared: &Shared, t: &Target, call: &Call) -> Answer {
     let r = &t.resource;
     let mut obj = patch::parse_body(&call.body, call.content_type.contains("yaml"))?;
+    patch::check_object(&obj)?;
     let manager = patch::update_manager(call.query.get("fieldManager"), call.user_agent.as_deref());
     if obj.is_object() {
         patch::record_manager(&mut obj, &manager, "Update", t.status.then_some("status"));
@@ -360,6 +377,7 @@ fn patch(shared: &Shared, t: &Target, call: &Call) -> Answer {
         match live {
             Some(live) => {
                 let mut new = patch::apply_patch(&live, kind, &call.body)?;
+                patch::check_object(&new)?;
                 patch::record_manager(&mut new, &manager, operation, sub);
                 s.replace(r, ns(t), name(t), new, t.status)
                     .map(|o| (200, o))
@@ -367,9 +385,13 @@ fn patch(shared: &Shared, t: &Target, call: &Call) -> Answer {
             // Server-side apply creates what does not exist yet.
             None if kind == PatchType::Apply && !t.status => {
                 let mut obj = patch::parse_body(&call.body, true)?;
+                patch::check_object(&obj)?;
                 prepare_for_create(r, &mut obj);
                 if obj.is_object() {
                     obj["metadata"]["name"] = json!(name(t));
+                    if let Some(m) = obj["metadata"].as_object_mut() {
+                        m.remove("resourceVersion");
+                    }
                     patch::record_manager(&mut obj, &manager, operation, None);
                 }
                 require_namespace(s, t)?;

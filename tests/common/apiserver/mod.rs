@@ -1,23 +1,46 @@
-//! A protocol-faithful Kubernetes API server that runs inside a test process: HTTPS with a
-//! self-signed CA and a bearer token, a generic JSON object store with a global resourceVersion,
-//! lists, watches (history replay, bookmarks, 410 Expired after `compact()`), the status
-//! subresource, create/replace/patch (merge, JSON, strategic-as-merge, server-side apply),
-//! delete with finalizers and ownerReference garbage collection, and discovery.
+//! A protocol-faithful Kubernetes API server that runs inside a test process: HTTPS with its
+//! own CA and a bearer token, a generic JSON object store with a global resourceVersion, lists
+//! with label and field selectors, watches (history replay, bookmarks, streaming lists, 410
+//! Expired after `compact()`), the status subresource, create/replace/patch (merge, JSON,
+//! strategic, server-side apply), dry runs, delete with preconditions, finalizers and
+//! ownerReference garbage collection, Service defaults, discovery and a minimal `/openapi/v2`.
 //!
-//! Clients reach it through the kubeconfig file it writes, so the code under test cannot tell
-//! it from a real cluster. What is simplified is said where it is done (`patch.rs` for apply,
-//! `http.rs` for lists and deletes).
+//! Clients reach it through the kubeconfig it writes, so the code under test cannot tell it
+//! from a real cluster (kube-rs and kubectl 1.20 both work against it).
 //!
-//! Namespaced objects can only be created in an existing namespace; `default`, `kube-system`,
-//! `kube-public` and `kube-node-lease` exist from the start, as on a new cluster.
+//! Behaviour a test may rely on, as on a real cluster:
+//! - namespaced objects are only created in an existing namespace; `default`, `kube-system`,
+//!   `kube-public` and `kube-node-lease` exist from the start;
+//! - creating a Service (or a custom resource, or a workload) drops its `.status`; Nodes and
+//!   Pods keep theirs. `insert()` stores an object as given, to set up state such as a Service
+//!   whose status was written before a daemon restart;
+//! - PUT/PATCH on the main resource never change `.status`; on `/status` only `.status` changes;
+//! - a write that changes nothing gets no new resourceVersion and no watch event.
+//!
+//! Simplified (each is said again where it is done):
+//! - lists ignore `limit`/`continue` (one page) and `resourceVersion`/`resourceVersionMatch`
+//!   (always the current state); a watch from a resourceVersion newer than the server's is not
+//!   delayed;
+//! - server-side apply merges without field ownership (no conflicts; fields a manager drops are
+//!   kept); `managedFields` only record manager, operation, time and subresource (`patch.rs`);
+//! - strategic merge patch follows the patch's own directives (`strategic.rs`);
+//! - Foreground deletion behaves like Background; deletes return the object (200, or 202 while
+//!   finalizers hold it) rather than a `Status` for the kinds where the real server does that;
+//! - one token, no RBAC, no admission, no schema validation (only the shape of metadata);
+//!   HTTP/1.1 only; bookmarks come every second of idleness; discovery is the legacy
+//!   (non-aggregated) format; no Table output for `kubectl get`.
 
+mod defaults;
 mod discovery;
 mod http;
+mod ids;
+mod openapi;
 mod patch;
 mod route;
 mod select;
 mod status;
 mod store;
+mod strategic;
 mod watch;
 
 use std::path::Path;
@@ -36,7 +59,7 @@ use self::route::Route;
 use self::store::Store;
 use self::watch::lock;
 
-pub use self::store::now_rfc3339;
+pub use self::ids::now_rfc3339;
 
 pub struct ApiServer {
     shared: Arc<Shared>,
@@ -45,6 +68,9 @@ pub struct ApiServer {
     ca_pem: String,
     acceptor: TlsAcceptor,
     accept_task: Mutex<Option<JoinHandle<()>>>,
+    /// The server's own runtime, so it keeps serving while a test blocks its thread (e.g. in
+    /// `std::thread::sleep` while waiting for a daemon), whatever runtime flavour the test uses.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl ApiServer {
@@ -53,13 +79,19 @@ impl ApiServer {
         ApiServer::start_on(std::net::Ipv4Addr::LOCALHOST.into()).await
     }
 
-    /// Starts serving on `ip` (an address of the calling thread's network namespace) on a free
-    /// port; the serving certificate names `ip`.
+    /// Starts serving on `ip`, an address of the calling thread's network namespace (the
+    /// listening socket is made here, so it lives there), on a free port; the serving
+    /// certificate names `ip`.
     pub async fn start_on(ip: std::net::IpAddr) -> ApiServer {
-        let listener = TcpListener::bind((ip, 0))
-            .await
-            .unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
-        let port = listener.local_addr().expect("local address").port();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("test-apiserver")
+            .enable_all()
+            .build()
+            .expect("the API server's runtime");
+        let std_listener =
+            std::net::TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
+        let port = std_listener.local_addr().expect("local address").port();
         let (ca_pem, config) = tls_config(ip);
         let mut store = Store::new();
         let namespaces = discovery::resources(&[])
@@ -75,7 +107,7 @@ impl ApiServer {
         let server = ApiServer {
             shared: Arc::new(Shared {
                 store: Arc::new(Mutex::new(store)),
-                token: store::token(),
+                token: ids::token(),
                 port,
                 log: Mutex::new(Vec::new()),
                 tasks: Mutex::new(Vec::new()),
@@ -85,14 +117,25 @@ impl ApiServer {
             ca_pem,
             acceptor: TlsAcceptor::from(Arc::new(config)),
             accept_task: Mutex::new(None),
+            runtime: Some(runtime),
         };
-        server.serve(listener);
+        server.serve(std_listener);
         server
     }
 
-    fn serve(&self, listener: TcpListener) {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.as_ref().expect("running").handle()
+    }
+
+    /// Accepts connections on the server's runtime.
+    fn serve(&self, listener: std::net::TcpListener) {
         let (shared, acceptor) = (self.shared.clone(), self.acceptor.clone());
-        let task = tokio::spawn(async move {
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let _runtime = self.handle().enter();
+        let listener = TcpListener::from_std(listener).expect("tokio listener");
+        let task = self.handle().spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
@@ -166,7 +209,7 @@ impl ApiServer {
         let addr = std::net::SocketAddr::new(self.ip, self.port);
         let mut tries = 0;
         let listener = loop {
-            match TcpListener::bind(&addr).await {
+            match std::net::TcpListener::bind(addr) {
                 Ok(l) => break l,
                 Err(e) if tries < 50 => {
                     tries += 1;
@@ -223,7 +266,7 @@ impl ApiServer {
             meta["namespace"] = json!(ns);
         }
         for (field, default) in [
-            ("uid", json!(store::uid())),
+            ("uid", json!(ids::uid())),
             ("creationTimestamp", json!(now_rfc3339())),
             ("generation", json!(1)),
         ] {
@@ -294,6 +337,9 @@ impl Drop for ApiServer {
             .drain(..)
         {
             t.abort();
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }

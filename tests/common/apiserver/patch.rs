@@ -1,9 +1,8 @@
 //! PATCH bodies and field managers.
 //!
 //! Simplifications, against the real server:
-//! - `application/strategic-merge-patch+json` is applied as a JSON merge patch (RFC 7386): lists
-//!   are replaced whole instead of merged by their patch merge keys, and `$patch` directives are
-//!   not understood.
+//! - `application/strategic-merge-patch+json` follows the directives in the patch (see
+//!   `strategic.rs`), not the patch strategies of the Go types.
 //! - Server-side apply (`application/apply-patch+yaml`) is a merge patch of the applied
 //!   configuration onto the live object. Field ownership is not tracked: fields a manager stops
 //!   applying are not removed, and two managers setting one field never conflict (so `force` has
@@ -12,8 +11,9 @@
 
 use serde_json::{json, Value};
 
+use super::ids::now_rfc3339;
 use super::status::ApiError;
-use super::store::now_rfc3339;
+use super::strategic;
 
 /// The PATCH flavours, from the request's Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,16 @@ pub fn apply_patch(live: &Value, kind: PatchType, body: &[u8]) -> Result<Value, 
                 ApiError::new(422, "Invalid", format!("the JSON patch failed: {e}"))
             })?;
         }
-        PatchType::Merge | PatchType::StrategicMerge | PatchType::Apply => {
+        PatchType::StrategicMerge => {
+            let patch = parse_body(body, false)?;
+            if !patch.is_object() {
+                return Err(ApiError::bad_request(
+                    "a strategic merge patch must be a JSON object",
+                ));
+            }
+            strategic::merge(&mut doc, &patch);
+        }
+        PatchType::Merge | PatchType::Apply => {
             let patch = parse_body(body, kind == PatchType::Apply)?;
             if !patch.is_object() {
                 return Err(ApiError::bad_request("a merge patch must be a JSON object"));
@@ -70,8 +79,34 @@ pub fn apply_patch(live: &Value, kind: PatchType, body: &[u8]) -> Result<Value, 
     Ok(doc)
 }
 
+/// Refuses bodies whose shape the server relies on is wrong (400, never a panic later).
+pub fn check_object(v: &Value) -> Result<(), ApiError> {
+    let meta = &v["metadata"];
+    let shaped =
+        |field: &str, ok: fn(&Value) -> bool| meta.get(field).is_none_or(|f| f.is_null() || ok(f));
+    let valid = v.is_object()
+        && (meta.is_null() || meta.is_object())
+        && shaped("labels", Value::is_object)
+        && shaped("annotations", Value::is_object)
+        && shaped("ownerReferences", Value::is_array)
+        && shaped("finalizers", Value::is_array)
+        && shaped("managedFields", Value::is_array);
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "the object is malformed: it must be a JSON object whose metadata, labels, \
+             annotations, ownerReferences, finalizers and managedFields have their API types",
+        ))
+    }
+}
+
 /// Records that `manager` wrote `obj` (one entry per manager, operation and subresource).
+/// Objects that fail `check_object` are left alone.
 pub fn record_manager(obj: &mut Value, manager: &str, operation: &str, subresource: Option<&str>) {
+    if check_object(obj).is_err() {
+        return;
+    }
     let api_version = obj["apiVersion"].clone();
     if !obj["metadata"]["managedFields"].is_array() {
         obj["metadata"]["managedFields"] = json!([]);

@@ -11,6 +11,7 @@ pub enum Route {
     Version,
     CoreVersions,
     Groups,
+    OpenApiV2,
     /// `/api/v1` or `/apis/{group}/{version}`.
     GroupVersion {
         group: String,
@@ -36,6 +37,7 @@ pub fn parse(path: &str, known: &[Resource]) -> Result<Route, ApiError> {
         ["version"] => return Ok(Route::Version),
         ["api"] => return Ok(Route::CoreVersions),
         ["apis"] => return Ok(Route::Groups),
+        ["openapi", "v2"] => return Ok(Route::OpenApiV2),
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(ApiError::no_route()),

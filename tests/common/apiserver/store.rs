@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use super::defaults;
 use super::discovery::Resource;
+use super::ids::{now_rfc3339, random_suffix, uid};
 use super::select::Filter;
 use super::status::ApiError;
 
@@ -143,6 +145,17 @@ impl Store {
         if !obj["metadata"].is_object() {
             obj["metadata"] = json!({});
         }
+        if obj["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+        {
+            // The storage layer's refusal, which reaches clients as an internal error.
+            return Err(ApiError::new(
+                500,
+                "InternalError",
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         let name = match (
             obj["metadata"]["name"].as_str(),
             obj["metadata"]["generateName"].as_str(),
@@ -178,6 +191,10 @@ impl Store {
         if obj.get("kind").and_then(Value::as_str).is_none() {
             obj["kind"] = json!(r.kind);
         }
+        if r.group.is_empty() && r.plural == "services" {
+            let existing = self.list(&r.store_key(), &Filter::default());
+            defaults::service_defaults(&mut obj, existing.iter())?;
+        }
         let meta = &mut obj["metadata"];
         meta["name"] = json!(name);
         meta["uid"] = json!(uid());
@@ -185,7 +202,6 @@ impl Store {
         meta["generation"] = json!(1);
         if let Some(m) = meta.as_object_mut() {
             m.remove("deletionTimestamp");
-            m.remove("resourceVersion");
         }
         Ok(self.commit(&r.store_key(), ns, &name, Some(obj), EventType::Added))
     }
@@ -206,58 +222,19 @@ impl Store {
             .get(&key, ns, name)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&r.plural, &r.group, name))?;
-        if !new.is_object() {
-            return Err(ApiError::bad_request("the body is not a JSON object"));
+        check_replace(r, name, &old, &new)?;
+        let mut new = new;
+        if r.group.is_empty() && r.plural == "services" && !status_only {
+            defaults::service_keep_allocated(&mut new, &old);
+            let uid = &old["metadata"]["uid"];
+            let others: Vec<Value> = self
+                .list(&key, &Filter::default())
+                .into_iter()
+                .filter(|o| &o["metadata"]["uid"] != uid)
+                .collect();
+            defaults::service_defaults(&mut new, others.iter())?;
         }
-        if let Some(body_name) = new["metadata"]["name"].as_str() {
-            if body_name != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
-                )));
-            }
-        }
-        if let Some(rv) = new["metadata"]["resourceVersion"].as_str() {
-            if rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("") {
-                return Err(ApiError::conflict(&r.plural, &r.group, name));
-            }
-        }
-        let mut result = if status_only {
-            let mut o = old.clone();
-            set_or_remove(&mut o, "status", new.get("status").cloned());
-            o
-        } else {
-            let mut o = new.clone();
-            set_or_remove(&mut o, "status", old.get("status").cloned());
-            for f in [
-                "uid",
-                "creationTimestamp",
-                "namespace",
-                "name",
-                "generation",
-                "deletionTimestamp",
-            ] {
-                set_or_remove(&mut o["metadata"], f, old["metadata"].get(f).cloned());
-            }
-            o
-        };
-        if new["metadata"].get("managedFields").is_some() {
-            result["metadata"]["managedFields"] = new["metadata"]["managedFields"].clone();
-        } else {
-            set_or_remove(
-                &mut result["metadata"],
-                "managedFields",
-                old["metadata"].get("managedFields").cloned(),
-            );
-        }
-        for f in ["apiVersion", "kind"] {
-            if result.get(f).and_then(Value::as_str).is_none() {
-                result[f] = old[f].clone();
-            }
-        }
-        if !status_only && strip(&old) != strip(&result) {
-            let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
-            result["metadata"]["generation"] = json!(g + 1);
-        }
+        let result = merged(&old, &new, status_only);
         if without_bookkeeping(&old) == without_bookkeeping(&result) {
             return Ok(old); // a no-op write: no new resourceVersion, no event
         }
@@ -433,6 +410,73 @@ impl Store {
     }
 }
 
+/// What makes a replacement invalid: a body that is not an object, another name, a stale
+/// resourceVersion (the optimistic-concurrency check Leases rely on).
+fn check_replace(r: &Resource, name: &str, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if !new.is_object() {
+        return Err(ApiError::bad_request("the body is not a JSON object"));
+    }
+    if let Some(body_name) = new["metadata"]["name"].as_str() {
+        if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    if let Some(rv) = new["metadata"]["resourceVersion"].as_str() {
+        if rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("") {
+            return Err(ApiError::conflict(&r.plural, &r.group, name));
+        }
+    }
+    Ok(())
+}
+
+/// The object a replacement stores: `new`, except what the server owns and the half that
+/// belongs to the other endpoint (`.status` for the main resource, the rest for `/status`).
+fn merged(old: &Value, new: &Value, status_only: bool) -> Value {
+    let mut result = if status_only {
+        let mut o = old.clone();
+        set_or_remove(&mut o, "status", new.get("status").cloned());
+        o
+    } else {
+        let mut o = new.clone();
+        if !o["metadata"].is_object() {
+            o["metadata"] = json!({});
+        }
+        set_or_remove(&mut o, "status", old.get("status").cloned());
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "generation",
+            "deletionTimestamp",
+        ] {
+            set_or_remove(&mut o["metadata"], f, old["metadata"].get(f).cloned());
+        }
+        o
+    };
+    if new["metadata"].get("managedFields").is_some() {
+        result["metadata"]["managedFields"] = new["metadata"]["managedFields"].clone();
+    } else {
+        set_or_remove(
+            &mut result["metadata"],
+            "managedFields",
+            old["metadata"].get("managedFields").cloned(),
+        );
+    }
+    for f in ["apiVersion", "kind"] {
+        if result.get(f).and_then(Value::as_str).is_none() {
+            result[f] = old[f].clone();
+        }
+    }
+    if !status_only && strip(old) != strip(&result) {
+        let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
+        result["metadata"]["generation"] = json!(g + 1);
+    }
+    result
+}
+
 fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
     match (value, obj.as_object_mut()) {
         (Some(v), Some(m)) => {
@@ -463,68 +507,4 @@ fn without_bookkeeping(o: &Value) -> Value {
         m.remove("managedFields");
     }
     c
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b).expect("the OS random source works");
-    b
-}
-
-/// A random version-4 UUID.
-pub fn uid() -> String {
-    let mut b = random_bytes::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// Five characters from the alphabet the real server uses for generateName.
-fn random_suffix() -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    random_bytes::<5>()
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
-}
-
-/// A random token of 32 hex characters.
-pub fn token() -> String {
-    random_bytes::<16>()
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
-
-/// Now as a Kubernetes `Time`: RFC 3339, whole seconds, UTC.
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
