@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the real routers the interop tests talk to
-# (BIRD 2, FRR, GoBGP) and the manifest validator (kubernetes-validate), then runs fmt, clippy -D warnings, the purity check and cargo test.
+# (BIRD 2, FRR, GoBGP), the manifest validator (kubernetes-validate) and kubectl 1.20, then runs
+# fmt, clippy -D warnings, the purity check and cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,21 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   echo "==> installing kubernetes-validate (PyPI)"
   pip install -q kubernetes-validate
 fi
+# kubectl 1.20 from Debian's kubernetes-client package, unpacked under target/ (the package
+# conflicts with other kubectl packages, so it is not installed system-wide).
+kubectl120=target/tools/kubectl-1.20/usr/bin/kubectl
+if [ ! -x "$kubectl120" ]; then
+  echo "==> fetching kubectl 1.20 (Debian kubernetes-client)"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download kubernetes-client >/dev/null 2>&1); then
+    apt-get update -qq
+    (cd "$tmp" && apt-get download kubernetes-client >/dev/null 2>&1)
+  fi
+  mkdir -p target/tools/kubectl-1.20
+  dpkg-deb -x "$tmp"/kubernetes-client_*.deb target/tools/kubectl-1.20
+  rm -rf "$tmp"
+fi
+export KUBECTL="$PWD/$kubectl120"
 if ! rustup component list --installed 2>/dev/null | grep -q clippy; then
   rustup component add clippy rustfmt 2>/dev/null || true
 fi

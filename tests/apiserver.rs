@@ -702,13 +702,11 @@ async fn streaming_list_watcher_converges_like_list_then_watch() {
     task.abort();
 }
 
-/// kubectl against the server, for the kubectl found in `$KUBECTL` (default `kubectl`). Ignored
-/// by default: the test machines do not ship kubectl. Run with
-/// `KUBECTL=/path/to/kubectl cargo test --test apiserver -- --ignored kubectl`.
+/// kubectl against the server: `$KUBECTL` (scripts/test.sh fetches Debian's kubectl 1.20 and
+/// sets it), else `kubectl` on the PATH. A missing kubectl fails the test.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore]
 async fn kubectl_apply_dry_run_client_and_server() {
-    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let kubectl = common::kubectl();
     let server = ApiServer::start().await;
     let client = server.client().await;
     namespace(&client, "ferrolb-system").await;

@@ -333,3 +333,70 @@ async fn a_dead_holder_is_replaced_within_the_lease_and_nothing_moves() {
         .collect();
     assert!(fm.contains(&"ferrolb-allocator".to_string()), "{fm:?}");
 }
+
+/// `ferrolb crds | kubectl apply -f -` (dry runs on the client and on the server, then for real),
+/// then the deployment and the examples, with kubectl 1.20 against the test API server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_the_generated_crds_the_deployment_and_the_examples() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let api = common::apiserver::ApiServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.kubeconfig(&kubeconfig);
+    let kubectl = common::kubectl();
+    let crds = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .arg("crds")
+        .output()
+        .expect("ferrolb crds");
+    assert!(crds.status.success());
+    let apply = |args: &[&str], stdin: Option<&[u8]>| {
+        let mut child = Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .arg("apply")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input)
+                .expect("pipe into kubectl");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("kubectl output");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "kubectl apply {args:?}: {text}");
+        text
+    };
+    for mode in ["--dry-run=client", "--dry-run=server"] {
+        let out = apply(&[mode, "-f", "-"], Some(&crds.stdout));
+        assert_eq!(out.matches("dry run)").count(), 6, "{out}");
+    }
+    assert!(api
+        .object("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ipaddresspools.ferrolb.io")
+        .is_none());
+    apply(&["-f", "-"], Some(&crds.stdout));
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
+    let out = apply(&["-f", &format!("{deploy}/ferrolb.yaml")], None);
+    assert!(out.contains("daemonset.apps/ferrolb created"), "{out}");
+    let out = apply(
+        &["--dry-run=server", "-f", &format!("{deploy}/examples/")],
+        None,
+    );
+    assert!(out.contains("ipaddresspool.ferrolb.io"), "{out}");
+    assert!(out.contains("bgppeer.ferrolb.io"), "{out}");
+    assert!(out.contains("bgpadvertisement.ferrolb.io"), "{out}");
+}

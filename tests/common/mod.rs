@@ -46,6 +46,14 @@ pub fn require(binary: &str) {
     );
 }
 
+/// The kubectl the tests use: `$KUBECTL` (scripts/test.sh sets it to Debian's kubectl 1.20),
+/// else `kubectl` on the PATH; fails the test when there is none.
+pub fn kubectl() -> String {
+    let k = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    require(&k);
+    k
+}
+
 /// Runs a command and returns its stdout when it succeeds.
 pub fn stdout_if_ok(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
