@@ -142,7 +142,55 @@ async fn readyz_says_not_ready_until_every_watch_has_synced() {
         ready(port).filter(|r| *r)
     })
     .await;
-    assigned(&c, &["web".to_string()]).await;
+    let got = assigned(&c, &["web".to_string()]).await;
+    // /status lists the Service with the address from its status (no session: nobody
+    // announces it).
+    let report = eventually("/status to list default/web", WAIT, || async {
+        let r = ferrolb::http::fetch_status(&format!("http://127.0.0.1:{port}"))
+            .await
+            .ok()?;
+        r.services
+            .iter()
+            .any(|s| s.name == "default/web")
+            .then_some(r)
+    })
+    .await;
+    let web = report
+        .services
+        .iter()
+        .find(|s| s.name == "default/web")
+        .expect("listed");
+    assert_eq!(web.addresses, got["web"]);
+    assert_eq!(web.pool.as_deref(), Some("main"));
+    assert!(web.announced_by.is_empty());
+    assert_eq!(report.node, "node-a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_stops_being_a_load_balancer_gives_its_address_back() {
+    let c = Cluster::new().await;
+    c.create(pool("main", &["198.51.100.0/30"])).await;
+    c.service("web", "", "").await;
+    let (_a, _) = c.node("node-a", None, 4, "", "listen = \"\"");
+    let got = assigned(&c, &["web".to_string()]).await;
+    c.services()
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"type": "ClusterIP"}})),
+        )
+        .await
+        .expect("make it a ClusterIP Service");
+    eventually("web's status to be cleared", WAIT, || async {
+        c.addresses().await["web"].is_empty().then_some(())
+    })
+    .await;
+    c.service("next", "", "").await;
+    let next = assigned(&c, &["next".to_string()]).await;
+    assert_eq!(
+        next["next"], got["web"],
+        "the lowest free address is web's old one"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

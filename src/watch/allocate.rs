@@ -66,6 +66,8 @@ pub struct Allocating {
     /// The last Event told per Service key, and per refused pool.
     told: HashMap<String, Event>,
     pools_told: HashMap<String, String>,
+    /// The Lease version last read, and when (our clock) it was first seen.
+    seen: Option<(Option<String>, DateTime<Utc>)>,
 }
 
 fn api_code(e: &kube::Error) -> Option<u16> {
@@ -87,6 +89,7 @@ impl Allocating {
             written: HashMap::new(),
             told: HashMap::new(),
             pools_told: HashMap::new(),
+            seen: None,
         }
     }
 
@@ -169,11 +172,22 @@ impl Allocating {
     }
 
     /// One election round.
-    async fn lease_step(&self, leases: &Api<Lease>) -> Result<Round, kube::Error> {
+    async fn lease_step(&mut self, leases: &Api<Lease>) -> Result<Round, kube::Error> {
         let current = leases.get_opt(LEASE).await?;
         let spec = current.as_ref().and_then(|l| l.spec.as_ref());
+        let now = Utc::now();
+        let version = current
+            .as_ref()
+            .and_then(|l| l.metadata.resource_version.clone());
+        let seen = match &self.seen {
+            Some((v, at)) if *v == version => *at,
+            _ => {
+                self.seen = Some((version, now));
+                now
+            }
+        };
         let pp = PostParams::default();
-        let result = match lease::decide(spec, &self.me, Utc::now(), self.duration) {
+        let result = match lease::decide(spec, &self.me, now, self.duration, seen) {
             Decision::Follow { until, .. } => return Ok(Round::Follow(until)),
             Decision::Create(spec) => {
                 let lease = Lease {
@@ -278,6 +292,24 @@ impl Allocating {
         }
         self.pools_told
             .retain(|n, _| t.refused_pools.iter().any(|(r, _)| r == n));
+        // A Service that stopped being ours (type or class changed) loses the addresses we gave
+        // it, before anyone else can get them.
+        for svc in services.iter().filter(|s| {
+            !service::is_ours(s, &self.class) && !service::ingress(s).is_empty() && written_by_us(s)
+        }) {
+            if !self.leading(renewed) {
+                return false;
+            }
+            let key = service::key(svc);
+            match self.write_status(svc, &[]).await {
+                Ok(()) => tracing::info!(service = %key, "not ours any more: status cleared"),
+                Err(e) if api_code(&e) == Some(404) => {}
+                Err(e) => {
+                    tracing::warn!(service = %key, "cannot clear status: {e}; retrying");
+                    ok = false;
+                }
+            }
+        }
         let by_key: HashMap<String, &Service> =
             services.iter().map(|s| (service::key(s), s)).collect();
         for o in &t.outcomes {
@@ -354,6 +386,13 @@ impl Allocating {
         .await
         .map(|_| ())
     }
+}
+
+/// True when our field manager wrote the Service's status.
+fn written_by_us(s: &Service) -> bool {
+    s.metadata.managed_fields.iter().flatten().any(|m| {
+        m.manager.as_deref() == Some(FIELD_MANAGER) && m.subresource.as_deref() == Some("status")
+    })
 }
 
 fn set_ingress(s: &mut Service, addrs: &[IpAddr]) {

@@ -3,7 +3,8 @@
 //! the caller's).
 //!
 //! Like client-go's leader election: the holder renews every `retry` period; a Lease whose
-//! `renewTime + leaseDurationSeconds` has passed may be taken over (`leaseTransitions` + 1);
+//! `renewTime + leaseDurationSeconds` has passed may be taken over (`leaseTransitions` + 1),
+//! bounded by when this node saw that renewal so clock skew cannot cause two writers;
 //! and a holder that has not renewed successfully within `renew_deadline` (shorter than the
 //! lease duration) stops acting as the allocator at once, before anyone can take over, so two
 //! pods never write Service status at the same time.
@@ -47,12 +48,22 @@ fn spec(
     }
 }
 
-/// Decides from the current Lease (None: it does not exist).
+/// Decides from the current Lease (None: it does not exist). `seen` is when this node first
+/// saw the current version of the Lease (by resourceVersion), on its own clock.
+///
+/// Another holder's Lease runs until its `renewTime + leaseDurationSeconds`, but never past a
+/// full duration after `seen` (a holder whose clock runs ahead cannot block a takeover for long)
+/// and never before three quarters of it after `seen` (a holder whose clock runs behind has
+/// still stopped writing by then: it stops two thirds into the duration after its last
+/// successful renewal, which happened before we saw it). With synchronised clocks that is
+/// exactly `renewTime + duration`, so a dead holder is replaced within one lease duration of its
+/// last renewal.
 pub fn decide(
     current: Option<&LeaseSpec>,
     me: &str,
     now: DateTime<Utc>,
     duration: Duration,
+    seen: DateTime<Utc>,
 ) -> Decision {
     let Some(cur) = current else {
         return Decision::Create(spec(me, now, duration, now, 0));
@@ -65,12 +76,13 @@ pub fn decide(
     }
     let their =
         Duration::from_secs(u64::try_from(cur.lease_duration_seconds.unwrap_or(0)).unwrap_or(0));
-    let until = cur
+    let by_record = cur
         .renew_time
         .as_ref()
         .or(cur.acquire_time.as_ref())
         .map(|t| t.0 + their)
-        .unwrap_or(now);
+        .unwrap_or(seen);
+    let until = by_record.min(seen + their).max(seen + their * 3 / 4);
     if holder.is_empty() || until <= now {
         return Decision::TakeOver(spec(me, now, duration, now, transitions + 1));
     }
@@ -95,7 +107,7 @@ mod tests {
 
     #[test]
     fn no_lease_creates_one() {
-        let Decision::Create(s) = decide(None, "pod-a", t(0), D) else {
+        let Decision::Create(s) = decide(None, "pod-a", t(0), D, t(0)) else {
             panic!("create");
         };
         assert_eq!(s.holder_identity.as_deref(), Some("pod-a"));
@@ -106,7 +118,7 @@ mod tests {
     #[test]
     fn the_holder_renews_keeping_acquire_time_and_transitions() {
         let held = spec("pod-a", t(0), D, t(-100), 3);
-        let Decision::Renew(s) = decide(Some(&held), "pod-a", t(5), D) else {
+        let Decision::Renew(s) = decide(Some(&held), "pod-a", t(5), D, t(0)) else {
             panic!("renew");
         };
         assert_eq!(s.renew_time, Some(MicroTime(t(5))));
@@ -118,13 +130,13 @@ mod tests {
     fn a_live_lease_of_another_pod_is_followed_until_it_expires_then_taken_over() {
         let held = spec("pod-a", t(0), D, t(0), 0);
         assert_eq!(
-            decide(Some(&held), "pod-b", t(14), D),
+            decide(Some(&held), "pod-b", t(14), D, t(1)),
             Decision::Follow {
                 holder: "pod-a".into(),
                 until: t(15)
             }
         );
-        let Decision::TakeOver(s) = decide(Some(&held), "pod-b", t(15), D) else {
+        let Decision::TakeOver(s) = decide(Some(&held), "pod-b", t(15), D, t(1)) else {
             panic!("take over");
         };
         assert_eq!(s.holder_identity.as_deref(), Some("pod-b"));
@@ -137,7 +149,7 @@ mod tests {
         let mut held = spec("pod-a", t(0), D, t(0), 2);
         held.holder_identity = None;
         assert!(matches!(
-            decide(Some(&held), "pod-b", t(1), D),
+            decide(Some(&held), "pod-b", t(1), D, t(1)),
             Decision::TakeOver(_)
         ));
     }
@@ -150,8 +162,33 @@ mod tests {
         // Nobody may take over before t(15): the old holder stopped at t(10).
         let held = spec("pod-a", t(0), D, t(0), 0);
         assert!(matches!(
-            decide(Some(&held), "pod-b", t(12), D),
+            decide(Some(&held), "pod-b", t(12), D, t(0)),
             Decision::Follow { .. }
         ));
+    }
+
+    #[test]
+    fn clock_skew_cannot_make_two_writers_nor_block_a_takeover_for_long() {
+        // The holder's clock is 60 s behind ours: its renewTime looks long expired when we
+        // see it at t(100). We still wait three quarters of the duration from seeing it; the
+        // holder stopped two thirds into it after that renewal.
+        let behind = spec("pod-a", t(40), D, t(40), 0);
+        assert!(matches!(
+            decide(Some(&behind), "pod-b", t(111), D, t(100)),
+            Decision::Follow { .. }
+        ));
+        assert!(matches!(
+            decide(Some(&behind), "pod-b", t(112), D, t(100)),
+            Decision::TakeOver(_)
+        ));
+        // Its clock is an hour ahead: at most a full duration after we saw the renewal.
+        let ahead = spec("pod-a", t(3700), D, t(3700), 0);
+        assert_eq!(
+            decide(Some(&ahead), "pod-b", t(110), D, t(100)),
+            Decision::Follow {
+                holder: "pod-a".into(),
+                until: t(115)
+            }
+        );
     }
 }
