@@ -242,10 +242,16 @@ pub(crate) async fn run(
     let mut problems = Vec::new();
     let mut changes = changed.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = true;
     loop {
-        let wanted = wanted(&cluster, &config, &k, &mut problems);
-        announcer.apply(wanted).await;
-        publish(&source, &announcer, &cluster, &k);
+        // The cluster changed: recompute (the status cells /status reads are live). Every
+        // second regardless: report what the sessions do, since session states and
+        // Adj-RIB-Outs change without a cluster change.
+        if std::mem::take(&mut dirty) {
+            let wanted = wanted(&cluster, &config, &k, &mut problems);
+            announcer.apply(wanted).await;
+            publish(&source, &announcer, &cluster, &k);
+        }
         doing_tx.send_if_modified(|d| {
             let now = announcer.doing();
             let differs = *d != now;
@@ -257,6 +263,7 @@ pub(crate) async fn run(
                 // Let a burst of watch events (a relist) land before acting on it.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 changes.borrow_and_update();
+                dirty = true;
             }
             _ = tick.tick() => {}
             _ = &mut stop => break,
