@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, Namespace, Service};
@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::apiserver::ApiServer;
-use super::Proc;
+use super::{spawn_logged, Proc};
 
 pub const NS: &str = "ferrolb-system";
 
@@ -192,9 +192,6 @@ impl Cluster {
             ),
         )
         .expect("write node.toml");
-        let log = self.dir.path().join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let err = file.try_clone().expect("log file");
         let bin = env!("CARGO_BIN_EXE_ferrolb");
         let cfg = config.to_str().expect("utf8 path");
         let mut cmd = match netns {
@@ -205,22 +202,10 @@ impl Cluster {
             }
             None => Command::new(bin),
         };
-        let child = cmd
-            .args(["run", "--config", cfg])
-            .env("RUST_LOG", "info,kube=warn")
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start ferrolb {name}: {e}"));
-        (
-            Proc {
-                child,
-                name: name.to_string(),
-                log,
-            },
-            port,
-        )
+        cmd.args(["run", "--config", cfg])
+            .env("RUST_LOG", "info,kube=warn");
+        let log = self.dir.path().join(format!("{name}.log"));
+        (spawn_logged(cmd, &format!("ferrolb {name}"), log), port)
     }
 }
 

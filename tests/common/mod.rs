@@ -86,6 +86,23 @@ pub fn wait_for(
     }
 }
 
+/// Starts `cmd` with stdout and stderr going to `log`.
+pub fn spawn_logged(mut cmd: Command, name: &str, log: PathBuf) -> Proc {
+    let file = std::fs::File::create(&log).expect("log file");
+    let err = file.try_clone().expect("log file");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Proc {
+        child,
+        name: name.to_string(),
+        log,
+    }
+}
+
 /// A process started inside a namespace, killed by pid on drop.
 pub struct Proc {
     pub child: Child,
@@ -255,23 +272,11 @@ impl Lab {
 
     /// Starts `args` inside namespace `ns`, output to a log file in the lab dir.
     pub fn spawn(&self, ns: &str, name: &str, args: &[&str]) -> Proc {
-        let log = self.path(&format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let err = file.try_clone().expect("log file");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
             .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc {
-            child,
-            name: name.to_string(),
-            log,
-        }
+            .env("RUST_LOG", "info");
+        spawn_logged(cmd, name, self.path(&format!("{name}.log")))
     }
 
     /// Runs a command inside a namespace and returns its stdout (None when it fails).

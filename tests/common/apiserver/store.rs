@@ -209,6 +209,13 @@ impl Store {
     /// PUT semantics: the whole object is replaced, except what the server owns (identity,
     /// timestamps, generation) and the half that belongs to the other endpoint: `.status` for the
     /// main resource, everything but `.status` for `/status`.
+    /// The stored object, or the API's 404.
+    fn existing(&self, r: &Resource, ns: &str, name: &str) -> Result<Value, ApiError> {
+        self.get(&r.store_key(), ns, name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&r.plural, &r.group, name))
+    }
+
     pub fn replace(
         &mut self,
         r: &Resource,
@@ -218,10 +225,7 @@ impl Store {
         status_only: bool,
     ) -> Result<Value, ApiError> {
         let key = r.store_key();
-        let old = self
-            .get(&key, ns, name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&r.plural, &r.group, name))?;
+        let old = self.existing(r, ns, name)?;
         check_replace(r, name, &old, &new)?;
         let mut new = new;
         if r.group.is_empty() && r.plural == "services" && !status_only {
@@ -260,10 +264,7 @@ impl Store {
         opts: &DeleteOptions,
     ) -> Result<Value, ApiError> {
         let key = r.store_key();
-        let old = self
-            .get(&key, ns, name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&r.plural, &r.group, name))?;
+        let old = self.existing(r, ns, name)?;
         let meta = &old["metadata"];
         let uid_differs = opts
             .uid
