@@ -45,6 +45,17 @@ async fn namespace(client: &Client, name: &str) {
         .expect("create namespace");
 }
 
+/// Installs ferrolb's CustomResourceDefinitions (`ferrolb crds`).
+async fn install_crds(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    for crd in ferrolb::watch::crds::all() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("install a CRD");
+    }
+}
+
 /// The API error code and reason of a failed call.
 fn api_error<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> (u16, String) {
     match r {
@@ -580,6 +591,15 @@ async fn ferrolb_custom_resources_round_trip_and_are_discoverable() {
         auto_assign: Some(false),
         ..Default::default()
     };
+    // Like a real server: the kind exists only once its CRD is installed.
+    let before = pools
+        .create(
+            &PostParams::default(),
+            &IPAddressPool::new("blue", spec.clone()),
+        )
+        .await;
+    assert_eq!(api_error(before).0, 404);
+    install_crds(&client).await;
     let created = pools
         .create(
             &PostParams::default(),
@@ -710,6 +730,7 @@ async fn kubectl_apply_dry_run_client_and_server() {
     let server = ApiServer::start().await;
     let client = server.client().await;
     namespace(&client, "ferrolb-system").await;
+    install_crds(&client).await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     server.kubeconfig(&kubeconfig);

@@ -448,3 +448,34 @@ async fn kubectl_applies_the_generated_crds_the_deployment_and_the_examples() {
     assert!(out.contains("bgppeer.ferrolb.io"), "{out}");
     assert!(out.contains("bgpadvertisement.ferrolb.io"), "{out}");
 }
+
+/// Without the CRDs the node says what is missing and stays not ready; it assigns nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_crds_are_named_and_the_node_stays_not_ready() {
+    let api = common::apiserver::ApiServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.kubeconfig(&kubeconfig);
+    let c = Cluster {
+        client: api.client().await,
+        kubeconfig,
+        dir,
+        api,
+    };
+    c.service("web", "", "").await;
+    let (a, port) = c.node("node-a", None, 4, "", "listen = \"\"");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !a
+        .log_text()
+        .contains("is the CRD installed? kubectl apply -f deploy/crds.yaml")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no hint in the log:\n{}",
+            a.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready(port), Some(false));
+    assert!(c.addresses().await["web"].is_empty());
+}

@@ -109,7 +109,9 @@ impl Allocating {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_round) => {
                     next_round = tokio::time::Instant::now() + period;
-                    match self.lease_step(&leases).await {
+                    // A hung API call must not outlive the renew deadline unnoticed.
+                    let step = tokio::time::timeout(period, self.lease_step(&leases)).await;
+                    match step.unwrap_or_else(|_| Err(timed_out())) {
                         Ok(Round::Held) => {
                             if renewed.is_none() {
                                 tracing::info!(node = %self.me, "this node is the allocator now (Lease {LEASE})");
@@ -386,6 +388,13 @@ impl Allocating {
         .await
         .map(|_| ())
     }
+}
+
+fn timed_out() -> kube::Error {
+    kube::Error::Service(Box::new(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the Lease request timed out",
+    )))
 }
 
 /// True when our field manager wrote the Service's status.

@@ -125,9 +125,15 @@ where
                 }
                 Err(e) => {
                     if !failing {
+                        let text = e.to_string();
+                        let hint = if text.contains("404") {
+                            " (is the CRD installed? kubectl apply -f deploy/crds.yaml)"
+                        } else {
+                            ""
+                        };
                         tracing::warn!(
                             what,
-                            "watch failed: {e}; retrying with back-off, keeping what was last known"
+                            "watch failed: {text}{hint}; retrying with back-off, keeping what was last known"
                         );
                     }
                     failing = true;

@@ -95,47 +95,6 @@ const BUILTIN: &[(&str, &str, &str, &str, bool, bool)] = &[
         false,
         true,
     ),
-    (
-        "ferrolb.io",
-        "v1alpha1",
-        "ipaddresspools",
-        "IPAddressPool",
-        true,
-        true,
-    ),
-    ("ferrolb.io", "v1alpha1", "bgppeers", "BGPPeer", true, true),
-    (
-        "ferrolb.io",
-        "v1alpha1",
-        "bgpadvertisements",
-        "BGPAdvertisement",
-        true,
-        true,
-    ),
-    (
-        "ferrolb.io",
-        "v1alpha1",
-        "l2advertisements",
-        "L2Advertisement",
-        true,
-        true,
-    ),
-    (
-        "ferrolb.io",
-        "v1alpha1",
-        "bfdprofiles",
-        "BFDProfile",
-        true,
-        true,
-    ),
-    (
-        "ferrolb.io",
-        "v1alpha1",
-        "serviceannouncements",
-        "ServiceAnnouncement",
-        true,
-        true,
-    ),
 ];
 
 /// The built-in table plus the resources of every stored CustomResourceDefinition.
