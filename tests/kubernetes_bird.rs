@@ -269,7 +269,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
     watcher.join().expect("the BIRD watcher");
     let gaps = gaps.lock().expect("gaps").clone();
     let samples = *samples.lock().expect("samples");
-    assert!(samples > 200, "BIRD sampled {samples} times");
+    assert!(samples > 50, "BIRD sampled only {samples} times");
     assert!(gaps.is_empty(), "withdrawn during the outage: {gaps:?}");
     // Resuming from the compacted history got 410 Gone, and the daemons listed afresh.
     let relists = c.api.requests()[requests_at_restart..]
