@@ -141,6 +141,22 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
         assert_eq!(peers, &["router"]);
         assert_eq!(addrs, &[web.to_string()]);
     }
+    let web_uid = c.services().get("web").await.expect("web").metadata.uid;
+    let sa = sas.get("web.node-a").await.expect("named <service>.<node>");
+    let owners = sa.metadata.owner_references.unwrap_or_default();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(
+        (owners[0].kind.as_str(), Some(owners[0].uid.clone())),
+        ("Service", web_uid)
+    );
+    // Someone deletes one: the node puts it back.
+    sas.delete("web.node-a", &Default::default())
+        .await
+        .expect("delete a ServiceAnnouncement");
+    eventually("web.node-a to be recreated", WAIT, || async {
+        sas.get_opt("web.node-a").await.ok().flatten()
+    })
+    .await;
 
     phase("web from both nodes, ServiceAnnouncements checked");
     // Local policy: only the node with a ready endpoint announces, and it moves with it.

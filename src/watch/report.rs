@@ -5,8 +5,9 @@
 //!
 //! Writes are server-side applies (field manager `ferrolb-speaker`), so a missing object is
 //! created and a concurrent change never gives a 409 loop; a failed write is retried every
-//! two seconds, logged once until it succeeds. On start the node lists its own objects, so
-//! ones left by a previous run are corrected or removed. `Announcing` and `Withdrawn` Events
+//! two seconds, logged once until it succeeds. On start, and every ten seconds, the node lists
+//! its own objects: ones left by a previous run, deleted or edited by someone else are
+//! corrected, recreated or removed. `Announcing` and `Withdrawn` Events
 //! go to the Service when the node starts and stops announcing it.
 
 use std::collections::BTreeMap;
@@ -24,6 +25,9 @@ use super::events::{self, Kind};
 
 /// The field manager of ServiceAnnouncement writes.
 pub const FIELD_MANAGER: &str = "ferrolb-speaker";
+/// How often the objects are read back from the API and corrected.
+pub const RESYNC: Duration = Duration::from_secs(10);
+
 /// The label naming the announcing node.
 pub const NODE_LABEL: &str = "ferrolb.io/node";
 
@@ -64,6 +68,8 @@ impl Reporter {
         mut stop: watch::Receiver<bool>,
     ) {
         let mut retry = tokio::time::interval(Duration::from_secs(2));
+        let mut resync = tokio::time::interval(RESYNC);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let want = doing.borrow_and_update().clone();
             let ok = self.sync(&want).await;
@@ -76,6 +82,11 @@ impl Reporter {
             tokio::select! {
                 r = doing.changed() => if r.is_err() { break },
                 _ = retry.tick(), if !ok => {}
+                _ = resync.tick() => {
+                    // Read back what the API holds: objects someone deleted or edited are
+                    // put right on this round.
+                    self.written = None;
+                }
                 _ = stop.changed() => break,
             }
         }
