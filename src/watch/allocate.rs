@@ -370,9 +370,11 @@ impl Allocating {
     async fn write_status(&self, svc: &Service, addresses: &[IpAddr]) -> Result<(), kube::Error> {
         let ns = svc.namespace().unwrap_or_else(|| "default".into());
         let api: Api<Service> = Api::namespaced(self.client.clone(), &ns);
+        // No `ipMode`: absent means VIP, and API servers before 1.29 refuse the field in an
+        // apply.
         let ingress: Vec<serde_json::Value> = addresses
             .iter()
-            .map(|a| serde_json::json!({"ip": a.to_string(), "ipMode": "VIP"}))
+            .map(|a| serde_json::json!({"ip": a.to_string()}))
             .collect();
         let patch = serde_json::json!({
             "apiVersion": "v1",
