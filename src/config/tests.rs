@@ -341,3 +341,25 @@ fn an_aggregate_wider_than_the_pool_is_refused() {
     let ok = text.replace("aggregation_length = 24", "aggregation_length = 25");
     parse_str(&ok).expect("valid");
 }
+
+#[test]
+fn kubernetes_defaults_and_a_lease_duration_out_of_range_is_located() {
+    let c = parse_str(&format!("{BASE}\n[kubernetes]\n")).expect("valid");
+    let k = c.kubernetes.expect("kubernetes mode");
+    assert_eq!(k.namespace, "ferrolb-system");
+    assert_eq!(k.load_balancer_class, "");
+    assert_eq!(k.lease_duration, 15);
+    let text = format!("{BASE}\n[kubernetes]\nlease_duration = 1\n");
+    let errs = parse_str(&text).expect_err("1 s is too short");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("lease_duration"))
+        .expect("line")
+        + 1;
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].line, line);
+    assert!(
+        errs.0[0].message.contains("kubernetes.lease_duration"),
+        "{errs}"
+    );
+}
