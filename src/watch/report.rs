@@ -41,9 +41,33 @@ pub struct Reporter {
     failing: bool,
 }
 
-/// The object name for a Service on a node.
+/// The object name for a Service on a node: `<service>.<node>`, or `<service>.<hash of node>`
+/// when that would pass the 253 characters an object name may have.
 pub fn name(service: &str, node: &str) -> String {
-    format!("{service}.{node}")
+    let full = format!("{service}.{node}");
+    if full.len() <= 253 {
+        full
+    } else {
+        format!("{service}.{:016x}", fnv1a(node))
+    }
+}
+
+/// The `ferrolb.io/node` label value: the node name, or (past the 63 characters a label value
+/// may have) its first 46 characters, `-` and a hash of the whole name.
+pub fn node_label(node: &str) -> String {
+    if node.len() <= 63 {
+        return node.to_string();
+    }
+    let head: String = node.chars().take(46).collect();
+    let head = head.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{head}-{:016x}", fnv1a(node))
+}
+
+/// FNV-1a, 64 bits: stable across runs and builds (unlike std's hasher).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn split(key: &str) -> (&str, &str) {
@@ -99,7 +123,7 @@ impl Reporter {
 
     async fn load(&mut self) -> Result<BTreeMap<String, Doing>, kube::Error> {
         let api: Api<ServiceAnnouncement> = Api::all(self.client.clone());
-        let lp = ListParams::default().labels(&format!("{NODE_LABEL}={}", self.node));
+        let lp = ListParams::default().labels(&format!("{NODE_LABEL}={}", node_label(&self.node)));
         let list = api.list(&lp).await?;
         Ok(list
             .items
@@ -223,7 +247,7 @@ impl Reporter {
             "metadata": {
                 "name": obj_name,
                 "namespace": ns,
-                "labels": {NODE_LABEL: self.node},
+                "labels": {NODE_LABEL: node_label(&self.node)},
                 "ownerReferences": [{
                     "apiVersion": "v1",
                     "kind": "Service",
@@ -255,4 +279,28 @@ fn list(addrs: &[std::net::IpAddr]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels_stay_within_kubernetes_limits_and_stable() {
+        assert_eq!(name("web", "worker-1"), "web.worker-1");
+        assert_eq!(node_label("worker-1"), "worker-1");
+        let long = format!("{}.example.com", "n".repeat(240));
+        let n = name(&"s".repeat(63), &long);
+        assert!(n.len() <= 253 && n.starts_with(&"s".repeat(63)), "{n}");
+        assert_eq!(n, name(&"s".repeat(63), &long), "stable");
+        assert_ne!(n, name(&"s".repeat(63), &format!("{long}x")));
+        let l = node_label(&long);
+        assert!(l.len() <= 63, "{l}");
+        assert!(l.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()));
+        assert!(l.chars().last().is_some_and(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(l, node_label(&format!("{long}x")));
+        // A cut that ends in a dot or dash is trimmed before the hash.
+        let dotted = format!("{}.{}", "a".repeat(45), "b".repeat(30));
+        assert!(node_label(&dotted).starts_with(&format!("{}-", "a".repeat(45))));
+    }
 }
