@@ -179,7 +179,7 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
                 );
             }
         });
-        return crate::watch::run::run(config, directory, source, stop).await;
+        return crate::watch::run::run(config, directory, listener, source, stop).await;
     }
     let mut pipeline = Pipeline::start(config, directory)?;
     publish(&source, &pipeline);

@@ -59,6 +59,11 @@ fn services_reach_bird_follow_local_endpoints_and_survive_an_api_outage() {
             ..BirdOpts::default()
         },
     );
+    in_router_ns(&lab, scenario(&lab, &bird.ctl()));
+}
+
+/// Runs `f` with this thread and every runtime thread in the lab's router namespace.
+fn in_router_ns(lab: &Lab, f: impl std::future::Future<Output = ()>) {
     let router_ns = lab.router_ns.clone();
     enter(&router_ns);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -67,13 +72,93 @@ fn services_reach_bird_follow_local_endpoints_and_survive_an_api_outage() {
         .on_thread_start(move || enter(&router_ns))
         .build()
         .expect("runtime");
-    rt.block_on(scenario(&lab, &bird.ctl()));
+    rt.block_on(f);
+}
+
+/// A cluster served on the router's lab address, with the usual pool, peer and advertisement.
+async fn lab_cluster(peer_extra: &str) -> Cluster {
+    let c = Cluster::serve(ApiServer::start_on(ROUTER_V4.parse().expect("ip")).await).await;
+    c.create(pool("public", &["198.51.100.0/24"])).await;
+    c.create(yaml::<ferrolb::watch::crds::BGPPeer>(&format!(
+        "apiVersion: ferrolb.io/v1alpha1\nkind: BGPPeer\nmetadata: {{name: router, namespace: {NS}}}\nspec: {{myASN: 64512, peerASN: {ROUTER_AS}, peerAddress: {ROUTER_V4}, holdTime: 9s, keepaliveTime: 3s{peer_extra}}}"
+    )))
+    .await;
+    c.create(yaml::<ferrolb::watch::crds::BGPAdvertisement>(&format!(
+        "apiVersion: ferrolb.io/v1alpha1\nkind: BGPAdvertisement\nmetadata: {{name: all, namespace: {NS}}}\nspec: {{}}"
+    )))
+    .await;
+    c
+}
+
+/// Starts ferrolb as lab node `i` (node-a, node-b, ...).
+fn lab_node(c: &Cluster, lab: &Lab, i: usize) -> common::Proc {
+    let (v4, _) = node_addrs(i);
+    let name = format!("node-{}", (b'a' + i as u8) as char);
+    c.node(
+        &name,
+        Some(&lab.node_nss[i]),
+        4,
+        &format!("router_id = \"{v4}\"\naddresses = [\"{v4}\"]"),
+        "listen = \"\"",
+    )
+    .0
+}
+
+#[test]
+fn a_bgppeer_password_comes_from_a_secret() {
+    let lab = Lab::new();
+    let bird = Bird::start_with(
+        &lab,
+        ROUTER_AS,
+        64512,
+        true,
+        &BirdOpts {
+            password: Some("md5-s3cret".into()),
+            ..BirdOpts::default()
+        },
+    );
+    let ctl = bird.ctl();
+    in_router_ns(&lab, async {
+        let c = lab_cluster(", passwordSecret: {name: tor-md5}").await;
+        c.service("web", "", "").await;
+        let node = lab_node(&c, &lab, 0);
+        let web = eventually("web to get an address", WAIT, || async {
+            c.addresses()
+                .await
+                .get("web")
+                .and_then(|a| a.first().copied())
+        })
+        .await;
+        eventually("the refusal to be logged", WAIT, || async {
+            node.log_text()
+                .contains("no Secret `tor-md5` with a `password` key")
+                .then_some(())
+        })
+        .await;
+        assert!(!bird.protocol_established("ferrolb"));
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(c.client.clone(), NS);
+        secrets
+            .create(
+                &Default::default(),
+                &yaml(&format!(
+                    "metadata: {{name: tor-md5, namespace: {NS}}}\ntype: kubernetes.io/basic-auth\ndata: {{password: bWQ1LXMzY3JldA==}}"
+                )),
+            )
+            .await
+            .expect("create the Secret");
+        let web_p = host(&web.to_string());
+        eventually("BIRD to learn web over the MD5 session", WAIT, || async {
+            per_node(&ctl)[0].contains(&web_p).then_some(())
+        })
+        .await;
+    });
 }
 
 async fn scenario(lab: &Lab, bird: &BirdCtl) {
     let t0 = std::time::Instant::now();
     let phase = |what: &str| println!("{:>6.1} s  {what}", t0.elapsed().as_secs_f64());
-    let c = Cluster::serve(ApiServer::start_on(ROUTER_V4.parse().expect("ip")).await).await;
+    let c = lab_cluster("").await;
     for (i, name) in ["node-a", "node-b"].iter().enumerate() {
         c.api.insert(
             &format!("/api/v1/nodes/{name}"),
@@ -83,30 +168,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
             }),
         );
     }
-    c.create(pool("public", &["198.51.100.0/24"])).await;
-    c.create(yaml::<ferrolb::watch::crds::BGPPeer>(&format!(
-        "apiVersion: ferrolb.io/v1alpha1\nkind: BGPPeer\nmetadata: {{name: router, namespace: {NS}}}\nspec: {{myASN: 64512, peerASN: {ROUTER_AS}, peerAddress: {ROUTER_V4}, holdTime: 9s, keepaliveTime: 3s}}"
-    )))
-    .await;
-    c.create(yaml::<ferrolb::watch::crds::BGPAdvertisement>(&format!(
-        "apiVersion: ferrolb.io/v1alpha1\nkind: BGPAdvertisement\nmetadata: {{name: all, namespace: {NS}}}\nspec: {{}}"
-    )))
-    .await;
-
-    let mut nodes = Vec::new();
-    for (i, name) in ["node-a", "node-b"].iter().enumerate() {
-        let (v4, _) = node_addrs(i);
-        let (p, _) = c.node(
-            name,
-            Some(&lab.node_nss[i]),
-            4,
-            &format!("router_id = \"{v4}\"\naddresses = [\"{v4}\"]"),
-            "listen = \"\"",
-        );
-        nodes.push(p);
-    }
-
-    phase("nodes started");
+    let mut nodes: Vec<common::Proc> = (0..2).map(|i| lab_node(&c, lab, i)).collect();
     // A Service reaches BIRD from both nodes (ECMP), with a ServiceAnnouncement per node.
     c.service("web", "", "").await;
     let web = eventually("web to get an address", WAIT, || async {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use super::announcer::{Announcer, Wanted};
 use super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool};
 use super::{allocate, report, service, speaker};
-use crate::bgp::listener::Directory;
+use crate::bgp::listener::{Directory, Listener};
 use crate::config::{Config, KubernetesConfig};
 use crate::daemon::{DaemonError, SharedSource};
 use crate::http::ServiceSnapshot;
@@ -47,6 +47,8 @@ pub struct Cluster {
     pub pools: Store<IPAddressPool>,
     pub peers: Store<BGPPeer>,
     pub advertisements: Store<BGPAdvertisement>,
+    /// Secrets of the configuration namespace (BGPPeer passwords).
+    pub secrets: Store<Secret>,
 }
 
 /// The objects of a store, cloned.
@@ -78,6 +80,11 @@ impl Cluster {
                 "bgpadvertisements",
                 changed,
             ),
+            secrets: reflect(
+                Api::namespaced(client.clone(), namespace),
+                "secrets",
+                changed,
+            ),
         }
     }
 
@@ -90,6 +97,7 @@ impl Cluster {
         let _ = self.pools.wait_until_ready().await;
         let _ = self.peers.wait_until_ready().await;
         let _ = self.advertisements.wait_until_ready().await;
+        let _ = self.secrets.wait_until_ready().await;
     }
 }
 
@@ -206,6 +214,7 @@ pub async fn client(k: &KubernetesConfig) -> Result<Client, String> {
 pub(crate) async fn run(
     config: Config,
     directory: Directory,
+    listener: Option<Arc<Listener>>,
     source: Arc<SharedSource>,
     mut stop: Stop,
 ) -> Result<(), DaemonError> {
@@ -255,6 +264,13 @@ pub(crate) async fn run(
         // Adj-RIB-Outs change without a cluster change.
         if std::mem::take(&mut dirty) {
             let wanted = wanted(&cluster, &config, &k, &mut problems);
+            if let Some(l) = listener
+                .as_ref()
+                .filter(|_| wanted.peers != announcer.wanted().peers)
+            {
+                // TCP MD5 keys for sessions the peers open.
+                l.set_keys(&wanted.peers);
+            }
             announcer.apply(wanted).await;
             publish(&source, &announcer, &cluster, &k);
         }
@@ -302,7 +318,21 @@ fn wanted(
         .and_then(|n| n.metadata.labels.clone())
         .unwrap_or_default();
     let pools = all(&cluster.pools);
-    let (peers, mut problems) = speaker::peers(&all(&cluster.peers), &labels, config.node.asn);
+    let passwords = speaker::Passwords {
+        namespace: k.namespace.clone(),
+        by_secret: cluster
+            .secrets
+            .state()
+            .iter()
+            .filter_map(|s| {
+                let name = s.metadata.name.clone()?;
+                let bytes = s.data.as_ref()?.get("password")?;
+                Some((name, String::from_utf8(bytes.0.clone()).ok()?))
+            })
+            .collect(),
+    };
+    let (peers, mut problems) =
+        speaker::peers(&all(&cluster.peers), &labels, config.node.asn, &passwords);
     let (advertisements, more) =
         speaker::advertisements(&all(&cluster.advertisements), &pools, &labels);
     problems.extend(more);

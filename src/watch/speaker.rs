@@ -10,8 +10,9 @@
 //! - A BGPPeer whose `myASN` differs from `[node] asn` is refused (the speaker has one local
 //!   ASN); so is one with an unusable address or duration. Refusals are returned as messages,
 //!   the other peers run.
-//! - `passwordSecret`, `routerID` and `bfdProfile` of a BGPPeer are not read yet (said in the
-//!   refusal/ignore messages).
+//! - `passwordSecret` names a Secret in `[kubernetes] namespace` whose key `password` is the
+//!   TCP MD5 password (like MetalLB); a missing Secret or key refuses the peer with the reason.
+//!   `routerID` and `bfdProfile` of a BGPPeer are not read yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -50,11 +51,20 @@ pub fn any_matches(selectors: &[LabelSelector], labels: &Labels) -> bool {
     selectors.is_empty() || selectors.iter().any(|s| matches(s, labels))
 }
 
+/// Where BGPPeers find their passwords: the namespace of the configuration kinds and the
+/// `password` key of each Secret there, by Secret name.
+#[derive(Debug, Clone, Default)]
+pub struct Passwords {
+    pub namespace: String,
+    pub by_secret: BTreeMap<String, String>,
+}
+
 /// The sessions of this node: (peers to run, refusal messages).
 pub fn peers(
     peers: &[BGPPeer],
     node_labels: &Labels,
     local_asn: u32,
+    passwords: &Passwords,
 ) -> (Vec<PeerConfig>, Vec<String>) {
     let mut out: Vec<PeerConfig> = Vec::new();
     let mut refused = Vec::new();
@@ -62,7 +72,7 @@ pub fn peers(
         if !any_matches(&p.spec.node_selectors, node_labels) {
             continue;
         }
-        match peer(p, local_asn) {
+        match peer(p, local_asn, passwords) {
             Ok(pc) if out.iter().any(|o| o.address == pc.address) => refused.push(format!(
                 "BGPPeer `{}`: another BGPPeer for this node already has address {}",
                 pc.name, pc.address
@@ -75,7 +85,7 @@ pub fn peers(
     (out, refused)
 }
 
-fn peer(p: &BGPPeer, local_asn: u32) -> Result<PeerConfig, String> {
+fn peer(p: &BGPPeer, local_asn: u32, passwords: &Passwords) -> Result<PeerConfig, String> {
     let name = p.metadata.name.clone().unwrap_or_default();
     let s = &p.spec;
     let bad = |what: String| format!("BGPPeer `{name}`: {what}");
@@ -119,11 +129,22 @@ fn peer(p: &BGPPeer, local_asn: u32) -> Result<PeerConfig, String> {
                 .map_err(|_| bad(format!("sourceAddress `{a}` is not an IP address")))?,
         ),
     };
-    if s.password_secret.is_some() {
-        return Err(bad(
-            "passwordSecret is not supported yet (TCP MD5 from a Secret); remove it or run standalone with `password`".into(),
-        ));
-    }
+    let ns = &passwords.namespace;
+    let password = match &s.password_secret {
+        None => None,
+        Some(r) if r.namespace.as_deref().is_some_and(|n| n != ns) => {
+            return Err(bad(format!(
+                "passwordSecret `{}`: the Secret must be in namespace `{ns}`",
+                r.name
+            )))
+        }
+        Some(r) => Some(passwords.by_secret.get(&r.name).cloned().ok_or_else(|| {
+            bad(format!(
+                "passwordSecret: no Secret `{}` with a `password` key in namespace `{ns}`",
+                r.name
+            ))
+        })?),
+    };
     Ok(PeerConfig {
         name,
         address,
@@ -134,7 +155,7 @@ fn peer(p: &BGPPeer, local_asn: u32) -> Result<PeerConfig, String> {
         keepalive_time: u16::try_from(keepalive).unwrap_or(u16::MAX),
         connect_retry: 5,
         source_address,
-        password: None,
+        password,
         ebgp_multihop: s.ebgp_multi_hop.and_then(|m| m.then_some(255)),
         ttl_security: false,
         passive: false,
@@ -346,7 +367,12 @@ mod tests {
             peer_obj("other-asn", "  myASN: 64999\n  peerASN: 64500\n  peerAddress: 192.0.2.6"),
             peer_obj("bad-hold", "  myASN: 64512\n  peerASN: 64500\n  peerAddress: 192.0.2.7\n  holdTime: 2s"),
         ];
-        let (run, refused) = peers(&list, &labels(&[("rack", "r1")]), 64512);
+        let (run, refused) = peers(
+            &list,
+            &labels(&[("rack", "r1")]),
+            64512,
+            &Passwords::default(),
+        );
         let names: Vec<&str> = run.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["tor1"]);
         assert_eq!(run[0].hold_time, 9);
@@ -354,8 +380,42 @@ mod tests {
         assert_eq!(refused.len(), 2, "{refused:?}");
         assert!(refused[0].contains("`other-asn`") && refused[0].contains("myASN 64999"));
         assert!(refused[1].contains("`bad-hold`") && refused[1].contains("holdTime"));
-        let (run, _) = peers(&list, &labels(&[("rack", "r2")]), 64512);
+        let (run, _) = peers(
+            &list,
+            &labels(&[("rack", "r2")]),
+            64512,
+            &Passwords::default(),
+        );
         assert_eq!(run.len(), 2);
+    }
+
+    #[test]
+    fn a_password_comes_from_a_secret_in_the_configuration_namespace() {
+        let base = "  myASN: 64512\n  peerASN: 64500\n  peerAddress: 192.0.2.1";
+        let list = vec![
+            peer_obj(
+                "ok",
+                &format!("{base}\n  passwordSecret: {{name: tor-md5}}"),
+            ),
+            peer_obj(
+                "elsewhere",
+                &format!("{base}9\n  passwordSecret: {{name: tor-md5, namespace: default}}"),
+            ),
+            peer_obj(
+                "missing",
+                &format!("{base}8\n  passwordSecret: {{name: nope}}"),
+            ),
+        ];
+        let passwords = Passwords {
+            namespace: "ferrolb-system".into(),
+            by_secret: BTreeMap::from([("tor-md5".to_string(), "s3cret".to_string())]),
+        };
+        let (run, refused) = peers(&list, &labels(&[]), 64512, &passwords);
+        assert_eq!(run.len(), 1);
+        assert_eq!(run[0].password.as_deref(), Some("s3cret"));
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused[0].contains("`elsewhere`") && refused[0].contains("ferrolb-system"));
+        assert!(refused[1].contains("`missing`") && refused[1].contains("no Secret `nope`"));
     }
 
     fn pool(name: &str, addrs: &str, lbls: &str) -> IPAddressPool {

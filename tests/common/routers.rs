@@ -98,6 +98,8 @@ pub struct BirdOpts {
     pub kernel_merge_paths: bool,
     /// The session runs over IPv6 (2001:db8::1 to the node's IPv6 address).
     pub ipv6_transport: bool,
+    /// TCP MD5 password of every session (RFC 2385).
+    pub password: Option<String>,
 }
 
 impl Bird {
@@ -119,6 +121,11 @@ impl Bird {
         if opts.kernel_merge_paths {
             text.push_str("protocol kernel k4 {\n  ipv4 { export all; };\n  merge paths on;\n}\nprotocol kernel k6 {\n  ipv6 { export all; };\n  merge paths on;\n}\n");
         }
+        let password = opts
+            .password
+            .as_ref()
+            .map(|p| format!("  password \"{p}\";\n"))
+            .unwrap_or_default();
         for i in 0..opts.nodes.max(1) {
             let name = if i == 0 {
                 "ferrolb".to_string()
@@ -132,7 +139,7 @@ impl Bird {
                 (ROUTER_V4, node_v4)
             };
             text.push_str(&format!(
-                "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {neighbor} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
+                "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {neighbor} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}{password}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
             ));
         }
         std::fs::write(&conf, text).expect("write bird.conf");
