@@ -1,8 +1,8 @@
 //! `ferrolb run` in Kubernetes mode: the I/O around the pure pieces of this module.
 //!
 //! - Reflectors (kube-rs watcher + store, with back-off) mirror Services, EndpointSlices and
-//!   Nodes of the whole cluster and the IPAddressPools, BGPPeers and BGPAdvertisements of
-//!   `[kubernetes] namespace`. Nothing is assigned, announced or withdrawn, and `/readyz` says
+//!   Nodes of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements and Secrets
+//!   (BGPPeer passwords) of `[kubernetes] namespace`. Nothing is assigned, announced or withdrawn, and `/readyz` says
 //!   not ready, until every one of them has listed once.
 //! - Every node is a speaker ([`speak`]): it announces what Service status says, through the
 //!   sessions its BGPPeers give it, and keeps one `ServiceAnnouncement` per Service it is
