@@ -29,7 +29,7 @@ use std::net::IpAddr;
 
 pub use addr::{Fam, IntervalSet};
 pub use assign::Allocator;
-pub use pool::{Pool, Range, Selector};
+pub use pool::{selects, LabelMatch, Pool, Range, Requirement, Selector};
 
 /// Which families a service wants (Kubernetes `spec.ipFamilyPolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,8 @@ pub struct Request {
     /// Creation time or sequence: the older service wins a contested address.
     pub created: u64,
     pub namespace: String,
+    /// The labels of the service's namespace (for pools selecting namespaces by label).
+    pub namespace_labels: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     /// Specific addresses asked for (empty = any).
     pub addresses: Vec<IpAddr>,
@@ -82,6 +84,7 @@ impl Request {
             key: key.to_string(),
             created,
             namespace: String::new(),
+            namespace_labels: BTreeMap::new(),
             labels: BTreeMap::new(),
             addresses: Vec::new(),
             pool: None,

@@ -30,24 +30,74 @@ impl Range {
     }
 }
 
-/// Which services a pool serves (Kubernetes fills these; standalone leaves them empty).
+/// One label requirement (a Kubernetes `matchLabels` entry or `matchExpressions` item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    Equals(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    DoesNotExist(String),
+}
+
+impl Requirement {
+    /// True when `labels` satisfy it.
+    pub fn holds(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            Requirement::Equals(k, v) => labels.get(k) == Some(v),
+            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
+            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
+            Requirement::Exists(k) => labels.contains_key(k),
+            Requirement::DoesNotExist(k) => !labels.contains_key(k),
+        }
+    }
+}
+
+/// A label selector: every requirement must hold (the empty selector selects everything).
+pub type LabelMatch = Vec<Requirement>;
+
+/// True when every requirement of `sel` holds.
+pub fn selects(sel: &[Requirement], labels: &BTreeMap<String, String>) -> bool {
+    sel.iter().all(|r| r.holds(labels))
+}
+
+/// Which services a pool serves, like MetalLB's `serviceAllocation` (Kubernetes fills these;
+/// standalone leaves them empty = every service).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Selector {
-    /// Namespaces the pool serves; empty = all.
+    /// Namespaces the pool serves by name.
     pub namespaces: Vec<String>,
-    /// Labels a service must carry; empty = any.
-    pub labels: BTreeMap<String, String>,
+    /// Namespaces the pool serves by their labels (any selector).
+    pub namespace_selectors: Vec<LabelMatch>,
+    /// Services the pool serves by their labels (any selector); empty = any service.
+    pub service_selectors: Vec<LabelMatch>,
 }
 
 impl Selector {
     /// True when the selector names anything (more specific than match-all).
     pub fn is_specific(&self) -> bool {
-        !self.namespaces.is_empty() || !self.labels.is_empty()
+        !self.namespaces.is_empty()
+            || !self.namespace_selectors.is_empty()
+            || !self.service_selectors.is_empty()
     }
 
-    pub fn matches(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
-        (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace))
-            && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+    /// Namespace: by name or by labels (no namespace condition: any); service: by labels.
+    pub fn matches(
+        &self,
+        namespace: &str,
+        namespace_labels: &BTreeMap<String, String>,
+        labels: &BTreeMap<String, String>,
+    ) -> bool {
+        let any_namespace = self.namespaces.is_empty() && self.namespace_selectors.is_empty();
+        let namespace_ok = any_namespace
+            || self.namespaces.iter().any(|n| n == namespace)
+            || self
+                .namespace_selectors
+                .iter()
+                .any(|s| selects(s, namespace_labels));
+        let service_ok = self.service_selectors.is_empty()
+            || self.service_selectors.iter().any(|s| selects(s, labels));
+        namespace_ok && service_ok
     }
 }
 

@@ -410,3 +410,75 @@ fn allocating_again_moves_nothing() {
         .expect("again");
     assert_eq!(x.addresses, y.addresses);
 }
+
+#[test]
+fn pools_select_namespaces_by_name_or_label_and_services_by_label() {
+    let lbl = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let mut web = Pool::new("web", vec![range("198.51.100.1", "198.51.100.9")]);
+    web.selector.namespace_selectors = vec![vec![Requirement::Equals("env".into(), "prod".into())]];
+    web.selector.service_selectors = vec![
+        vec![Requirement::In(
+            "tier".into(),
+            vec!["web".into(), "edge".into()],
+        )],
+        vec![Requirement::Exists("public".into())],
+    ];
+    let rest = Pool::new("rest", vec![range("203.0.113.1", "203.0.113.9")]);
+    let mut a = alloc_with(vec![web, rest]);
+    let req = |key: &str, ns: &[(&str, &str)], svc: &[(&str, &str)]| {
+        let mut r = Request::simple(key, 1, Fam::V4);
+        r.namespace = "shop".into();
+        r.namespace_labels = lbl(ns);
+        r.labels = lbl(svc);
+        r
+    };
+    let got = |a: &mut Allocator, r: &Request| first(&a.allocate(r).expect("alloc"));
+    assert_eq!(
+        got(
+            &mut a,
+            &req("shop/a", &[("env", "prod")], &[("tier", "edge")])
+        ),
+        ip("198.51.100.1")
+    );
+    assert_eq!(
+        got(
+            &mut a,
+            &req("shop/b", &[("env", "prod")], &[("public", "")])
+        ),
+        ip("198.51.100.2")
+    );
+    // Wrong service labels, or the namespace not labelled prod: the match-all pool.
+    assert_eq!(
+        got(
+            &mut a,
+            &req("shop/c", &[("env", "prod")], &[("tier", "db")])
+        ),
+        ip("203.0.113.1")
+    );
+    assert_eq!(
+        got(
+            &mut a,
+            &req("shop/d", &[("env", "dev")], &[("tier", "web")])
+        ),
+        ip("203.0.113.2")
+    );
+}
+
+#[test]
+fn requirements_follow_kubernetes_semantics() {
+    let labels: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
+    assert!(Requirement::NotIn("a".into(), vec!["2".into()]).holds(&labels));
+    assert!(Requirement::NotIn("b".into(), vec!["2".into()]).holds(&labels));
+    assert!(!Requirement::NotIn("a".into(), vec!["1".into()]).holds(&labels));
+    assert!(Requirement::DoesNotExist("b".into()).holds(&labels));
+    assert!(!Requirement::Exists("b".into()).holds(&labels));
+    assert!(
+        selects(&[], &labels),
+        "the empty selector selects everything"
+    );
+}

@@ -269,7 +269,19 @@ impl Allocating {
         let services = self.services();
         let pools = all(&self.cluster.pools);
         let nodes = all(&self.cluster.nodes);
-        let t = controller::take_over(&pools, &nodes, &services, &self.class);
+        let namespaces: controller::NamespaceLabels = self
+            .cluster
+            .namespaces
+            .state()
+            .iter()
+            .filter_map(|n| {
+                Some((
+                    n.metadata.name.clone()?,
+                    n.metadata.labels.clone().unwrap_or_default(),
+                ))
+            })
+            .collect();
+        let t = controller::take_over(&pools, &nodes, &namespaces, &services, &self.class);
         let mut ok = true;
         for (name, reason) in &t.refused_pools {
             if self.pools_told.get(name) == Some(reason) {

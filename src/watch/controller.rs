@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{Node, Service};
 
 use super::crds::IPAddressPool;
 use super::service;
+use super::speaker::{requirements, Labels};
 use crate::allocator::{AllocError, Allocator, NodeAddress, Pool, Range, Selector};
 use crate::config::address_range;
 
@@ -60,14 +61,20 @@ pub fn pool_of(p: &IPAddressPool) -> Result<Pool, String> {
     pool.auto_assign = p.spec.auto_assign.unwrap_or(true);
     pool.avoid_buggy_ips = p.spec.avoid_buggy_ips.unwrap_or(false);
     if let Some(sa) = &p.spec.service_allocation {
+        let selectors = |list: &[crate::watch::crds::LabelSelector], what: &str| {
+            list.iter()
+                .map(|s| {
+                    requirements(s).map_err(|e| {
+                        format!("IPAddressPool `{name}`: serviceAllocation.{what}: {e}")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
         pool.priority = sa.priority.unwrap_or(0);
         pool.selector = Selector {
             namespaces: sa.namespaces.clone(),
-            labels: sa
-                .service_selectors
-                .first()
-                .map(|s| s.match_labels.clone())
-                .unwrap_or_default(),
+            namespace_selectors: selectors(&sa.namespace_selectors, "namespaceSelectors")?,
+            service_selectors: selectors(&sa.service_selectors, "serviceSelectors")?,
         };
     }
     Ok(pool)
@@ -93,10 +100,14 @@ pub fn node_addresses(nodes: &[Node]) -> Vec<NodeAddress> {
         .collect()
 }
 
+/// The labels of every Namespace, by name (for pools that select namespaces by label).
+pub type NamespaceLabels = std::collections::BTreeMap<String, Labels>;
+
 /// Builds the allocator from the cluster's state and decides every Service of `class`.
 pub fn take_over(
     pools: &[IPAddressPool],
     nodes: &[Node],
+    namespaces: &NamespaceLabels,
     services: &[Service],
     class: &str,
 ) -> Takeover {
@@ -115,7 +126,14 @@ pub fn take_over(
         .collect();
     ours.sort_by_key(|s| (service::created(s), service::key(s)));
     let restore_errors = alloc.restore(ours.iter().filter_map(|s| service::restored(s)).collect());
-    let mut outcomes: Vec<Outcome> = ours.iter().map(|s| serve(&mut alloc, s)).collect();
+    let none = Labels::new();
+    let mut outcomes: Vec<Outcome> = ours
+        .iter()
+        .map(|s| {
+            let ns = s.metadata.namespace.as_deref().unwrap_or("default");
+            serve(&mut alloc, s, namespaces.get(ns).unwrap_or(&none))
+        })
+        .collect();
     for e in restore_errors {
         if let Some(o) = outcomes
             .iter_mut()
@@ -144,12 +162,17 @@ fn service_of(e: &AllocError) -> Option<&str> {
     }
 }
 
-/// Allocates for one Service (keeping what it holds) and says what to write and tell.
-pub fn serve(alloc: &mut Allocator, svc: &Service) -> Outcome {
+/// Allocates for one Service (keeping what it holds) and says what to write and tell;
+/// `namespace_labels` are the labels of its Namespace.
+pub fn serve(alloc: &mut Allocator, svc: &Service, namespace_labels: &Labels) -> Outcome {
     let key = service::key(svc);
     let mut current = service::ingress(svc);
     current.sort();
-    let (mut addresses, event) = match service::request(svc) {
+    let request = service::request(svc).map(|mut r| {
+        r.namespace_labels = namespace_labels.clone();
+        r
+    });
+    let (mut addresses, event) = match request {
         Err(e) => (current.clone(), Some(Event::Failed(e))),
         Ok(req) => match alloc.allocate(&req) {
             Ok(a) => {

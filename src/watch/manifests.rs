@@ -240,6 +240,10 @@ fn typed<T: DeserializeOwned>(doc: &Doc<'_>, report: &mut Report) -> Option<T> {
 }
 
 fn pool(doc: &Doc<'_>, o: &IPAddressPool, report: &mut Report) {
+    if let Some(sa) = &o.spec.service_allocation {
+        selectors(doc, &sa.namespace_selectors, report);
+        selectors(doc, &sa.service_selectors, report);
+    }
     if o.spec.addresses.is_empty() {
         report
             .errors
@@ -255,8 +259,24 @@ fn pool(doc: &Doc<'_>, o: &IPAddressPool, report: &mut Report) {
     }
 }
 
+/// Label selectors with an operator Kubernetes does not have are located at the operator.
+fn selectors(doc: &Doc<'_>, list: &[super::crds::LabelSelector], report: &mut Report) {
+    for sel in list {
+        if let Err(e) = super::speaker::requirements(sel) {
+            let bad = sel
+                .match_expressions
+                .iter()
+                .map(|x| x.operator.as_str())
+                .find(|op| !matches!(*op, "In" | "NotIn" | "Exists" | "DoesNotExist"))
+                .unwrap_or("matchExpressions");
+            report.errors.push(doc.find(bad, e));
+        }
+    }
+}
+
 fn peer(doc: &Doc<'_>, o: &BGPPeer, report: &mut Report) {
     let s = &o.spec;
+    selectors(doc, &s.node_selectors, report);
     let mut bad = |needle: &str, msg: String| report.errors.push(doc.find(needle, msg));
     if s.peer_address.parse::<IpAddr>().is_err() {
         bad(
@@ -308,6 +328,8 @@ fn peer(doc: &Doc<'_>, o: &BGPPeer, report: &mut Report) {
 
 fn bgp_ad(doc: &Doc<'_>, o: &BGPAdvertisement, report: &mut Report) {
     let s = &o.spec;
+    selectors(doc, &s.node_selectors, report);
+    selectors(doc, &s.ip_address_pool_selectors, report);
     for c in &s.communities {
         if community(c).is_none() {
             report.errors.push(doc.find(
@@ -450,6 +472,15 @@ mod tests {
         let m = messages("apiVersion: ferrolb.io/v1alpha1\nkind: [\n");
         assert_eq!(m.len(), 1);
         assert!(m[0].starts_with("m.yaml:3:"), "{m:?}");
+    }
+
+    #[test]
+    fn a_selector_operator_kubernetes_does_not_have_is_located() {
+        let text = "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {name: p}\nspec:\n  addresses: [198.51.100.0/24]\n  serviceAllocation:\n    serviceSelectors:\n    - matchExpressions:\n      - {key: tier, operator: Equals, values: [web]}\n";
+        let m = messages(text);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].starts_with("m.yaml:9:31:"), "{m:?}");
+        assert!(m[0].contains("operator `Equals`"), "{m:?}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `ferrolb run` in Kubernetes mode: the I/O around the pure pieces of this module.
 //!
-//! - Reflectors (kube-rs watcher + store, with back-off) mirror Services, EndpointSlices and
-//!   Nodes of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements and Secrets
+//! - Reflectors (kube-rs watcher + store, with back-off) mirror Services, EndpointSlices,
+//!   Nodes and Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements and Secrets
 //!   (BGPPeer passwords) of `[kubernetes] namespace`. Nothing is assigned, announced or withdrawn, and `/readyz` says
 //!   not ready, until every one of them has listed once.
 //! - Every node is a speaker ([`speak`]): it announces what Service status says, through the
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -44,6 +44,8 @@ pub struct Cluster {
     pub services: Store<Service>,
     pub slices: Store<EndpointSlice>,
     pub nodes: Store<Node>,
+    /// For pools that select namespaces by label.
+    pub namespaces: Store<Namespace>,
     pub pools: Store<IPAddressPool>,
     pub peers: Store<BGPPeer>,
     pub advertisements: Store<BGPAdvertisement>,
@@ -65,6 +67,7 @@ impl Cluster {
             services: reflect(Api::all(client.clone()), "services", changed),
             slices: reflect(Api::all(client.clone()), "endpointslices", changed),
             nodes: reflect(Api::all(client.clone()), "nodes", changed),
+            namespaces: reflect(Api::all(client.clone()), "namespaces", changed),
             pools: reflect(
                 Api::namespaced(client.clone(), namespace),
                 "ipaddresspools",
@@ -94,6 +97,7 @@ impl Cluster {
         let _ = self.services.wait_until_ready().await;
         let _ = self.slices.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
+        let _ = self.namespaces.wait_until_ready().await;
         let _ = self.pools.wait_until_ready().await;
         let _ = self.peers.wait_until_ready().await;
         let _ = self.advertisements.wait_until_ready().await;

@@ -112,6 +112,8 @@ pub fn request(svc: &Service) -> Result<Request, String> {
         key: key(svc),
         created: created(svc),
         namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+        // Filled by the caller, who knows the Namespace objects.
+        namespace_labels: Default::default(),
         labels: svc.metadata.labels.clone().unwrap_or_default(),
         addresses,
         pool: annotation(svc, "address-pool").map(str::to_string),

@@ -23,27 +23,41 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool, LabelSelector};
 use super::manifests::go_duration;
 use super::service;
+use crate::allocator::{selects, LabelMatch, Requirement};
 use crate::bgp::message::Family;
 use crate::config::{address_range, community, AdvertisementConfig, PeerConfig};
 
 /// Labels of an object (empty when it has none).
 pub type Labels = BTreeMap<String, String>;
 
-/// True when `labels` satisfy the selector (every matchLabel and every matchExpression).
-pub fn matches(sel: &LabelSelector, labels: &Labels) -> bool {
-    sel.match_labels
+/// The allocator's form of a Kubernetes label selector; an unknown operator is an error.
+pub fn requirements(sel: &LabelSelector) -> Result<LabelMatch, String> {
+    let mut out: LabelMatch = sel
+        .match_labels
         .iter()
-        .all(|(k, v)| labels.get(k) == Some(v))
-        && sel.match_expressions.iter().all(|e| {
-            let value = labels.get(&e.key);
-            match e.operator.as_str() {
-                "In" => value.is_some_and(|v| e.values.contains(v)),
-                "NotIn" => value.is_none_or(|v| !e.values.contains(v)),
-                "Exists" => value.is_some(),
-                "DoesNotExist" => value.is_none(),
-                _ => false,
+        .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
+        .collect();
+    for e in &sel.match_expressions {
+        let (k, vs) = (e.key.clone(), e.values.clone());
+        out.push(match e.operator.as_str() {
+            "In" => Requirement::In(k, vs),
+            "NotIn" => Requirement::NotIn(k, vs),
+            "Exists" => Requirement::Exists(k),
+            "DoesNotExist" => Requirement::DoesNotExist(k),
+            other => {
+                return Err(format!(
+                    "matchExpressions: operator `{other}` is not In, NotIn, Exists or DoesNotExist"
+                ))
             }
-        })
+        });
+    }
+    Ok(out)
+}
+
+/// True when `labels` satisfy the selector (every matchLabel and every matchExpression); a
+/// selector with an unknown operator selects nothing.
+pub fn matches(sel: &LabelSelector, labels: &Labels) -> bool {
+    requirements(sel).is_ok_and(|r| selects(&r, labels))
 }
 
 /// True when any selector matches; an empty list selects everything.

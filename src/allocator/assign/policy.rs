@@ -140,7 +140,9 @@ impl Allocator {
             .filter(|p| match &req.pool {
                 Some(name) => &p.name == name,
                 None => {
-                    (p.auto_assign || explicit) && p.selector.matches(&req.namespace, &req.labels)
+                    (p.auto_assign || explicit)
+                        && p.selector
+                            .matches(&req.namespace, &req.namespace_labels, &req.labels)
                 }
             })
             .collect();

@@ -59,7 +59,7 @@ fn apply(services: Vec<Service>, t: &Takeover) -> Vec<Service> {
 fn restart_with_zero_churn_250_kept_5_deleted_20_new() {
     let pools = [pool("public", &["198.51.100.0/24", "203.0.113.0/24"])];
     let first: Vec<Service> = (0..250).map(|i| service(&format!("s{i}"), i, "")).collect();
-    let t1 = take_over(&pools, &[], &first, "");
+    let t1 = take_over(&pools, &[], &NamespaceLabels::new(), &first, "");
     assert!(t1
         .outcomes
         .iter()
@@ -74,7 +74,7 @@ fn restart_with_zero_churn_250_kept_5_deleted_20_new() {
         .cloned()
         .collect();
     now.extend((0..20).map(|i| service(&format!("new{i}"), 1000 + i, "")));
-    let t2 = take_over(&pools, &[], &now, "");
+    let t2 = take_over(&pools, &[], &NamespaceLabels::new(), &now, "");
 
     for s in assigned
         .iter()
@@ -113,11 +113,17 @@ fn restart_with_zero_churn_250_kept_5_deleted_20_new() {
 fn a_deleted_services_address_is_not_reused_while_the_service_is_still_listed() {
     let pools = [pool("tiny", &["198.51.100.7"])];
     let a = service("a", 1, "");
-    let t = take_over(&pools, &[], std::slice::from_ref(&a), "");
+    let t = take_over(
+        &pools,
+        &[],
+        &NamespaceLabels::new(),
+        std::slice::from_ref(&a),
+        "",
+    );
     let a = with_status(a, &t.outcomes[0]);
     // `b` arrives while `a` (holding the only address) is still in the API.
     let b = service("b", 0, "");
-    let t = take_over(&pools, &[], &[b, a], "");
+    let t = take_over(&pools, &[], &NamespaceLabels::new(), &[b, a], "");
     let b = t.outcomes.iter().find(|o| o.key == "shop/b").expect("b");
     assert!(b.addresses.is_empty(), "{b:?}");
     assert!(
@@ -134,7 +140,7 @@ fn a_pool_overlapping_a_node_address_is_refused_and_nothing_comes_from_it() {
     ];
     let nodes = [node("n1", "192.0.2.10")];
     let services: Vec<Service> = (0..3).map(|i| service(&format!("s{i}"), i, "")).collect();
-    let t = take_over(&pools, &nodes, &services, "");
+    let t = take_over(&pools, &nodes, &NamespaceLabels::new(), &services, "");
     assert_eq!(t.refused_pools.len(), 1);
     assert_eq!(t.refused_pools[0].0, "bad");
     assert!(
@@ -157,7 +163,13 @@ fn prefer_dual_stack_gets_ipv4_then_ipv6_when_a_pool_appears_and_require_stays_p
     let v4 = [pool("v4", &["198.51.100.0/24"])];
     let prefer = service("prefer", 1, "  ipFamilyPolicy: PreferDualStack\n");
     let require = service("require", 2, "  ipFamilyPolicy: RequireDualStack\n");
-    let t = take_over(&v4, &[], &[prefer.clone(), require.clone()], "");
+    let t = take_over(
+        &v4,
+        &[],
+        &NamespaceLabels::new(),
+        &[prefer.clone(), require.clone()],
+        "",
+    );
     let p = &t.outcomes[0];
     assert_eq!(p.addresses.len(), 1);
     assert!(
@@ -173,13 +185,19 @@ fn prefer_dual_stack_gets_ipv4_then_ipv6_when_a_pool_appears_and_require_stays_p
 
     // A restart changes nothing.
     let prefer = with_status(prefer, p);
-    let again = take_over(&v4, &[], &[prefer.clone(), require.clone()], "");
+    let again = take_over(
+        &v4,
+        &[],
+        &NamespaceLabels::new(),
+        &[prefer.clone(), require.clone()],
+        "",
+    );
     assert_eq!(again.outcomes[0].addresses, p.addresses);
     assert!(again.outcomes[1].addresses.is_empty());
 
     // An IPv6 pool appears: PreferDualStack gains IPv6 and keeps its IPv4.
     let both = [v4[0].clone(), pool("v6", &["2001:db8:100::/64"])];
-    let t = take_over(&both, &[], &[prefer, require], "");
+    let t = take_over(&both, &[], &NamespaceLabels::new(), &[prefer, require], "");
     assert_eq!(t.outcomes[0].addresses.len(), 2);
     assert!(t.outcomes[0].addresses.contains(&p.addresses[0]));
     assert_eq!(
@@ -193,6 +211,58 @@ fn prefer_dual_stack_gets_ipv4_then_ipv6_when_a_pool_appears_and_require_stays_p
 fn services_of_another_class_are_left_alone() {
     let pools = [pool("public", &["198.51.100.0/24"])];
     let other = service("other", 1, "  loadBalancerClass: other.io/lb\n");
-    let t = take_over(&pools, &[], &[other], "");
+    let t = take_over(&pools, &[], &NamespaceLabels::new(), &[other], "");
     assert!(t.outcomes.is_empty());
+}
+
+#[test]
+fn service_allocation_selects_by_namespace_labels_and_service_expressions() {
+    let prod: IPAddressPool = serde_yaml::from_str(
+        "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {name: prod, namespace: ferrolb-system}\nspec:\n  addresses: [198.51.100.0/28]\n  serviceAllocation:\n    priority: 5\n    namespaceSelectors: [{matchLabels: {env: prod}}]\n    serviceSelectors: [{matchExpressions: [{key: tier, operator: In, values: [web]}]}]\n",
+    )
+    .expect("pool");
+    let p = pool_of(&prod).expect("valid");
+    assert_eq!(p.priority, 5);
+    assert_eq!(p.selector.namespace_selectors.len(), 1);
+    let pools = [prod, pool("rest", &["203.0.113.0/28"])];
+    let mut web = service("web", 1, "");
+    web.metadata.labels = Some([("tier".to_string(), "web".to_string())].into());
+    let db = service("db", 2, "");
+    let labelled: NamespaceLabels = [(
+        "shop".to_string(),
+        [("env".to_string(), "prod".to_string())].into(),
+    )]
+    .into();
+    let t = take_over(&pools, &[], &labelled, &[web.clone(), db.clone()], "");
+    let by_key = |t: &Takeover, k: &str| {
+        t.outcomes
+            .iter()
+            .find(|o| o.key == k)
+            .map(|o| o.addresses[0].to_string())
+    };
+    assert_eq!(by_key(&t, "shop/web").as_deref(), Some("198.51.100.0"));
+    assert_eq!(by_key(&t, "shop/db").as_deref(), Some("203.0.113.0"));
+    // The namespace loses its label: web no longer qualifies for the prod pool.
+    let t = take_over(&pools, &[], &NamespaceLabels::new(), &[web, db], "");
+    assert_eq!(by_key(&t, "shop/web").as_deref(), Some("203.0.113.0"));
+}
+
+#[test]
+fn a_pool_with_an_unknown_selector_operator_is_refused_by_name() {
+    let bad: IPAddressPool = serde_yaml::from_str(
+        "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {name: odd, namespace: ferrolb-system}\nspec:\n  addresses: [198.51.100.0/28]\n  serviceAllocation:\n    serviceSelectors: [{matchExpressions: [{key: tier, operator: Like}]}]\n",
+    )
+    .expect("pool");
+    let t = take_over(
+        &[bad],
+        &[],
+        &NamespaceLabels::new(),
+        &[service("web", 1, "")],
+        "",
+    );
+    assert_eq!(t.refused_pools.len(), 1);
+    assert!(
+        t.refused_pools[0].1.contains("`odd`") && t.refused_pools[0].1.contains("serviceSelectors")
+    );
+    assert!(t.outcomes[0].addresses.is_empty());
 }
