@@ -122,13 +122,7 @@ fn a_bgppeer_password_comes_from_a_secret() {
         let c = lab_cluster(", passwordSecret: {name: tor-md5}").await;
         c.service("web", "", "").await;
         let node = lab_node(&c, &lab, 0);
-        let web = eventually("web to get an address", WAIT, || async {
-            c.addresses()
-                .await
-                .get("web")
-                .and_then(|a| a.first().copied())
-        })
-        .await;
+        let web = c.address_of("web").await;
         eventually("the refusal to be logged", WAIT, || async {
             node.log_text()
                 .contains("no Secret `tor-md5` with a `password` key")
@@ -171,13 +165,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
     let mut nodes: Vec<common::Proc> = (0..2).map(|i| lab_node(&c, lab, i)).collect();
     // A Service reaches BIRD from both nodes (ECMP), with a ServiceAnnouncement per node.
     c.service("web", "", "").await;
-    let web = eventually("web to get an address", WAIT, || async {
-        c.addresses()
-            .await
-            .get("web")
-            .and_then(|a| a.first().copied())
-    })
-    .await;
+    let web = c.address_of("web").await;
     let web_p = host(&web.to_string());
     eventually("BIRD to learn web from both nodes", WAIT, || async {
         let [a, b] = per_node(bird);
@@ -229,13 +217,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
         .create(&Default::default(), &slice_on("local", "node-a"))
         .await
         .expect("create the EndpointSlice");
-    let local = eventually("local to get an address", WAIT, || async {
-        c.addresses()
-            .await
-            .get("local")
-            .and_then(|a| a.first().copied())
-    })
-    .await;
+    let local = c.address_of("local").await;
     let local_p = host(&local.to_string());
     eventually("BIRD to learn local from node-a only", WAIT, || async {
         let [a, b] = per_node(bird);
@@ -276,13 +258,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
     phase("local moved to node-b");
     // A Service that will be deleted while the API server is away.
     c.service("doomed", "", "").await;
-    let doomed = eventually("doomed to get an address", WAIT, || async {
-        c.addresses()
-            .await
-            .get("doomed")
-            .and_then(|a| a.first().copied())
-    })
-    .await;
+    let doomed = c.address_of("doomed").await;
     let doomed_p = host(&doomed.to_string());
     eventually("BIRD to learn doomed", WAIT, || async {
         per_node(bird)[0].contains(&doomed_p).then_some(())
@@ -330,13 +306,7 @@ async fn scenario(lab: &Lab, bird: &BirdCtl) {
     phase("doomed withdrawn after the restart");
     // A new Service after the outage is served (the allocator is back too).
     c.service("later", "", "").await;
-    let later = eventually("later to get an address", WAIT, || async {
-        c.addresses()
-            .await
-            .get("later")
-            .and_then(|a| a.first().copied())
-    })
-    .await;
+    let later = c.address_of("later").await;
     let later_p = host(&later.to_string());
     eventually("BIRD to learn later", WAIT, || async {
         per_node(bird)[1].contains(&later_p).then_some(())

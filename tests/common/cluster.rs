@@ -140,6 +140,21 @@ impl Cluster {
             .collect()
     }
 
+    /// Waits for the Service `name` in `default` to get an address; returns the first one.
+    pub async fn address_of(&self, name: &str) -> IpAddr {
+        eventually(
+            &format!("{name} to get an address"),
+            Duration::from_secs(60),
+            || async {
+                self.addresses()
+                    .await
+                    .get(name)
+                    .and_then(|a| a.first().copied())
+            },
+        )
+        .await
+    }
+
     /// Events in `ns` as (involved object name, reason, message).
     pub async fn events(&self, ns: &str) -> Vec<(String, String, String)> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), ns);
