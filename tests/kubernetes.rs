@@ -479,3 +479,35 @@ async fn missing_crds_are_named_and_the_node_stays_not_ready() {
     assert_eq!(ready(port), Some(false));
     assert!(c.addresses().await["web"].is_empty());
 }
+
+/// A holder that finds someone else in the Lease stops writing at once, and takes the Lease
+/// again only after that holder's Lease has run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_loses_the_lease_stops_writing() {
+    let c = Cluster::new().await;
+    c.create(pool("main", &["198.51.100.0/28"])).await;
+    c.service("first", "", "").await;
+    let lease = 3;
+    let (a, _) = c.node("node-a", None, lease, "", "listen = \"\"");
+    assigned(&c, &["first".to_string()]).await;
+    let path = format!("/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/ferrolb-allocator");
+    // Another pod wins the Lease (as if node-a's renewals had been lost), for 10 s.
+    let mut l = c.api.object(&path).expect("the Lease");
+    l["spec"]["holderIdentity"] = "intruder".into();
+    l["spec"]["leaseDurationSeconds"] = 10.into();
+    l["spec"]["renewTime"] = common::apiserver::now_rfc3339().into();
+    c.api.insert(&path, l);
+    eventually("node-a to notice", WAIT, || async {
+        a.log_text().contains("lost the Lease").then_some(())
+    })
+    .await;
+    c.service("second", "", "").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        c.addresses().await["second"].is_empty(),
+        "node-a wrote status without the Lease"
+    );
+    // The intruder never renews: after its 10 s node-a takes over and serves `second`.
+    assigned(&c, &["second".to_string()]).await;
+    assert_eq!(c.lease_holder().as_deref(), Some("node-a"));
+}
