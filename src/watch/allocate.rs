@@ -241,7 +241,7 @@ impl Allocating {
     /// The mirrored Services with our not-yet-mirrored writes laid over them.
     fn services(&mut self) -> Vec<Service> {
         let mut services = all(&self.cluster.services);
-        let mut present = HashMap::new();
+        let mut present = std::collections::HashSet::new();
         for s in &mut services {
             let key = service::key(s);
             let uid = s.uid().unwrap_or_default();
@@ -250,12 +250,12 @@ impl Allocating {
                 now.sort();
                 if *wuid == uid && now != *addrs {
                     set_ingress(s, addrs);
-                    present.insert(key, ());
+                    present.insert(key);
                 }
             }
         }
         // Writes the mirror has caught up with (or whose Service is gone) need no overlay.
-        self.written.retain(|k, _| present.contains_key(k));
+        self.written.retain(|k, _| present.contains(k));
         services
     }
 

@@ -249,18 +249,19 @@ pub fn advertisements(
 
 /// The pool holding `address` (by name order when pools overlap).
 pub fn pool_holding(pools: &[IPAddressPool], address: IpAddr) -> Option<String> {
-    let mut names: Vec<&IPAddressPool> = pools.iter().collect();
-    names.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    names
-        .into_iter()
-        .find(|p| {
+    // The first by name among those holding it, without sorting the pools for every address.
+    pools
+        .iter()
+        .filter(|p| {
             p.spec
                 .addresses
                 .iter()
                 .filter_map(|a| address_range(a))
                 .any(|r| r.contains(&address))
         })
-        .and_then(|p| p.metadata.name.clone())
+        .filter_map(|p| p.metadata.name.as_ref())
+        .min()
+        .cloned()
 }
 
 /// What this node announces for one Service: each address with its pool.
