@@ -6,7 +6,10 @@
 //! - pools are interval sets; the used-address set is an interval set too, so a /48 costs what
 //!   is handed out, and the lowest free address is found in O(log n);
 //! - pool choice for a family: the pool the service names, else auto-assign pools whose
-//!   selector matches, most specific selector first, then higher priority, then name order;
+//!   selector matches, tried in MetalLB's order: pools with a namespace or service condition
+//!   before pools that serve every service; then by `serviceAllocation.priority`, lower value
+//!   first, a pool without one (unset or 0) after every pool with one; then name order. The
+//!   first of them with a free address wins;
 //! - services with the same sharing key share an address when their ports do not clash and
 //!   their traffic policies agree; the last user releasing an address frees it;
 //! - `restore` re-adopts existing assignments before anything new is served: the older service

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use super::addr::{from_num, to_num, Fam, IntervalSet};
 
@@ -110,8 +111,10 @@ pub struct Pool {
     pub auto_assign: bool,
     /// Skip IPv4 addresses ending in .0 and .255.
     pub avoid_buggy_ips: bool,
-    /// Higher wins among pools that match equally specifically.
-    pub priority: i32,
+    /// MetalLB's `serviceAllocation.priority`: among pools that match equally specifically, a
+    /// lower value is tried first (1 before 2); `None` (MetalLB's unset or 0, hence non-zero
+    /// here) is tried after every pool that has a priority.
+    pub priority: Option<NonZeroU32>,
     pub selector: Selector,
 }
 
@@ -123,7 +126,7 @@ impl Pool {
             ranges,
             auto_assign: true,
             avoid_buggy_ips: false,
-            priority: 0,
+            priority: None,
             selector: Selector::default(),
         }
     }

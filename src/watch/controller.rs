@@ -8,6 +8,7 @@
 //! holds it is still in the API, and a restart moves nothing.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use k8s_openapi::api::core::v1::{Node, Service};
 
@@ -70,7 +71,14 @@ pub fn pool_of(p: &IPAddressPool) -> Result<Pool, String> {
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
-        pool.priority = sa.priority.unwrap_or(0);
+        pool.priority = match sa.priority {
+            Some(n) if n < 0 => {
+                return Err(format!(
+                    "IPAddressPool `{name}`: serviceAllocation.priority {n} is negative"
+                ))
+            }
+            n => n.and_then(|n| NonZeroU32::new(n.unsigned_abs())),
+        };
         pool.selector = Selector {
             namespaces: sa.namespaces.clone(),
             namespace_selectors: selectors(&sa.namespace_selectors, "namespaceSelectors")?,

@@ -60,7 +60,10 @@ pub struct IPAddressPoolSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceAllocation {
-    /// Higher wins among pools that match equally specifically.
+    /// As in MetalLB: among the pools that may serve a Service, the lowest value is tried first
+    /// (1 before 2); a pool without a priority (unset or 0) is tried after every pool that has
+    /// one. Pools with a namespace or service condition come before pools without one. Negative
+    /// values are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -2,6 +2,7 @@
 //! policy on top of the allocator's claims.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use super::super::pool::Pool;
 use super::super::{AllocError, Allocation, Fam, FamilyPolicy, Request};
@@ -130,8 +131,8 @@ impl Allocator {
         Ok(())
     }
 
-    /// Pools `req` may take family `f` from, best first. `explicit`: the service named an
-    /// address, so auto_assign = false pools count too.
+    /// Pools `req` may take family `f` from, best first (see [`try_order`]). `explicit`: the
+    /// service named an address, so auto_assign = false pools count too.
     fn allowed_pools(&self, req: &Request, f: Fam, explicit: bool) -> Vec<&Pool> {
         let mut pools: Vec<&Pool> = self
             .pools
@@ -146,13 +147,7 @@ impl Allocator {
                 }
             })
             .collect();
-        pools.sort_by(|a, b| {
-            (b.selector.is_specific(), b.priority, &a.name).cmp(&(
-                a.selector.is_specific(),
-                a.priority,
-                &b.name,
-            ))
-        });
+        pools.sort_by_key(|&p| try_order(p));
         pools
     }
 
@@ -217,4 +212,23 @@ impl Allocator {
             fits.then_some(*a)
         })
     }
+}
+
+/// The order in which matching pools are tried; the first with a free address wins. As in
+/// MetalLB's allocator (`Allocator.Allocate` tries the pools pinned to the service by a
+/// namespace or service condition, sorted by `sortPools`, and only then the others):
+/// 1. a pool whose selector names the service's namespace or selects it by labels comes before
+///    a pool that serves every service;
+/// 2. then a pool with a priority before one without, lower value first;
+/// 3. then by name (MetalLB leaves equal priorities in no defined order; this one is stable).
+///
+/// MetalLB never auto-assigns from a pool whose `serviceAllocation` has a priority but no
+/// condition; here such a pool serves every service and its priority orders it among those.
+fn try_order(p: &Pool) -> (bool, bool, Option<NonZeroU32>, &str) {
+    (
+        !p.selector.is_specific(),
+        p.priority.is_none(),
+        p.priority,
+        p.name.as_str(),
+    )
 }

@@ -222,7 +222,7 @@ fn service_allocation_selects_by_namespace_labels_and_service_expressions() {
     )
     .expect("pool");
     let p = pool_of(&prod).expect("valid");
-    assert_eq!(p.priority, 5);
+    assert_eq!(p.priority, std::num::NonZeroU32::new(5));
     assert_eq!(p.selector.namespace_selectors.len(), 1);
     let pools = [prod, pool("rest", &["203.0.113.0/28"])];
     let mut web = service("web", 1, "");
@@ -265,4 +265,23 @@ fn a_pool_with_an_unknown_selector_operator_is_refused_by_name() {
         t.refused_pools[0].1.contains("`odd`") && t.refused_pools[0].1.contains("serviceSelectors")
     );
     assert!(t.outcomes[0].addresses.is_empty());
+}
+
+#[test]
+fn a_priority_of_zero_is_no_priority_and_a_negative_one_refuses_the_pool() {
+    let with = |priority: i32| {
+        let mut p = pool("p", &["198.51.100.0/28"]);
+        p.spec.service_allocation = Some(crate::watch::crds::ServiceAllocation {
+            priority: Some(priority),
+            ..Default::default()
+        });
+        pool_of(&p)
+    };
+    assert_eq!(with(0).expect("valid").priority, None);
+    assert_eq!(
+        with(1).expect("valid").priority,
+        std::num::NonZeroU32::new(1)
+    );
+    let e = with(-1).expect_err("negative");
+    assert!(e.contains("priority -1 is negative"), "{e}");
 }
