@@ -10,38 +10,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::bgp::status::SessionSnapshot;
-
-/// One row of the services table in `/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceSnapshot {
-    pub name: String,
-    pub addresses: Vec<std::net::IpAddr>,
-    pub pool: Option<String>,
-    /// Node names announcing the addresses (this node, when at least one session carries them).
-    pub announced_by: Vec<String>,
-    pub mode: String,
-}
-
-/// The body of `/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusReport {
-    pub node: String,
-    pub sessions: Vec<SessionSnapshot>,
-    pub services: Vec<ServiceSnapshot>,
-}
-
-/// Where the server gets the current status from.
-pub trait StatusSource: Send + Sync + 'static {
-    fn report(&self) -> StatusReport;
-    fn ready(&self) -> bool;
-}
+use crate::status::{StatusModel, StatusReport};
 
 /// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, source: Arc<dyn StatusSource>) {
+pub async fn serve(listener: TcpListener, source: Arc<StatusModel>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -59,7 +33,7 @@ pub async fn serve(listener: TcpListener, source: Arc<dyn StatusSource>) {
     }
 }
 
-fn route(req: &Request<Incoming>, source: &dyn StatusSource) -> Response<Full<Bytes>> {
+fn route(req: &Request<Incoming>, source: &StatusModel) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" if source.ready() => text(StatusCode::OK, "ready\n"),
@@ -132,100 +106,9 @@ pub async fn fetch_status(url: &str) -> Result<StatusReport, ClientError> {
     Ok(serde_json::from_slice(&body)?)
 }
 
-/// Renders a status report as the human tables of `ferrolb status`.
-pub fn render_table(report: &StatusReport) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(out, "node {}", report.node);
-    let _ = writeln!(
-        out,
-        "\n{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  LAST ERROR",
-        "PEER", "ADDRESS", "STATE", "UPTIME", "SENT", "RCVD"
-    );
-    for s in &report.sessions {
-        let uptime = s
-            .uptime_seconds
-            .map(|u| format!("{u}s"))
-            .unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            out,
-            "{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  {}",
-            s.peer,
-            s.address,
-            s.state,
-            uptime,
-            s.prefixes_sent,
-            s.prefixes_received,
-            s.last_error.as_deref().unwrap_or("-")
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\n{:<20} {:<40} {:<10} {:<16} MODE",
-        "SERVICE", "ADDRESSES", "POOL", "ANNOUNCED BY"
-    );
-    for s in &report.services {
-        let addrs: Vec<String> = s.addresses.iter().map(|a| a.to_string()).collect();
-        let _ = writeln!(
-            out,
-            "{:<20} {:<40} {:<10} {:<16} {}",
-            s.name,
-            addrs.join(","),
-            s.pool.as_deref().unwrap_or("-"),
-            if s.announced_by.is_empty() {
-                "-".to_string()
-            } else {
-                s.announced_by.join(",")
-            },
-            s.mode
-        );
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn report() -> StatusReport {
-        StatusReport {
-            node: "node-a".into(),
-            sessions: vec![SessionSnapshot {
-                peer: "tor1".into(),
-                address: "192.0.2.1".parse().expect("ip"),
-                asn: 64500,
-                state: "Established".into(),
-                uptime_seconds: Some(42),
-                prefixes_sent: 3,
-                prefixes_received: 0,
-                last_error: None,
-            }],
-            services: vec![ServiceSnapshot {
-                name: "web".into(),
-                addresses: vec!["198.51.100.10".parse().expect("ip")],
-                pool: None,
-                announced_by: vec!["node-a".into()],
-                mode: "bgp".into(),
-            }],
-        }
-    }
-
-    #[test]
-    fn the_status_table_shows_sessions_and_services() {
-        let table = render_table(&report());
-        assert!(table.contains("tor1"));
-        assert!(table.contains("Established"));
-        assert!(table.contains("42s"));
-        assert!(table.contains("198.51.100.10"));
-        assert!(table.contains("node-a"));
-    }
-
-    #[test]
-    fn the_status_report_survives_a_json_round_trip() {
-        let json = serde_json::to_string(&report()).expect("serialise");
-        let back: StatusReport = serde_json::from_str(&json).expect("parse");
-        assert_eq!(back, report());
-    }
 
     #[test]
     fn a_status_url_without_http_scheme_is_refused() {

@@ -19,6 +19,7 @@
 
 mod addr;
 mod assign;
+pub mod driver;
 mod pool;
 mod vecmap;
 
@@ -32,6 +33,7 @@ use std::net::IpAddr;
 
 pub use addr::{Fam, IntervalSet};
 pub use assign::Allocator;
+pub use driver::{Driver, Served};
 pub use pool::{selects, LabelMatch, Pool, Range, Requirement, Selector};
 
 /// Which families a service wants (Kubernetes `spec.ipFamilyPolicy`).

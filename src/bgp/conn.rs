@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::codec::{self, CodecParams};
 use super::message::{Message, Notification};
 use super::sockopt;
-use crate::config::PeerConfig;
+use crate::model::PeerSpec;
 use crate::fsm::ConnId;
 
 /// What a connection's tasks report to the peer task.
@@ -151,7 +151,7 @@ async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: EventTx, extende
 }
 
 /// Starts an outgoing connection attempt to the peer; the result arrives as a `ConnEvent`.
-pub fn connect(id: ConnId, peer: &PeerConfig, events: EventTx) -> JoinHandle<()> {
+pub fn connect(id: ConnId, peer: &PeerSpec, events: EventTx) -> JoinHandle<()> {
     let peer = peer.clone();
     tokio::spawn(async move {
         let event = match dial(&peer).await {
@@ -162,7 +162,7 @@ pub fn connect(id: ConnId, peer: &PeerConfig, events: EventTx) -> JoinHandle<()>
     })
 }
 
-async fn dial(peer: &PeerConfig) -> io::Result<TcpStream> {
+async fn dial(peer: &PeerSpec) -> io::Result<TcpStream> {
     let remote = SocketAddr::new(peer.address, peer.port);
     let socket = match peer.address {
         IpAddr::V4(_) => TcpSocket::new_v4()?,
@@ -178,7 +178,7 @@ async fn dial(peer: &PeerConfig) -> io::Result<TcpStream> {
 /// Applies the per-peer transport options (TCP MD5, TTL / GTSM) to a socket.
 pub fn prepare_socket(
     socket: &(impl std::os::fd::AsRawFd + std::os::fd::AsFd),
-    peer: &PeerConfig,
+    peer: &PeerSpec,
 ) -> io::Result<()> {
     if let Some(password) = &peer.password {
         sockopt::set_md5_key(socket, peer.address, Some(password))?;

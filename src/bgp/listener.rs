@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::peer::{unmap, PeerCommand};
 use super::sockopt;
-use crate::config::PeerConfig;
+use crate::model::PeerSpec;
 
 /// Where accepted connections go: peer address → that peer's command channel.
 pub type Directory = Arc<RwLock<HashMap<IpAddr, mpsc::UnboundedSender<PeerCommand>>>>;
@@ -24,7 +24,7 @@ pub struct Listener {
 
 impl Listener {
     /// Binds `addr` (an IPv6 wildcard also accepts IPv4) and installs the peers' MD5 keys.
-    pub fn bind(addr: SocketAddr, peers: &[PeerConfig]) -> io::Result<Listener> {
+    pub fn bind(addr: SocketAddr, peers: &[PeerSpec]) -> io::Result<Listener> {
         let socket = if addr.is_ipv6() {
             let s = TcpSocket::new_v6()?;
             socket2::SockRef::from(&s).set_only_v6(false)?;
@@ -41,7 +41,7 @@ impl Listener {
     }
 
     /// Installs the TCP MD5 key of every peer that has a password (RFC 2385).
-    pub fn set_keys(&self, peers: &[PeerConfig]) {
+    pub fn set_keys(&self, peers: &[PeerSpec]) {
         for p in peers.iter().filter(|p| p.password.is_some()) {
             let addr = match (self.local_is_v6(), p.address) {
                 (true, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),

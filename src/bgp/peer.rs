@@ -12,39 +12,32 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::adj_rib_out::{AdjRibOut, RibDiff};
 use super::codec::{self, CodecParams};
 use super::conn::{self, Conn, ConnEvent, EventTx};
-use super::status::{PeerStatus, StatusCell};
-use super::table::{PeerRoutes, RouteAttrs, RouteTable, GRACEFUL_SHUTDOWN};
-use crate::bgp::message::{Family, Message, Notification, Origin, PathAttributes, Update};
-use crate::config::{is_link_local, PeerConfig};
+use crate::announce::adj_rib_out::{AdjRibOut, RibDiff};
+use crate::announce::policy;
+use crate::announce::table::{PeerRoutes, RouteAttrs, RouteTable};
+use crate::bgp::message::{Family, Message, Notification, Update};
 use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
+use crate::model::{LocalSpec, PeerSpec};
+use crate::status::session::{PeerStatus, StatusCell};
 
 /// Everything a peer task needs to know about the local node and the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerContext {
-    pub peer: PeerConfig,
-    pub local_asn: u32,
-    pub router_id: Ipv4Addr,
-    pub node_addresses: Vec<IpAddr>,
-    /// Graceful restart time we offer (RFC 4724), seconds; 0 = not offered.
-    pub graceful_restart_time: u16,
+    pub peer: PeerSpec,
+    pub local: LocalSpec,
 }
 
 impl PeerContext {
-    /// True when the peer is in our own AS.
-    pub fn is_ibgp(&self) -> bool {
-        self.peer.asn == self.local_asn
-    }
-
     fn session_config(&self) -> SessionConfig {
+        let gr = self.local.graceful_restart_time;
         SessionConfig {
-            local_asn: self.local_asn,
+            local_asn: self.local.asn,
             peer_asn: self.peer.asn,
-            local_router_id: self.router_id,
+            local_router_id: self.local.router_id,
             hold_time: self.peer.hold_time,
             keepalive_time: self.peer.keepalive_time,
             connect_retry: Duration::from_secs(u64::from(self.peer.connect_retry.max(1))),
@@ -53,8 +46,7 @@ impl PeerContext {
             idle_hold_base: Duration::from_secs(1),
             idle_hold_max: Duration::from_secs(60),
             extended_message: self.peer.extended_messages,
-            graceful_restart_time: (self.graceful_restart_time > 0)
-                .then_some(self.graceful_restart_time),
+            graceful_restart_time: (gr > 0).then_some(gr),
         }
     }
 }
@@ -401,70 +393,13 @@ impl PeerTask {
 }
 
 impl PeerTask {
-    /// The routes this peer should have: every route of a family the session carries and for
-    /// which we have a usable next hop.
-    fn desired_routes(&self, est: &Established) -> PeerRoutes {
-        let (v4, v6) = self.usable_families(est);
-        let routes = self.desired.for_peer(&self.context.peer.name);
-        if v4 && v6 {
-            return routes;
-        }
-        routes
-            .into_iter()
-            .filter(|(p, _)| if p.addr().is_ipv4() { v4 } else { v6 })
-            .collect()
-    }
-
-    /// Whether IPv4 and IPv6 routes can go to this peer: negotiated, with a usable next hop.
-    fn usable_families(&self, est: &Established) -> (bool, bool) {
-        let usable =
-            |f: Family| est.negotiated.families.contains(&f) && self.next_hop(est, f).is_some();
-        (usable(Family::Ipv4Unicast), usable(Family::Ipv6Unicast))
-    }
-
-    /// The next hop for a family: the peer's configured one, else the session's local address
-    /// when it is of that family, else the node's first (global) address of that family.
     fn next_hop(&self, est: &Established, family: Family) -> Option<IpAddr> {
-        let configured = match family {
-            Family::Ipv4Unicast => self.context.peer.next_hop,
-            Family::Ipv6Unicast => self.context.peer.next_hop_v6,
-        };
-        if configured.is_some() {
-            return configured;
-        }
-        if Family::of(est.local) == family && !is_link_local(&est.local) {
-            return Some(est.local);
-        }
-        self.context
-            .node_addresses
-            .iter()
-            .copied()
-            .find(|a| Family::of(*a) == family && !is_link_local(a))
+        policy::next_hop(&self.context.peer, &self.context.local, est.local, family)
     }
 
-    /// The full path attributes of a route towards this peer. While draining, the route's
-    /// attributes already carry GRACEFUL_SHUTDOWN (`sync_routes` adds it).
-    fn attributes(&self, next_hop: IpAddr, route: &RouteAttrs) -> PathAttributes {
-        let ibgp = self.context.is_ibgp();
-        let local_pref = match (ibgp, self.draining) {
-            (false, _) => None,
-            // RFC 8326 §4.2: an iBGP speaker lowers LOCAL_PREF itself.
-            (true, true) => Some(0),
-            (true, false) => Some(route.local_pref.unwrap_or(100)),
-        };
-        PathAttributes {
-            origin: Origin::Igp,
-            as_path: if ibgp {
-                Vec::new()
-            } else {
-                vec![self.context.local_asn]
-            },
-            next_hop: Some(next_hop),
-            local_pref,
-            communities: route.communities.iter().copied().collect(),
-            large_communities: route.large_communities.iter().copied().collect(),
-            ..PathAttributes::default()
-        }
+    fn usable_families(&self, est: &Established) -> (bool, bool) {
+        let negotiated: Vec<Family> = est.negotiated.families.iter().copied().collect();
+        policy::usable_families(&self.context.peer, &self.context.local, est.local, &negotiated)
     }
 
     /// Diffs the desired table against the Adj-RIB-Out and sends the changes.
@@ -472,19 +407,9 @@ impl PeerTask {
         let Some(est) = &self.established else {
             return;
         };
-        let mut desired = self.desired_routes(est);
+        let mut desired = policy::routes_for(&self.desired, &self.context.peer.name, self.usable_families(est));
         if self.draining {
-            // A distinct attribute set makes every route differ from what was sent, so the
-            // whole table goes out again carrying GRACEFUL_SHUTDOWN.
-            desired = desired
-                .into_iter()
-                .map(|(p, mut attrs)| {
-                    Arc::make_mut(&mut attrs)
-                        .communities
-                        .insert(GRACEFUL_SHUTDOWN);
-                    (p, attrs)
-                })
-                .collect();
+            desired = policy::drained(desired);
         }
         let diff = self.rib.sync(desired);
         self.send_diff(diff);
@@ -498,18 +423,8 @@ impl PeerTask {
         if self.draining {
             return self.sync_routes();
         }
-        let (v4, v6) = self.usable_families(est);
-        let name = &self.context.peer.name;
-        let changes: Vec<(IpNet, Option<Arc<RouteAttrs>>)> = prefixes
-            .iter()
-            .map(|p| {
-                let usable = if p.addr().is_ipv4() { v4 } else { v6 };
-                (
-                    *p,
-                    usable.then(|| self.desired.route_for(p, name)).flatten(),
-                )
-            })
-            .collect();
+        let usable = self.usable_families(est);
+        let changes = policy::changed_routes(&self.desired, &self.context.peer.name, prefixes, usable);
         let diff = self.rib.sync_prefixes(changes);
         self.send_diff(diff);
     }
@@ -556,23 +471,13 @@ impl PeerTask {
         let Some(conn) = self.conns.get(&est.conn) else {
             return;
         };
-        let mut groups: BTreeMap<(bool, &RouteAttrs), Vec<IpNet>> = BTreeMap::new();
-        for (prefix, attrs) in routes {
-            groups
-                .entry((prefix.addr().is_ipv4(), attrs.as_ref()))
-                .or_default()
-                .push(*prefix);
-        }
-        for ((v4, attrs), prefixes) in groups {
-            let family = if v4 {
-                Family::Ipv4Unicast
-            } else {
-                Family::Ipv6Unicast
-            };
+        let (peer, local) = (&self.context.peer, &self.context.local);
+        for ((family, attrs), prefixes) in policy::groups(routes) {
             let Some(nh) = self.next_hop(est, family) else {
                 continue;
             };
-            match codec::encode_announce(&prefixes, &self.attributes(nh, attrs), &est.params) {
+            let path = policy::attributes(peer, local, nh, attrs, self.draining);
+            match codec::encode_announce(&prefixes, &path, &est.params) {
                 Ok(messages) => messages.into_iter().for_each(|m| conn.send(m)),
                 Err(e) => {
                     tracing::error!(peer = %self.context.peer.name, error = %e, "cannot encode UPDATE")

@@ -1,18 +1,18 @@
-//! The speaker: one task per configured peer, the shared table of service addresses, and
-//! reconfiguration that keeps unchanged sessions running.
+//! The BGP sink: one task per peer, the shared announcement table, and reconfiguration that
+//! keeps unchanged sessions running. It carries out what the announcer ([`crate::announce`])
+//! decides; what the sessions really carry is in their status cells.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipnet::IpNet;
-
 use super::listener::Directory;
 use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
-use super::status::SessionSnapshot;
-use super::table::RouteTable;
-use crate::config::Config;
+use crate::announce::table::RouteTable;
+use crate::announce::{Changes, RouteChange};
+use crate::model::{LocalSpec, PeerSpec};
+use crate::status::{SessionSnapshot, StatusCell};
 
 /// Cease subcode 3: peer de-configured (RFC 4486).
 const CEASE_PEER_DECONFIGURED: u8 = 3;
@@ -24,46 +24,38 @@ const CEASE_ADMIN_SHUTDOWN: u8 = 2;
 /// All sessions of this node and the routes they carry.
 #[derive(Debug)]
 pub struct Speaker {
+    local: LocalSpec,
     peers: BTreeMap<IpAddr, PeerHandle>,
     routes: Routes,
     directory: Directory,
 }
 
-fn contexts_of(config: &Config) -> BTreeMap<IpAddr, PeerContext> {
-    config
-        .bgp
-        .peers
-        .iter()
-        .map(|p| {
-            let ctx = PeerContext {
-                peer: p.clone(),
-                local_asn: config.node.asn,
-                router_id: config.node.router_id,
-                node_addresses: config.node.addresses.clone(),
-                graceful_restart_time: config.bgp.graceful_restart_time,
-            };
-            (p.address, ctx)
-        })
-        .collect()
-}
-
 impl Speaker {
-    /// Starts a session task per configured peer, announcing `routes`.
-    pub fn start(config: &Config, routes: RouteTable, directory: Directory) -> Speaker {
+    /// Starts a session task per peer, announcing `routes`. Must run inside a tokio runtime.
+    pub fn start(local: LocalSpec, peers: &[PeerSpec], routes: Arc<RouteTable>, directory: Directory) -> Speaker {
         let mut speaker = Speaker {
+            local,
             peers: BTreeMap::new(),
-            routes: Arc::new(routes),
+            routes,
             directory,
         };
-        for (addr, ctx) in contexts_of(config) {
-            speaker.add_peer(addr, ctx);
+        for p in peers {
+            speaker.add_peer(p.clone());
         }
         speaker
     }
 
-    fn add_peer(&mut self, addr: IpAddr, ctx: PeerContext) {
-        tracing::info!(peer = %ctx.peer.name, address = %addr, asn = ctx.peer.asn, "starting session");
-        let handle = peer::spawn(ctx, self.routes.clone());
+    fn context(&self, peer: PeerSpec) -> PeerContext {
+        PeerContext {
+            peer,
+            local: self.local.clone(),
+        }
+    }
+
+    fn add_peer(&mut self, peer: PeerSpec) {
+        tracing::info!(peer = %peer.name, address = %peer.address, asn = peer.asn, "starting session");
+        let addr = peer.address;
+        let handle = peer::spawn(self.context(peer), self.routes.clone());
         if let Ok(mut d) = self.directory.write() {
             d.insert(addr, handle.commands.clone());
         }
@@ -81,56 +73,58 @@ impl Speaker {
         }
     }
 
-    /// Applies a new config: removed peers are stopped (Cease 6/3), changed ones restarted
-    /// (Cease 6/6), added ones started; unchanged sessions keep running and receive only the
-    /// route changes.
-    pub async fn reconfigure(&mut self, config: &Config, routes: RouteTable) {
-        let wanted = contexts_of(config);
-        let existing: Vec<IpAddr> = self.peers.keys().copied().collect();
-        for addr in existing {
-            match wanted.get(&addr) {
-                None => self.remove_peer(addr, CEASE_PEER_DECONFIGURED).await,
-                Some(ctx) if self.peers.get(&addr).map(|h| &h.context) != Some(ctx) => {
-                    self.remove_peer(addr, CEASE_CONFIG_CHANGE).await
+    /// Carries out one step of the announcer, for a node whose own side is `local`: removed
+    /// peers are stopped (Cease 6/3), changed ones restarted (Cease 6/6), added ones started;
+    /// unchanged sessions keep running and receive only the route changes.
+    pub async fn apply(&mut self, local: &LocalSpec, changes: Changes) {
+        let local_changed = *local != self.local;
+        self.local = local.clone();
+        if changes.peers.is_some() || local_changed {
+            let wanted: BTreeMap<IpAddr, PeerSpec> = match changes.peers {
+                Some(list) => list.into_iter().map(|p| (p.address, p)).collect(),
+                None => self.peers.values().map(|h| (h.context.peer.address, h.context.peer.clone())).collect(),
+            };
+            let existing: Vec<IpAddr> = self.peers.keys().copied().collect();
+            for addr in existing {
+                match wanted.get(&addr) {
+                    None => self.remove_peer(addr, CEASE_PEER_DECONFIGURED).await,
+                    Some(p) if self.peers.get(&addr).map(|h| &h.context) != Some(&self.context(p.clone())) => {
+                        self.remove_peer(addr, CEASE_CONFIG_CHANGE).await
+                    }
+                    Some(_) => {}
                 }
-                Some(_) => {}
             }
-        }
-        self.set_routes(routes);
-        for (addr, ctx) in wanted {
-            if !self.peers.contains_key(&addr) {
-                self.add_peer(addr, ctx);
+            self.apply_routes(changes.routes);
+            for (addr, p) in wanted {
+                if !self.peers.contains_key(&addr) {
+                    self.add_peer(p);
+                }
             }
+        } else {
+            self.apply_routes(changes.routes);
         }
     }
 
-    /// Replaces the announcement table on every session.
-    pub fn set_routes(&mut self, routes: RouteTable) {
-        if *self.routes == routes {
-            return;
-        }
-        self.routes = Arc::new(routes);
-        for handle in self.peers.values() {
-            let _ = handle
-                .commands
-                .send(PeerCommand::SetRoutes(self.routes.clone()));
-        }
-    }
-
-    /// Replaces the announcement table when the caller knows which prefixes changed (the
-    /// result of [`RouteTable::add`] / [`RouteTable::remove`]): every session compares and
-    /// sends those prefixes only.
-    pub fn change_routes(&mut self, routes: RouteTable, changed: Vec<IpNet>) {
-        self.routes = Arc::new(routes);
-        if changed.is_empty() {
-            return;
-        }
-        let changed = Arc::new(changed);
-        for handle in self.peers.values() {
-            let _ = handle.commands.send(PeerCommand::ChangeRoutes(
-                self.routes.clone(),
-                changed.clone(),
-            ));
+    /// Gives every session the new table: compared whole, or at the changed prefixes only
+    /// (O(changes) per session).
+    pub fn apply_routes(&mut self, change: RouteChange) {
+        match change {
+            RouteChange::None => {}
+            RouteChange::Table(table) => {
+                if *self.routes == *table {
+                    return;
+                }
+                self.routes = table;
+                for handle in self.peers.values() {
+                    let _ = handle.commands.send(PeerCommand::SetRoutes(self.routes.clone()));
+                }
+            }
+            RouteChange::Prefixes(table, changed) => {
+                self.routes = table;
+                for handle in self.peers.values() {
+                    let _ = handle.commands.send(PeerCommand::ChangeRoutes(self.routes.clone(), changed.clone()));
+                }
+            }
         }
     }
 
@@ -140,7 +134,7 @@ impl Speaker {
     }
 
     /// The live status cells of every session.
-    pub fn status_cells(&self) -> Vec<super::status::StatusCell> {
+    pub fn status_cells(&self) -> Vec<StatusCell> {
         self.peers.values().map(|h| h.status.clone()).collect()
     }
 

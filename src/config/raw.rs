@@ -85,6 +85,8 @@ pub struct RawAdvertisement {
     pub local_pref: Option<S<i64>>,
     pub aggregation_length: Option<S<i64>>,
     pub aggregation_length_v6: Option<S<i64>>,
+    #[serde(default)]
+    pub interfaces: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

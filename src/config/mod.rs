@@ -1,28 +1,20 @@
 //! The TOML node config (DESIGN.md "Node config"): serde types, validation, and errors that name
 //! `file:line:col`. The rest of the daemon sees only the validated plain types defined here.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::bgp::message::Family;
+use crate::allocator::{Fam, FamilyPolicy};
+use crate::model::{AdvertisementSpec, LocalSpec, PeerSpec, PoolSpec};
 
-mod peer;
+mod host;
+mod objects;
+mod problems;
 mod raw;
 mod validate;
 
-pub use peer::{address_range, community};
-pub use validate::HostInfo;
-
-/// True for IPv4 169.254.0.0/16 and IPv6 fe80::/10: addresses that are never a next hop or a
-/// node address worth announcing.
-pub fn is_link_local(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => v6.is_unicast_link_local(),
-    }
-}
+pub use host::HostInfo;
 
 /// A validated node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,59 +26,28 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     pub http: HttpConfig,
     /// `[[pools]]` (used by the allocator).
-    pub pools: Vec<PoolConfig>,
+    pub pools: Vec<PoolSpec>,
     /// `[[advertisements]]`.
-    pub advertisements: Vec<AdvertisementConfig>,
+    pub advertisements: Vec<AdvertisementSpec>,
     /// `[state]`.
     pub state: Option<StateConfig>,
     /// `[kubernetes]`: present means Kubernetes mode.
     pub kubernetes: Option<KubernetesConfig>,
+    /// What the file asks for but can never get (e.g. a service no pool can serve); the file
+    /// is valid, `ferrolb check` prints these and exits 0.
+    pub warnings: Vec<ConfigError>,
 }
 
-/// An inclusive address range of one family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct AddressRange {
-    pub start: IpAddr,
-    pub end: IpAddr,
-}
-
-impl AddressRange {
-    /// True when `addr` lies in the range.
-    pub fn contains(&self, addr: &IpAddr) -> bool {
-        addr.is_ipv4() == self.start.is_ipv4() && *addr >= self.start && *addr <= self.end
+impl Config {
+    /// The node's side of every BGP session.
+    pub fn local(&self) -> LocalSpec {
+        LocalSpec {
+            asn: self.node.asn,
+            router_id: self.node.router_id,
+            addresses: self.node.addresses.clone(),
+            graceful_restart_time: self.bgp.graceful_restart_time,
+        }
     }
-}
-
-/// One `[[pools]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolConfig {
-    pub name: String,
-    pub ranges: Vec<AddressRange>,
-    pub auto_assign: bool,
-    pub avoid_buggy_ips: bool,
-}
-
-/// A BGP community to attach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Community {
-    /// RFC 1997 (including well-known values).
-    Standard(u32),
-    /// RFC 8092.
-    Large(u32, u32, u32),
-}
-
-/// One `[[advertisements]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdvertisementConfig {
-    pub pools: Vec<String>,
-    /// "bgp" or "l2".
-    pub mode: String,
-    /// Peer names; empty = all peers.
-    pub peers: Vec<String>,
-    pub communities: Vec<Community>,
-    pub local_pref: Option<u32>,
-    pub aggregation_length: Option<u8>,
-    pub aggregation_length_v6: Option<u8>,
 }
 
 /// `[state]`.
@@ -122,38 +83,11 @@ pub struct NodeConfig {
 pub struct BgpConfig {
     /// None when `listen = ""` (active connections only).
     pub listen: Option<SocketAddr>,
-    pub peers: Vec<PeerConfig>,
+    pub peers: Vec<PeerSpec>,
     /// Graceful restart time offered to peers (RFC 4724), seconds; 0 = not offered.
     pub graceful_restart_time: u16,
     /// Seconds routes carry GRACEFUL_SHUTDOWN (RFC 8326) before SIGTERM withdraws them.
     pub graceful_shutdown_time: u16,
-}
-
-/// One `[[bgp.peers]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerConfig {
-    pub name: String,
-    pub address: IpAddr,
-    pub asn: u32,
-    pub port: u16,
-    /// Seconds; 0 or >= 3.
-    pub hold_time: u16,
-    pub keepalive_time: u16,
-    /// Seconds between connection attempts.
-    pub connect_retry: u32,
-    pub source_address: Option<IpAddr>,
-    pub password: Option<String>,
-    pub ebgp_multihop: Option<u8>,
-    pub ttl_security: bool,
-    pub passive: bool,
-    pub families: BTreeSet<Family>,
-    pub bfd: bool,
-    /// Offer extended messages (RFC 8654).
-    pub extended_messages: bool,
-    /// IPv4 next hop to announce instead of the default (session address or node address).
-    pub next_hop: Option<IpAddr>,
-    /// IPv6 next hop to announce instead of the default; must be a global address.
-    pub next_hop_v6: Option<IpAddr>,
 }
 
 /// One `[[services]]` entry (standalone mode).
@@ -166,6 +100,54 @@ pub struct ServiceConfig {
     pub ip_families: IpFamilies,
     /// Sharing key: services with the same key may share an address.
     pub allow_shared_ip: Option<String>,
+}
+
+impl ServiceConfig {
+    /// The pools this service may take addresses from: the one it names, else every
+    /// auto-assign pool.
+    pub fn candidate_pools<'a>(&'a self, pools: &'a [PoolSpec]) -> impl Iterator<Item = &'a PoolSpec> {
+        pools.iter().filter(move |p| match &self.pool {
+            Some(name) => &p.name == name,
+            None => p.auto_assign,
+        })
+    }
+
+    /// The families it asks the allocator for. Standalone mode has no cluster IP family:
+    /// `SingleStack` is IPv4 when a pool it may use has IPv4 addresses, else IPv6, so a service
+    /// naming an IPv6-only pool gets an IPv6 address.
+    pub fn policy(&self, pools: &[PoolSpec]) -> FamilyPolicy {
+        match self.ip_families {
+            IpFamilies::SingleStack => {
+                let v4 = self.candidate_pools(pools).any(PoolSpec::has_v4);
+                let v6 = self.candidate_pools(pools).any(PoolSpec::has_v6);
+                FamilyPolicy::SingleStack(if v4 || !v6 { Fam::V4 } else { Fam::V6 })
+            }
+            IpFamilies::PreferDualStack => FamilyPolicy::PreferDualStack,
+            IpFamilies::RequireDualStack => FamilyPolicy::RequireDualStack,
+        }
+    }
+
+    /// Why this service can never get an address from `pools` as configured, if so.
+    pub fn never_served(&self, pools: &[PoolSpec]) -> Option<String> {
+        let pooled = self.addresses.iter().filter(|a| pools.iter().any(|p| p.contains(**a)));
+        if !self.addresses.is_empty() && pooled.count() < self.addresses.len() {
+            return None; // static addresses are announced as they are
+        }
+        if !self.addresses.is_empty() {
+            return None;
+        }
+        let (v4, v6) = (
+            self.candidate_pools(pools).any(PoolSpec::has_v4),
+            self.candidate_pools(pools).any(PoolSpec::has_v6),
+        );
+        match (self.ip_families, v4, v6) {
+            (_, false, false) if self.pool.is_none() => Some("no pool is auto_assign and it names none".into()),
+            (_, false, false) => None, // an unknown or empty pool is an error of its own
+            (IpFamilies::RequireDualStack, true, false) => Some("RequireDualStack, but the pools it may use have no IPv6 addresses".into()),
+            (IpFamilies::RequireDualStack, false, true) => Some("RequireDualStack, but the pools it may use have no IPv4 addresses".into()),
+            _ => None,
+        }
+    }
 }
 
 /// `ip_families` of a service (Kubernetes `ipFamilyPolicy`); SingleStack means IPv4 first.
@@ -259,24 +241,18 @@ pub fn parse_with(path: &Path, text: &str, host: &HostInfo) -> Result<Config, Co
         let message = e.message().trim().replace('\n', " ");
         ConfigErrors(vec![locate(offset, message)])
     })?;
-    let mut problems = validate::Problems::default();
-    let config = validate::convert(raw, host, &mut problems);
+    let mut problems = problems::Problems::default();
+    let mut warnings = problems::Problems::default();
+    let mut config = validate::convert(raw, host, &mut problems, &mut warnings);
     if !problems.0.is_empty() {
         problems.0.sort_by_key(|(offset, _)| *offset);
         return Err(ConfigErrors(
             problems.0.into_iter().map(|(o, m)| locate(o, m)).collect(),
         ));
     }
-    match config {
-        Some(mut c) => {
-            c.source = path.to_path_buf();
-            Ok(c)
-        }
-        None => Err(ConfigErrors(vec![locate(
-            0,
-            "invalid configuration".into(),
-        )])),
-    }
+    config.source = path.to_path_buf();
+    config.warnings = warnings.0.into_iter().map(|(o, m)| locate(o, format!("warning: {m}"))).collect();
+    Ok(config)
 }
 
 /// 1-based line and column of a byte offset.

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::table::PeerRoutes;
-use crate::config::PeerConfig;
+use crate::announce::carried::Carried;
+use crate::announce::table::PeerRoutes;
 use crate::fsm::State;
+use crate::model::PeerSpec;
 
 /// Live status of one peer, shared between its task and readers.
 pub type StatusCell = Arc<Mutex<PeerStatus>>;
@@ -31,7 +32,7 @@ pub struct PeerStatus {
 
 impl PeerStatus {
     /// A fresh status for a configured peer, in Idle.
-    pub fn new(peer: &PeerConfig) -> PeerStatus {
+    pub fn new(peer: &PeerSpec) -> PeerStatus {
         PeerStatus {
             name: peer.name.clone(),
             address: peer.address,
@@ -54,6 +55,14 @@ impl PeerStatus {
     pub fn clear_announced(&mut self) {
         self.prefixes_sent = 0;
         self.announced = PeerRoutes::new();
+    }
+
+    /// What the session carries, when it is Established (else nothing reaches the peer).
+    pub fn carried(&self) -> Option<Carried> {
+        (self.state == State::Established).then(|| Carried {
+            peer: self.name.clone(),
+            prefixes: self.announced.keys().copied().collect(),
+        })
     }
 
     /// A serialisable snapshot.

@@ -18,10 +18,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::config::{AdvertisementConfig, Community};
-
-/// The standard community GRACEFUL_SHUTDOWN (RFC 8326).
-pub const GRACEFUL_SHUTDOWN: u32 = 0xFFFF_0000;
+use crate::model::{AdvertisementSpec, Community, Mode};
 
 /// What an advertisement adds to a route beyond the per-session attributes (ORIGIN, AS_PATH,
 /// NEXT_HOP).
@@ -57,8 +54,8 @@ impl Target {
 /// One BGP advertisement as the table applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
-    /// Pool names; empty = every pool and the addresses outside all pools.
-    pools: Vec<String>,
+    /// The advertisement (its `pools` decide which addresses it applies to).
+    ad: AdvertisementSpec,
     len_v4: u8,
     len_v6: u8,
     target: Target,
@@ -66,11 +63,7 @@ struct Rule {
 
 impl Rule {
     fn selects(&self, pool: Option<&str>) -> bool {
-        match pool {
-            _ if self.pools.is_empty() => true,
-            Some(pool) => self.pools.iter().any(|p| p == pool),
-            None => false,
-        }
+        self.ad.selects(pool)
     }
 
     /// The prefix this rule announces for `address`: the host route or the covering aggregate.
@@ -112,14 +105,14 @@ pub struct ServiceAddress<'a> {
 }
 
 impl RouteTable {
-    /// An empty table announcing by these advertisements (only `mode = "bgp"` ones count;
+    /// An empty table announcing by these advertisements (only BGP ones count;
     /// without any, every address goes to every peer as a host route).
-    pub fn new(advertisements: &[AdvertisementConfig]) -> RouteTable {
+    pub fn new(advertisements: &[AdvertisementSpec]) -> RouteTable {
         let mut rules: Vec<Rule> = advertisements
             .iter()
-            .filter(|a| a.mode == "bgp")
+            .filter(|a| a.mode == Mode::Bgp)
             .map(|a| Rule {
-                pools: a.pools.clone(),
+                ad: a.clone(),
                 len_v4: a.aggregation_length.unwrap_or(32),
                 len_v6: a.aggregation_length_v6.unwrap_or(128),
                 target: target_of(a),
@@ -127,7 +120,7 @@ impl RouteTable {
             .collect();
         if rules.is_empty() {
             rules.push(Rule {
-                pools: Vec::new(),
+                ad: AdvertisementSpec::default(),
                 len_v4: 32,
                 len_v6: 128,
                 target: Target {
@@ -145,7 +138,7 @@ impl RouteTable {
     /// Builds the table from the service addresses and the advertisements.
     pub fn build<'a>(
         addresses: impl IntoIterator<Item = ServiceAddress<'a>>,
-        advertisements: &[AdvertisementConfig],
+        advertisements: &[AdvertisementSpec],
     ) -> RouteTable {
         let mut table = RouteTable::new(advertisements);
         for a in addresses {
@@ -242,7 +235,7 @@ fn merged(entry: &Entry, peer: &str) -> Option<Arc<RouteAttrs>> {
     Some(attrs)
 }
 
-fn target_of(ad: &AdvertisementConfig) -> Target {
+fn target_of(ad: &AdvertisementSpec) -> Target {
     let mut attrs = RouteAttrs {
         local_pref: ad.local_pref,
         ..RouteAttrs::default()
@@ -276,15 +269,12 @@ pub fn covers(prefixes: &BTreeSet<IpNet>, address: IpAddr) -> bool {
 mod tests {
     use super::*;
 
-    fn ad(pools: &[&str], peers: &[&str], communities: &[Community]) -> AdvertisementConfig {
-        AdvertisementConfig {
+    fn ad(pools: &[&str], peers: &[&str], communities: &[Community]) -> AdvertisementSpec {
+        AdvertisementSpec {
             pools: pools.iter().map(|s| s.to_string()).collect(),
-            mode: "bgp".into(),
             peers: peers.iter().map(|s| s.to_string()).collect(),
             communities: communities.to_vec(),
-            local_pref: None,
-            aggregation_length: None,
-            aggregation_length_v6: None,
+            ..AdvertisementSpec::default()
         }
     }
 
@@ -376,7 +366,7 @@ mod tests {
     #[test]
     fn l2_advertisements_do_not_make_bgp_routes() {
         let mut a = ad(&[], &[], &[]);
-        a.mode = "l2".into();
+        a.mode = Mode::L2;
         // An L2-only config: nothing selects the address for BGP... but with no BGP advertisement
         // at all, the plain default applies.
         let t = RouteTable::build(

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""The module graph of src/ as docs/ARCHITECTURE.md draws it: arrows point down.
+
+Reads every `use crate::…`, `use super::…` and inline `crate::…` path in the library's source
+files, resolves each to the file that defines the module it names, and fails (exit 1) on
+
+  * a cycle between top-level modules (src/bgp ↔ src/config, …),
+  * a cycle between files (src/a.rs → src/b.rs → src/a.rs),
+  * a pure core (fsm, bfd, allocator, announce, packet) importing the runtime, the config loader
+    or Kubernetes, and the leaf protocol layer (packet) importing anything of ours.
+
+`mod x;` declarations are not edges (a parent owns its children; it does not import them);
+`#[cfg(test)]` test files count like any other file. `--graph` prints the top-level edges.
+"""
+
+import os
+import re
+import sys
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+
+# Top-level modules that must stay pure, and what each may never import.
+RUNTIME = {"bgp", "watch", "config", "daemon", "http", "l2", "cluster", "metrics", "status"}
+FORBIDDEN = {
+    "packet": None,  # None: a leaf, imports nothing of ours
+    "fsm": RUNTIME,
+    "bfd": RUNTIME,
+    "allocator": RUNTIME | {"announce", "fsm", "bfd"},
+    "announce": RUNTIME | {"fsm", "bfd"},
+}
+
+
+def module_path(path):
+    rel = os.path.relpath(path, SRC)[:-3].split(os.sep)
+    if rel[-1] in ("mod", "lib"):
+        rel = rel[:-1]
+    return tuple(rel)
+
+
+def strip_comments(text):
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    # String literals may hold `crate::` in messages; drop them (escaped quotes included).
+    return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+
+
+def expand_use(tree):
+    """`a::{b, c::{d, e}}` → [a::b, a::c::d, a::c::e] (as lists of segments)."""
+    tree = tree.replace(" ", "").replace("\n", "")
+    out = []
+
+    def walk(prefix, s):
+        if "{" not in s:
+            for part in split_top(s):
+                if part:
+                    out.append(prefix + [p for p in part.split("::") if p])
+            return
+        for part in split_top(s):
+            if "{" in part:
+                head, rest = part.split("{", 1)
+                walk(prefix + [p for p in head.split("::") if p], rest[:-1])
+            elif part:
+                out.append(prefix + [p for p in part.split("::") if p])
+
+    walk([], tree)
+    return out
+
+
+def split_top(s):
+    parts, depth, cur = [], 0, ""
+    for ch in s:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return parts
+
+
+def references(mod, text):
+    """Absolute module paths (tuples) that this file names."""
+    refs = []
+    for m in re.finditer(r"\buse\s+([^;]+);", text):
+        for segs in expand_use(m.group(1)):
+            refs.append(absolute(mod, segs))
+    body = re.sub(r"\buse\s+[^;]+;", "", text)
+    for m in re.finditer(r"\b((?:crate|super)(?:::\w+)+)", body):
+        refs.append(absolute(mod, m.group(1).split("::")))
+    return [r for r in refs if r is not None]
+
+
+def absolute(mod, segs):
+    segs = [s.split(" as ")[0] for s in segs]
+    segs = [s for s in segs if s not in ("*", "self")]
+    if not segs:
+        return None
+    if segs[0] == "crate":
+        return tuple(segs[1:])
+    if segs[0] == "super":
+        base = list(mod)
+        while segs and segs[0] == "super":
+            base = base[:-1]
+            segs = segs[1:]
+        return tuple(base + segs)
+    if segs[0] == "self":
+        return tuple(list(mod) + segs[1:])
+    return None  # an external crate or std
+
+
+def resolve(path, modules):
+    while path and path not in modules:
+        path = path[:-1]
+    return path if path else None
+
+
+def find_cycle(edges):
+    """A cycle in the graph as a list of nodes, or None (Tarjan-free DFS, graphs are small)."""
+    state, stack = {}, []
+
+    def dfs(n):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(edges.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                c = dfs(m)
+                if c:
+                    return c
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(edges):
+        if n not in state:
+            c = dfs(n)
+            if c:
+                return c
+    return None
+
+
+def main():
+    files = {}
+    for root, _, names in os.walk(SRC):
+        for name in names:
+            if name.endswith(".rs") and not (root == os.path.abspath(SRC) and name == "main.rs"):
+                p = os.path.join(root, name)
+                if os.path.relpath(p, SRC) == "main.rs":
+                    continue
+                files[module_path(p)] = p
+    file_edges, top_edges, errors = {}, {}, []
+    for mod, path in files.items():
+        with open(path, encoding="utf-8") as f:
+            text = strip_comments(f.read())
+        for ref in references(mod, text):
+            target = resolve(ref, files)
+            if target is None or target == mod or target == ():
+                continue
+            if mod[: len(target)] == target and len(target) < len(mod) and is_reexport_only(ref, target):
+                pass
+            file_edges.setdefault(mod, set()).add(target)
+            a, b = mod[0], target[0]
+            if a != b:
+                top_edges.setdefault(a, set()).add(b)
+                banned = FORBIDDEN.get(a, set())
+                if banned is None or b in banned:
+                    errors.append(f"src/{os.path.relpath(path, SRC)}: {a} must not import {b} ({'::'.join(ref)})")
+    if "--graph" in sys.argv:
+        for a in sorted(top_edges):
+            print(f"{a} -> {', '.join(sorted(top_edges[a]))}")
+    cycle = find_cycle(top_edges)
+    if cycle:
+        errors.append("cycle between top-level modules: " + " -> ".join(cycle))
+    cycle = find_cycle(file_edges)
+    if cycle:
+        errors.append("cycle between files: " + " -> ".join("::".join(c) or "crate" for c in cycle))
+    for e in sorted(set(errors)):
+        print(e, file=sys.stderr)
+    if errors:
+        return 1
+    print(f"layers ok: {len(files)} files, {sum(len(v) for v in top_edges.values())} edges between top-level modules")
+    return 0
+
+
+def is_reexport_only(ref, target):
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

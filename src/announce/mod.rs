@@ -1,0 +1,209 @@
+//! The one announcer both modes use: a desired state of plain domain types in, per-sink changes
+//! out. Pure: no sockets, no clock, no TOML or Kubernetes types.
+//!
+//! - [`Desired`]: the peers, the advertisements (BGP or L2) and every service's addresses.
+//! - [`Announcer::apply`] moves to a new desired state and returns [`Changes`]: the new peer set
+//!   when it changed, the BGP table with the prefixes that changed (or the whole table when the
+//!   peers or advertisements changed), and the L2 addresses per interface when they changed.
+//!   [`Announcer::upsert_service`] and [`Announcer::remove_service`] are the O(log n) path of a
+//!   single service change.
+//! - The BGP sink (`src/bgp`) diffs the table against each session's Adj-RIB-Out
+//!   ([`adj_rib_out`]) with the per-peer policy of [`policy`]; what the sessions really carry
+//!   comes back through [`carried`], the only source of "announced by".
+
+pub mod adj_rib_out;
+pub mod carried;
+pub mod l2;
+pub mod policy;
+pub mod table;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::model::{AdvertisementSpec, Mode, PeerSpec};
+use l2::L2Owned;
+use table::{RouteTable, ServiceAddress};
+
+/// One service address and the pool it came from (None: outside every pool).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Assigned {
+    pub address: IpAddr,
+    pub pool: Option<String>,
+}
+
+/// What this node should announce.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub peers: Vec<PeerSpec>,
+    pub advertisements: Vec<AdvertisementSpec>,
+    /// Service key (`name`, or `namespace/name` in Kubernetes) → its addresses.
+    pub services: BTreeMap<String, Vec<Assigned>>,
+}
+
+/// What the BGP sink must do with its routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteChange {
+    /// Nothing changed.
+    None,
+    /// Only these prefixes changed: every session compares and sends those.
+    Prefixes(Arc<RouteTable>, Arc<Vec<IpNet>>),
+    /// Anything may differ: every session compares the whole table.
+    Table(Arc<RouteTable>),
+}
+
+/// The per-sink result of one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// The new peer set, when it differs from the last one.
+    pub peers: Option<Vec<PeerSpec>>,
+    pub routes: RouteChange,
+    /// The new L2 addresses per interface, when they changed.
+    pub l2: Option<L2Owned>,
+}
+
+/// The announcer: the desired state and what it makes of it.
+#[derive(Debug, Clone, Default)]
+pub struct Announcer {
+    desired: Desired,
+    table: Arc<RouteTable>,
+    l2: L2Owned,
+}
+
+fn addresses(addrs: &[Assigned]) -> impl Iterator<Item = ServiceAddress<'_>> {
+    addrs.iter().map(|a| ServiceAddress {
+        address: a.address,
+        pool: a.pool.as_deref(),
+    })
+}
+
+fn build(d: &Desired) -> RouteTable {
+    RouteTable::build(d.services.values().flat_map(|a| addresses(a)), &d.advertisements)
+}
+
+impl Announcer {
+    /// Nothing to announce, no peers.
+    pub fn new() -> Announcer {
+        Announcer::default()
+    }
+
+    /// Moves to `next`. Services are compared one by one; peers and advertisements as a whole.
+    pub fn apply(&mut self, next: Desired) -> Changes {
+        let peers = (next.peers != self.desired.peers).then(|| next.peers.clone());
+        let routes = if next.advertisements != self.desired.advertisements {
+            self.table = Arc::new(build(&next));
+            RouteChange::Table(self.table.clone())
+        } else {
+            let mut changed = Vec::new();
+            let table = Arc::make_mut(&mut self.table);
+            for (key, old) in &self.desired.services {
+                if next.services.get(key) != Some(old) {
+                    addresses(old).for_each(|a| changed.extend(table.remove(a)));
+                }
+            }
+            for (key, new) in &next.services {
+                if self.desired.services.get(key) != Some(new) {
+                    addresses(new).for_each(|a| changed.extend(table.add(a)));
+                }
+            }
+            self.prefixes(changed)
+        };
+        self.desired = next;
+        let l2 = self.sync_l2();
+        Changes { peers, routes, l2 }
+    }
+
+    /// Sets one service's addresses (adds the service when it is new).
+    pub fn upsert_service(&mut self, key: &str, addrs: Vec<Assigned>) -> Changes {
+        let mut changed = Vec::new();
+        let table = Arc::make_mut(&mut self.table);
+        if let Some(old) = self.desired.services.get(key) {
+            addresses(old).for_each(|a| changed.extend(table.remove(a)));
+        }
+        addresses(&addrs).for_each(|a| changed.extend(table.add(a)));
+        self.desired.services.insert(key.to_string(), addrs);
+        self.service_changes(changed)
+    }
+
+    /// Removes one service and its addresses.
+    pub fn remove_service(&mut self, key: &str) -> Changes {
+        let mut changed = Vec::new();
+        if let Some(old) = self.desired.services.remove(key) {
+            let table = Arc::make_mut(&mut self.table);
+            addresses(&old).for_each(|a| changed.extend(table.remove(a)));
+        }
+        self.service_changes(changed)
+    }
+
+    fn service_changes(&mut self, changed: Vec<IpNet>) -> Changes {
+        let routes = self.prefixes(changed);
+        let l2 = self.sync_l2();
+        Changes { peers: None, routes, l2 }
+    }
+
+    fn prefixes(&self, mut changed: Vec<IpNet>) -> RouteChange {
+        if changed.is_empty() {
+            return RouteChange::None;
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        RouteChange::Prefixes(self.table.clone(), Arc::new(changed))
+    }
+
+    fn sync_l2(&mut self) -> Option<L2Owned> {
+        if !self.desired.advertisements.iter().any(|a| a.mode == Mode::L2) && self.l2.is_empty() {
+            return None;
+        }
+        let now = l2::owned(self.desired.services.values(), &self.desired.advertisements);
+        (now != self.l2).then(|| {
+            self.l2 = now.clone();
+            now
+        })
+    }
+
+    /// The desired state now.
+    pub fn desired(&self) -> &Desired {
+        &self.desired
+    }
+
+    /// The BGP table now.
+    pub fn table(&self) -> &Arc<RouteTable> {
+        &self.table
+    }
+
+    /// The L2 addresses per interface now.
+    pub fn l2(&self) -> &L2Owned {
+        &self.l2
+    }
+
+    /// How a service's addresses go out: BGP unless only L2 advertisements select them.
+    pub fn mode_of(&self, addrs: &[Assigned]) -> Mode {
+        let ads = &self.desired.advertisements;
+        let selected = |m: Mode| ads.iter().any(|ad| ad.mode == m && addrs.iter().any(|a| ad.selects(a.pool.as_deref())));
+        if selected(Mode::L2) && !selected(Mode::Bgp) {
+            Mode::L2
+        } else {
+            Mode::Bgp
+        }
+    }
+
+    /// Why a service's addresses are not announced at all: BGP advertisements exist and none
+    /// selects them, nor does an L2 one (without BGP advertisements everything goes to every
+    /// peer as a host route).
+    pub fn unselected(&self, addrs: &[Assigned]) -> Option<String> {
+        let ads = &self.desired.advertisements;
+        if addrs.is_empty() || !ads.iter().any(|a| a.mode == Mode::Bgp) {
+            return None;
+        }
+        let selected = addrs.iter().any(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())));
+        (!selected).then(|| match addrs.iter().find_map(|a| a.pool.as_deref()) {
+            Some(p) => format!("not selected by any advertisement (pool `{p}`)"),
+            None => "not selected by any advertisement (address outside every pool)".to_string(),
+        })
+    }
+}

@@ -1,0 +1,170 @@
+//! The one status model: sessions (live, written by the peer tasks), services (desired, and
+//! what the sessions really carry, and why an address or an announcement is missing), with room
+//! for L2 owners and BFD state. `/status`, `ferrolb status` and the ServiceAnnouncements read
+//! it; both modes publish into it the same way.
+
+mod render;
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::announce::carried::{self, Carried, Doing};
+use crate::announce::Assigned;
+use crate::model::Mode;
+pub use render::render_table;
+pub use session::{SessionSnapshot, StatusCell};
+
+/// One service as the mode that owns it sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    /// `name` (standalone) or `namespace/name`.
+    pub name: String,
+    /// Every address the service holds.
+    pub addresses: Vec<IpAddr>,
+    pub pool: Option<String>,
+    pub mode: Mode,
+    /// The addresses this node is to announce (a subset of `addresses`).
+    pub wanted: Vec<Assigned>,
+    /// Why an address or the announcement is missing, when the plan already knows.
+    pub reason: Option<String>,
+}
+
+/// One row of the services table in `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSnapshot {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+    pub pool: Option<String>,
+    /// Node names announcing the addresses: this node, when at least one Established session
+    /// carries one of them right now.
+    pub announced_by: Vec<String>,
+    pub mode: String,
+    /// Why an address or the announcement is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// L2: the interfaces answering for the addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
+}
+
+/// The body of `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub node: String,
+    pub sessions: Vec<SessionSnapshot>,
+    pub services: Vec<ServiceSnapshot>,
+}
+
+#[derive(Debug, Default)]
+struct Model {
+    node: String,
+    services: Vec<ServiceEntry>,
+    cells: Vec<StatusCell>,
+    /// False until the node knows what to announce (Kubernetes: every watch has synced).
+    ready: bool,
+}
+
+/// The status of this node, shared by the mode that runs it and every reader.
+#[derive(Debug, Default)]
+pub struct StatusModel(Mutex<Model>);
+
+impl StatusModel {
+    /// An empty model, not ready.
+    pub fn new() -> StatusModel {
+        StatusModel::default()
+    }
+
+    /// Names the node.
+    pub fn set_node(&self, node: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.node = node.to_string();
+        }
+    }
+
+    /// Publishes the services and the sessions' live cells; the node is ready from now on.
+    pub fn publish(&self, services: Vec<ServiceEntry>, cells: Vec<StatusCell>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.services = services;
+            m.cells = cells;
+            m.ready = true;
+        }
+    }
+
+    /// True once the node knows what to announce.
+    pub fn ready(&self) -> bool {
+        self.0.lock().is_ok_and(|m| m.ready)
+    }
+
+    fn carried(m: &Model) -> Vec<Carried> {
+        m.cells
+            .iter()
+            .filter_map(|c| c.lock().ok().and_then(|s| s.carried()))
+            .collect()
+    }
+
+    /// Per service, what the sessions carry right now (the ServiceAnnouncements' content).
+    pub fn doing(&self) -> BTreeMap<String, Doing> {
+        let Ok(m) = self.0.lock() else {
+            return BTreeMap::new();
+        };
+        let wanted: BTreeMap<String, Vec<Assigned>> = m
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), s.wanted.clone()))
+            .collect();
+        carried::doing(&wanted, &Self::carried(&m))
+    }
+
+    /// The body of `/status`: `announced_by` read from the sessions, not from the plan.
+    pub fn report(&self) -> StatusReport {
+        let Ok(m) = self.0.lock() else {
+            return StatusReport {
+                node: String::new(),
+                sessions: Vec::new(),
+                services: Vec::new(),
+            };
+        };
+        let sessions: Vec<SessionSnapshot> = m
+            .cells
+            .iter()
+            .filter_map(|c| c.lock().ok().map(|s| s.snapshot()))
+            .collect();
+        let carried = Self::carried(&m);
+        let services = m
+            .services
+            .iter()
+            .map(|s| service_snapshot(s, &m.node, &carried, sessions.is_empty()))
+            .collect();
+        StatusReport {
+            node: m.node.clone(),
+            sessions,
+            services,
+        }
+    }
+}
+
+fn service_snapshot(s: &ServiceEntry, node: &str, carried: &[Carried], no_sessions: bool) -> ServiceSnapshot {
+    let announced = carried::any_carries(carried, &s.addresses);
+    let reason = s.reason.clone().or_else(|| match () {
+        _ if announced || s.addresses.is_empty() || s.mode == Mode::L2 => None,
+        _ if no_sessions => Some("no BGP peer is configured for this node".into()),
+        _ if carried.is_empty() => Some("no Established session".into()),
+        _ => Some("no Established session carries it".into()),
+    });
+    ServiceSnapshot {
+        name: s.name.clone(),
+        addresses: s.addresses.clone(),
+        pool: s.pool.clone(),
+        announced_by: if announced { vec![node.to_string()] } else { Vec::new() },
+        mode: s.mode.to_string(),
+        reason,
+        interfaces: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,51 @@
+//! `ferrolb status` as tables: sessions, then services with why an address or an announcement
+//! is missing.
+
+use std::fmt::Write;
+
+use super::StatusReport;
+
+/// Renders a status report as the human tables of `ferrolb status`.
+pub fn render_table(report: &StatusReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "node {}", report.node);
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  LAST ERROR",
+        "PEER", "ADDRESS", "STATE", "UPTIME", "SENT", "RCVD"
+    );
+    for s in &report.sessions {
+        let uptime = s.uptime_seconds.map_or_else(|| "-".into(), |u| format!("{u}s"));
+        let _ = writeln!(
+            out,
+            "{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  {}",
+            s.peer,
+            s.address,
+            s.state,
+            uptime,
+            s.prefixes_sent,
+            s.prefixes_received,
+            s.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<20} {:<40} {:<10} {:<16} {:<5} WHY NOT",
+        "SERVICE", "ADDRESSES", "POOL", "ANNOUNCED BY", "MODE"
+    );
+    for s in &report.services {
+        let addrs: Vec<String> = s.addresses.iter().map(|a| a.to_string()).collect();
+        let by = if s.announced_by.is_empty() { "-".to_string() } else { s.announced_by.join(",") };
+        let _ = writeln!(
+            out,
+            "{:<20} {:<40} {:<10} {:<16} {:<5} {}",
+            s.name,
+            if addrs.is_empty() { "-".to_string() } else { addrs.join(",") },
+            s.pool.as_deref().unwrap_or("-"),
+            by,
+            s.mode,
+            s.reason.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
