@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::bgp::message::Family;
+use crate::packet::message::Family;
 
 mod peer;
 mod raw;

@@ -13,15 +13,15 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::adj_rib_out::{AdjRibOut, RibDiff};
-use super::codec::{self, CodecParams};
 use super::conn::{self, Conn, ConnEvent, EventTx};
 use super::status::{PeerStatus, StatusCell};
 use super::table::{PeerRoutes, RouteAttrs, RouteTable, GRACEFUL_SHUTDOWN};
-use crate::bgp::message::{Family, Message, Notification, Origin, PathAttributes, Update};
 use crate::config::{is_link_local, PeerConfig};
 use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
+use crate::packet::codec::{self, CodecParams};
+use crate::packet::message::{Family, Message, Notification, Origin, PathAttributes, Update};
 
 /// Everything a peer task needs to know about the local node and the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use super::raw::{RawPeer, S};
 use super::validate::Problems;
 use super::{is_link_local, AddressRange, Community, PeerConfig};
-use crate::bgp::message::Family;
+use crate::packet::message::Family;
 
 fn num(v: Option<&S<i64>>, field: String, lo: i64, hi: i64, default: i64, p: &mut Problems) -> i64 {
     match v {

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::bgp::message::{Family, GracefulRestart, Message, Notification, RouteRefresh, Update};
+use crate::packet::message::{
+    Family, GracefulRestart, Message, Notification, RouteRefresh, Update,
+};
 
 mod session;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, SessionConfig, State, Timer,
 };
-use crate::bgp::message::{Message, Notification, Open};
+use crate::packet::message::{Message, Notification, Open};
 
 /// The hold timer used until OPENs are exchanged (RFC 4271 §8.2.2 suggests 4 minutes).
 pub const LARGE_HOLD: Duration = Duration::from_secs(240);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::bgp::message::{Capabilities, Open};
+use crate::packet::message::{Capabilities, Open};
 
 const OUT1: ConnId = ConnId {
     direction: Direction::Outbound,
@@ -434,7 +434,7 @@ fn event_classes(id: ConnId) -> Vec<Event> {
         Event::Received(id, Message::Notification(Notification::new(6, 4))),
         Event::Received(
             id,
-            Message::RouteRefresh(crate::bgp::message::RouteRefresh { afi: 1, safi: 1 }),
+            Message::RouteRefresh(crate::packet::message::RouteRefresh { afi: 1, safi: 1 }),
         ),
         Event::DecodeError(id, Notification::new(1, 2)),
     ]

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::{Phase, Session, STABLE_CAP};
-use crate::bgp::message::{
+use crate::fsm::{Action, ConnId, Direction, DownReason, Negotiated, Timer};
+use crate::packet::message::{
     Capabilities, Family, GracefulRestart, Message, Notification, Open, AS_TRANS,
 };
-use crate::fsm::{Action, ConnId, Direction, DownReason, Negotiated, Timer};
 
 impl Session {
     /// Event 19 on a connection in OpenSent.

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use zettabgp::prelude::{BgpMessage, BgpSessionParams, BgpTransportMode, BgpUpdateMessage};
 
 use super::*;
-use crate::bgp::message::{Capabilities, Open};
+use crate::packet::message::{Capabilities, Open};
 
 fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut v = vec![0xff; 16];
@@ -610,7 +610,7 @@ fn our_open_with_graceful_restart_decodes_in_a_second_decoder() {
             four_octet_as: Some(64512),
             route_refresh: true,
             extended_message: true,
-            graceful_restart: Some(crate::bgp::message::GracefulRestart {
+            graceful_restart: Some(crate::packet::message::GracefulRestart {
                 restarting: true,
                 restart_time: 120,
                 families: vec![(Family::Ipv4Unicast, true), (Family::Ipv6Unicast, true)],
