@@ -21,6 +21,7 @@ use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
 use crate::packet::codec::{self, CodecParams};
+use crate::packet::codes::ErrorCode;
 use crate::packet::message::{Family, Message, Notification, Origin, PathAttributes, Update};
 
 /// Everything a peer task needs to know about the local node and the peer.
@@ -636,8 +637,10 @@ impl PeerTask {
         let actions = self.session.handle(Event::ManualStop, now);
         for action in actions {
             match action {
-                Action::Send(id, Message::Notification(n)) if n.code == 6 => {
-                    let n = Notification::new(6, subcode);
+                Action::Send(id, Message::Notification(n))
+                    if n.error_code() == Some(ErrorCode::Cease) =>
+                {
+                    let n = Notification::raw(n.code, subcode, Vec::new());
                     self.send_message(id, &Message::Notification(n));
                 }
                 Action::Close(id) => {

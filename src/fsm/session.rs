@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, SessionConfig, State, Timer,
 };
+use crate::packet::codes::{CeaseSubcode, FsmSubcode};
 use crate::packet::message::{Message, Notification, Open};
 
 /// The hold timer used until OPENs are exchanged (RFC 4271 §8.2.2 suggests 4 minutes).
@@ -197,7 +198,12 @@ impl Session {
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             if self.conns.get(&id) != Some(&Phase::Pending) {
-                self.send(id, Message::Notification(Notification::new(6, 2)));
+                self.send(
+                    id,
+                    Message::Notification(Notification::cease(
+                        CeaseSubcode::AdministrativeShutdown,
+                    )),
+                );
             }
             self.close(id);
         }
@@ -232,12 +238,12 @@ impl Session {
             // Event 10: NOTIFICATION 4/0.
             Timer::Hold => {
                 if let Some(id) = self.primary {
-                    let n = Notification::new(4, 0);
+                    let n = Notification::hold_timer_expired();
                     self.drop_conn(id, Some(n.clone()), now, DownReason::NotificationSent(n));
                 }
             }
             Timer::CollisionHold(id) if self.conns.contains_key(&id) => {
-                let n = Notification::new(4, 0);
+                let n = Notification::hold_timer_expired();
                 self.drop_conn(id, Some(n.clone()), now, DownReason::NotificationSent(n));
             }
             // Event 11.
@@ -285,7 +291,9 @@ impl Session {
             // §6.8: a collision with an Established session closes the new connection.
             self.out.push(Action::Send(
                 id,
-                Message::Notification(Notification::new(6, 7)),
+                Message::Notification(Notification::cease(
+                    CeaseSubcode::ConnectionCollisionResolution,
+                )),
             ));
             self.out.push(Action::Close(id));
             return;
@@ -349,11 +357,11 @@ impl Session {
             (phase, _) => {
                 // RFC 6608: unexpected message, subcode by state.
                 let sub = match phase {
-                    Phase::OpenSent => 1,
-                    Phase::OpenConfirm(_) => 2,
-                    _ => 3,
+                    Phase::OpenSent => FsmSubcode::OpenSent,
+                    Phase::OpenConfirm(_) => FsmSubcode::OpenConfirm,
+                    _ => FsmSubcode::Established,
                 };
-                let n = Notification::new(5, sub);
+                let n = Notification::fsm(sub);
                 self.drop_conn(id, Some(n.clone()), now, DownReason::NotificationSent(n));
             }
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
+use crate::packet::codes::{CeaseSubcode, HeaderSubcode, UpdateSubcode};
 use crate::packet::message::{Capabilities, Open};
 
 const OUT1: ConnId = ConnId {
@@ -258,7 +259,13 @@ fn unexpected_messages_get_the_rfc_6608_subcode_of_their_state() {
 #[test]
 fn a_decode_error_sends_the_codec_notification_and_closes() {
     let mut s = established(90);
-    let a = s.handle(Event::DecodeError(OUT1, Notification::new(3, 1)), secs(2));
+    let a = s.handle(
+        Event::DecodeError(
+            OUT1,
+            Notification::update(UpdateSubcode::MalformedAttributeList),
+        ),
+        secs(2),
+    );
     assert_eq!(sent_notification(&a), Some((3, 1)));
     assert!(a.contains(&Action::Close(OUT1)));
     assert_eq!(s.state(), State::Idle);
@@ -268,7 +275,10 @@ fn a_decode_error_sends_the_codec_notification_and_closes() {
 fn a_notification_from_the_peer_closes_without_answering() {
     let mut s = established(90);
     let a = s.handle(
-        Event::Received(OUT1, Message::Notification(Notification::new(6, 2))),
+        Event::Received(
+            OUT1,
+            Message::Notification(Notification::cease(CeaseSubcode::AdministrativeShutdown)),
+        ),
         secs(2),
     );
     assert_eq!(sent_notification(&a), None);
@@ -306,7 +316,9 @@ fn collision_keeps_our_connection_when_our_identifier_is_higher() {
     let (mut s, a) = collide([192, 0, 2, 200], [192, 0, 2, 1]);
     assert!(a.contains(&Action::Send(
         IN1,
-        Message::Notification(Notification::new(6, 7))
+        Message::Notification(Notification::cease(
+            CeaseSubcode::ConnectionCollisionResolution
+        ))
     )));
     assert!(a.contains(&Action::Close(IN1)));
     s.handle(Event::Received(OUT1, Message::Keepalive), secs(2));
@@ -318,7 +330,9 @@ fn collision_keeps_the_peers_connection_when_its_identifier_is_higher() {
     let (mut s, a) = collide([192, 0, 2, 1], [192, 0, 2, 200]);
     assert!(a.contains(&Action::Send(
         OUT1,
-        Message::Notification(Notification::new(6, 7))
+        Message::Notification(Notification::cease(
+            CeaseSubcode::ConnectionCollisionResolution
+        ))
     )));
     assert!(a.contains(&Action::Close(OUT1)));
     assert_eq!(s.state(), State::OpenConfirm);
@@ -431,12 +445,15 @@ fn event_classes(id: ConnId) -> Vec<Event> {
         Event::Received(id, peer_open(90, [192, 0, 2, 1])),
         Event::Received(id, Message::Keepalive),
         Event::Received(id, Message::Update(Default::default())),
-        Event::Received(id, Message::Notification(Notification::new(6, 4))),
+        Event::Received(
+            id,
+            Message::Notification(Notification::cease(CeaseSubcode::AdministrativeReset)),
+        ),
         Event::Received(
             id,
             Message::RouteRefresh(crate::packet::message::RouteRefresh { afi: 1, safi: 1 }),
         ),
-        Event::DecodeError(id, Notification::new(1, 2)),
+        Event::DecodeError(id, Notification::header(HeaderSubcode::BadMessageLength)),
     ]
 }
 

@@ -6,6 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
+use super::codes::{
+    CeaseSubcode, ErrorCode, FsmSubcode, HeaderSubcode, OpenSubcode, UpdateSubcode,
+};
+
 /// The AS number used in the 2-octet "My Autonomous System" field for 4-octet ASNs (RFC 6793).
 pub const AS_TRANS: u16 = 23456;
 
@@ -163,6 +167,9 @@ pub struct RouteRefresh {
 }
 
 /// A NOTIFICATION message (RFC 4271 §4.5). Decode errors are expressed as the NOTIFICATION to send.
+///
+/// `code` and `subcode` are the bytes on the wire: a peer may send values we do not know, so they
+/// stay raw, and the typed constructors and readers below are the way to make and inspect them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     pub code: u8,
@@ -171,17 +178,8 @@ pub struct Notification {
 }
 
 impl Notification {
-    /// A NOTIFICATION without data.
-    pub fn new(code: u8, subcode: u8) -> Notification {
-        Notification {
-            code,
-            subcode,
-            data: Vec::new(),
-        }
-    }
-
-    /// A NOTIFICATION with data.
-    pub fn with_data(code: u8, subcode: u8, data: Vec<u8>) -> Notification {
+    /// A NOTIFICATION from the raw bytes, as a peer sent it (the values may be unknown to us).
+    pub fn raw(code: u8, subcode: u8, data: Vec<u8>) -> Notification {
         Notification {
             code,
             subcode,
@@ -189,68 +187,99 @@ impl Notification {
         }
     }
 
-    /// A human-readable name for the code and subcode (RFC 4271 §4.5, RFC 4486, RFC 6608).
-    pub fn describe(&self) -> &'static str {
-        describe_code(self.code, self.subcode)
+    fn typed(code: ErrorCode, subcode: u8) -> Notification {
+        Notification::raw(code.into(), subcode, Vec::new())
+    }
+
+    /// Message Header Error (1) with `subcode`.
+    pub fn header(subcode: HeaderSubcode) -> Notification {
+        Notification::typed(ErrorCode::MessageHeader, subcode.into())
+    }
+
+    /// OPEN Message Error (2) with `subcode`.
+    pub fn open(subcode: OpenSubcode) -> Notification {
+        Notification::typed(ErrorCode::OpenMessage, subcode.into())
+    }
+
+    /// UPDATE Message Error (3) with `subcode`.
+    pub fn update(subcode: UpdateSubcode) -> Notification {
+        Notification::typed(ErrorCode::UpdateMessage, subcode.into())
+    }
+
+    /// Hold Timer Expired (4/0).
+    pub fn hold_timer_expired() -> Notification {
+        Notification::typed(ErrorCode::HoldTimerExpired, 0)
+    }
+
+    /// Finite State Machine Error (5) with the RFC 6608 `subcode`.
+    pub fn fsm(subcode: FsmSubcode) -> Notification {
+        Notification::typed(ErrorCode::FsmError, subcode.into())
+    }
+
+    /// Cease (6) with `subcode`.
+    pub fn cease(subcode: CeaseSubcode) -> Notification {
+        Notification::typed(ErrorCode::Cease, subcode.into())
+    }
+
+    /// The same NOTIFICATION carrying `data`.
+    pub fn with_data(mut self, data: Vec<u8>) -> Notification {
+        self.data = data;
+        self
+    }
+
+    /// The error code, if we know it.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::try_from(self.code).ok()
+    }
+
+    /// The subcode of a Message Header Error, if this is one and we know the subcode.
+    pub fn header_subcode(&self) -> Option<HeaderSubcode> {
+        self.subcode_under(ErrorCode::MessageHeader)
+    }
+
+    /// The subcode of an OPEN Message Error, if this is one and we know the subcode.
+    pub fn open_subcode(&self) -> Option<OpenSubcode> {
+        self.subcode_under(ErrorCode::OpenMessage)
+    }
+
+    /// The subcode of an UPDATE Message Error, if this is one and we know the subcode.
+    pub fn update_subcode(&self) -> Option<UpdateSubcode> {
+        self.subcode_under(ErrorCode::UpdateMessage)
+    }
+
+    /// The subcode of a Finite State Machine Error, if this is one and we know the subcode.
+    pub fn fsm_subcode(&self) -> Option<FsmSubcode> {
+        self.subcode_under(ErrorCode::FsmError)
+    }
+
+    /// The subcode of a Cease, if this is one and we know the subcode.
+    pub fn cease_subcode(&self) -> Option<CeaseSubcode> {
+        self.subcode_under(ErrorCode::Cease)
+    }
+
+    fn subcode_under<T: TryFrom<u8>>(&self, code: ErrorCode) -> Option<T> {
+        (self.error_code() == Some(code))
+            .then(|| T::try_from(self.subcode).ok())
+            .flatten()
     }
 }
 
+/// Words, then the numbers: "Cease/administrative shutdown (6/2)", "Hold Timer Expired (4/0)",
+/// "Cease/unknown subcode (6/42)", "unknown error code (9/1)".
 impl fmt::Display for Notification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{} ({})", self.code, self.subcode, self.describe())
-    }
-}
-
-/// NOTIFICATION error codes (RFC 4271 §4.5, RFC 6608).
-pub mod code {
-    pub const MESSAGE_HEADER: u8 = 1;
-    pub const OPEN_MESSAGE: u8 = 2;
-    pub const UPDATE_MESSAGE: u8 = 3;
-    pub const HOLD_TIMER_EXPIRED: u8 = 4;
-    pub const FSM: u8 = 5;
-    pub const CEASE: u8 = 6;
-}
-
-fn describe_code(code: u8, subcode: u8) -> &'static str {
-    match (code, subcode) {
-        (1, 1) => "message header: connection not synchronized",
-        (1, 2) => "message header: bad message length",
-        (1, 3) => "message header: bad message type",
-        (1, _) => "message header error",
-        (2, 1) => "OPEN: unsupported version number",
-        (2, 2) => "OPEN: bad peer AS",
-        (2, 3) => "OPEN: bad BGP identifier",
-        (2, 4) => "OPEN: unsupported optional parameter",
-        (2, 6) => "OPEN: unacceptable hold time",
-        (2, 7) => "OPEN: unsupported capability",
-        (2, _) => "OPEN message error",
-        (3, 1) => "UPDATE: malformed attribute list",
-        (3, 2) => "UPDATE: unrecognized well-known attribute",
-        (3, 3) => "UPDATE: missing well-known attribute",
-        (3, 4) => "UPDATE: attribute flags error",
-        (3, 5) => "UPDATE: attribute length error",
-        (3, 6) => "UPDATE: invalid ORIGIN attribute",
-        (3, 8) => "UPDATE: invalid NEXT_HOP attribute",
-        (3, 9) => "UPDATE: optional attribute error",
-        (3, 10) => "UPDATE: invalid network field",
-        (3, 11) => "UPDATE: malformed AS_PATH",
-        (3, _) => "UPDATE message error",
-        (4, _) => "hold timer expired",
-        (5, 1) => "FSM: unexpected message in OpenSent",
-        (5, 2) => "FSM: unexpected message in OpenConfirm",
-        (5, 3) => "FSM: unexpected message in Established",
-        (5, _) => "finite state machine error",
-        (6, 1) => "cease: maximum number of prefixes reached",
-        (6, 2) => "cease: administrative shutdown",
-        (6, 3) => "cease: peer de-configured",
-        (6, 4) => "cease: administrative reset",
-        (6, 5) => "cease: connection rejected",
-        (6, 6) => "cease: other configuration change",
-        (6, 7) => "cease: connection collision resolution",
-        (6, 8) => "cease: out of resources",
-        (6, 9) => "cease: hard reset",
-        (6, _) => "cease",
-        _ => "unknown error code",
+        match self.error_code() {
+            None => f.write_str("unknown error code")?,
+            Some(code) => {
+                write!(f, "{code}")?;
+                match code.subcode_words(self.subcode) {
+                    Some(words) => write!(f, "/{words}")?,
+                    None if code.has_typed_subcodes() => f.write_str("/unknown subcode")?,
+                    None => {}
+                }
+            }
+        }
+        write!(f, " ({}/{})", self.code, self.subcode)
     }
 }
 
@@ -274,5 +303,88 @@ impl Message {
             Message::Keepalive => "KEEPALIVE",
             Message::RouteRefresh(_) => "ROUTE-REFRESH",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_constructors_put_the_codes_on_the_wire_fields() {
+        let n = Notification::cease(CeaseSubcode::AdministrativeShutdown);
+        assert_eq!((n.code, n.subcode, n.data.as_slice()), (6, 2, &[][..]));
+        let n = Notification::open(OpenSubcode::BadPeerAs).with_data(vec![0, 4]);
+        assert_eq!((n.code, n.subcode, n.data), (2, 2, vec![0, 4]));
+        let n = Notification::update(UpdateSubcode::MalformedAttributeList);
+        assert_eq!((n.code, n.subcode), (3, 1));
+        let n = Notification::header(HeaderSubcode::BadMessageType);
+        assert_eq!((n.code, n.subcode), (1, 3));
+        let n = Notification::fsm(FsmSubcode::OpenSent);
+        assert_eq!((n.code, n.subcode), (5, 1));
+        let n = Notification::hold_timer_expired();
+        assert_eq!((n.code, n.subcode), (4, 0));
+    }
+
+    #[test]
+    fn the_typed_code_reads_back_only_under_its_own_error_code() {
+        let n = Notification::cease(CeaseSubcode::HardReset);
+        assert_eq!(n.error_code(), Some(ErrorCode::Cease));
+        assert_eq!(n.cease_subcode(), Some(CeaseSubcode::HardReset));
+        assert_eq!(n.open_subcode(), None);
+        let n = Notification::fsm(FsmSubcode::Established);
+        assert_eq!(n.fsm_subcode(), Some(FsmSubcode::Established));
+        assert_eq!(n.cease_subcode(), None);
+        let n = Notification::update(UpdateSubcode::InvalidNetworkField);
+        assert_eq!(n.update_subcode(), Some(UpdateSubcode::InvalidNetworkField));
+        let n = Notification::header(HeaderSubcode::ConnectionNotSynchronized);
+        assert_eq!(
+            n.header_subcode(),
+            Some(HeaderSubcode::ConnectionNotSynchronized)
+        );
+    }
+
+    #[test]
+    fn unknown_codes_from_a_peer_are_kept_as_sent() {
+        let n = Notification::raw(9, 1, vec![7]);
+        assert_eq!((n.code, n.subcode, n.data.as_slice()), (9, 1, &[7][..]));
+        assert_eq!(n.error_code(), None);
+        let n = Notification::raw(6, 42, Vec::new());
+        assert_eq!(n.error_code(), Some(ErrorCode::Cease));
+        assert_eq!(n.cease_subcode(), None);
+        assert_eq!(n.subcode, 42);
+    }
+
+    #[test]
+    fn a_notification_displays_words_then_numbers() {
+        let show = |n: Notification| n.to_string();
+        assert_eq!(
+            show(Notification::cease(CeaseSubcode::AdministrativeShutdown)),
+            "Cease/administrative shutdown (6/2)"
+        );
+        assert_eq!(
+            show(Notification::hold_timer_expired()),
+            "Hold Timer Expired (4/0)"
+        );
+        assert_eq!(
+            show(Notification::open(OpenSubcode::UnacceptableHoldTime)),
+            "OPEN Message Error/unacceptable hold time (2/6)"
+        );
+        assert_eq!(
+            show(Notification::fsm(FsmSubcode::OpenConfirm)),
+            "Finite State Machine Error/unexpected message in OpenConfirm (5/2)"
+        );
+        assert_eq!(
+            show(Notification::raw(6, 42, Vec::new())),
+            "Cease/unknown subcode (6/42)"
+        );
+        assert_eq!(
+            show(Notification::raw(7, 1, Vec::new())),
+            "ROUTE-REFRESH Message Error (7/1)"
+        );
+        assert_eq!(
+            show(Notification::raw(0, 0, Vec::new())),
+            "unknown error code (0/0)"
+        );
     }
 }

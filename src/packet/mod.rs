@@ -2,6 +2,7 @@
 //! it imports nothing else of ours, so the FSM and the runtime can both build on it.
 
 pub mod codec;
+pub mod codes;
 pub mod encode;
 pub mod message;
 pub mod open;

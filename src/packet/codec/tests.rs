@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use zettabgp::prelude::{BgpMessage, BgpSessionParams, BgpTransportMode, BgpUpdateMessage};
 
 use super::*;
+use crate::packet::codes::CeaseSubcode;
 use crate::packet::message::{Capabilities, Open};
 
 fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
@@ -71,7 +72,8 @@ fn lengths_0_to_18_give_notification_1_2_with_the_length_as_data() {
         ka[16..18].copy_from_slice(&len.to_be_bytes());
         assert_eq!(
             dec(&ka),
-            Err(Notification::with_data(1, 2, len.to_be_bytes().to_vec()))
+            Err(Notification::header(HeaderSubcode::BadMessageLength)
+                .with_data(len.to_be_bytes().to_vec()))
         );
     }
 }
@@ -99,7 +101,7 @@ fn an_unknown_type_gives_notification_1_3_with_the_type_as_data() {
     for kind in [0u8, 6, 255] {
         assert_eq!(
             dec(&frame(kind, &[])),
-            Err(Notification::with_data(1, 3, vec![kind]))
+            Err(Notification::header(HeaderSubcode::BadMessageType).with_data(vec![kind]))
         );
     }
 }
@@ -141,7 +143,9 @@ fn control_messages_round_trip() {
     for msg in [
         Message::Open(open),
         Message::Keepalive,
-        Message::Notification(Notification::with_data(6, 2, b"bye".to_vec())),
+        Message::Notification(
+            Notification::cease(CeaseSubcode::AdministrativeShutdown).with_data(b"bye".to_vec()),
+        ),
         Message::RouteRefresh(RouteRefresh { afi: 2, safi: 1 }),
     ] {
         let mut out = BytesMut::new();
