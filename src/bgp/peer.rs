@@ -21,8 +21,8 @@ use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
 use crate::packet::codec::{self, CodecParams};
-use crate::packet::codes::ErrorCode;
-use crate::packet::message::{Family, Message, Notification, Origin, PathAttributes, Update};
+use crate::packet::codes::CeaseSubcode;
+use crate::packet::message::{Family, Message, Origin, PathAttributes, Update};
 
 /// Everything a peer task needs to know about the local node and the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub enum PeerCommand {
     /// LOCAL_PREF 0 towards iBGP peers) so traffic moves away before the withdrawal.
     Drain,
     /// Withdraw everything, send Cease with `subcode`, close and end the task.
-    Shutdown { subcode: u8 },
+    Shutdown { subcode: CeaseSubcode },
 }
 
 /// The handle the speaker keeps for a running peer task.
@@ -176,7 +176,7 @@ impl PeerTask {
                         return;
                     }
                     None => {
-                        self.shutdown(2).await;
+                        self.shutdown(CeaseSubcode::AdministrativeShutdown).await;
                         return;
                     }
                 },
@@ -626,7 +626,7 @@ impl PeerTask {
     }
 
     /// Withdraws everything, sends Cease and waits (bounded) for the bytes to leave.
-    async fn shutdown(&mut self, subcode: u8) {
+    async fn shutdown(&mut self, subcode: CeaseSubcode) {
         self.stopping = true;
         let sent: Vec<IpNet> = self.rib.sent().keys().copied().collect();
         self.send_withdraw(&sent);
@@ -634,15 +634,9 @@ impl PeerTask {
         self.status_mut(PeerStatus::clear_announced);
         let now = self.now();
         let mut writers = Vec::new();
-        let actions = self.session.handle(Event::ManualStop, now);
+        let actions = self.session.handle(Event::ManualStop(subcode), now);
         for action in actions {
             match action {
-                Action::Send(id, Message::Notification(n))
-                    if n.error_code() == Some(ErrorCode::Cease) =>
-                {
-                    let n = Notification::raw(n.code, subcode, Vec::new());
-                    self.send_message(id, &Message::Notification(n));
-                }
                 Action::Close(id) => {
                     if let Some(conn) = self.conns.remove(&id) {
                         writers.push(conn.close());

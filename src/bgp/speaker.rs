@@ -13,13 +13,7 @@ use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
 use super::status::SessionSnapshot;
 use super::table::RouteTable;
 use crate::config::Config;
-
-/// Cease subcode 3: peer de-configured (RFC 4486).
-const CEASE_PEER_DECONFIGURED: u8 = 3;
-/// Cease subcode 6: other configuration change (RFC 4486).
-const CEASE_CONFIG_CHANGE: u8 = 6;
-/// Cease subcode 2: administrative shutdown (RFC 4486).
-const CEASE_ADMIN_SHUTDOWN: u8 = 2;
+use crate::packet::codes::CeaseSubcode;
 
 /// All sessions of this node and the routes they carry.
 #[derive(Debug)]
@@ -70,12 +64,16 @@ impl Speaker {
         self.peers.insert(addr, handle);
     }
 
-    async fn remove_peer(&mut self, addr: IpAddr, subcode: u8) {
+    async fn remove_peer(&mut self, addr: IpAddr, subcode: CeaseSubcode) {
         if let Ok(mut d) = self.directory.write() {
             d.remove(&addr);
         }
         if let Some(handle) = self.peers.remove(&addr) {
-            tracing::info!(peer = %handle.context.peer.name, subcode, "stopping session");
+            tracing::info!(
+                peer = %handle.context.peer.name,
+                subcode = u8::from(subcode),
+                "stopping session"
+            );
             let _ = handle.commands.send(PeerCommand::Shutdown { subcode });
             let _ = handle.task.await;
         }
@@ -89,9 +87,10 @@ impl Speaker {
         let existing: Vec<IpAddr> = self.peers.keys().copied().collect();
         for addr in existing {
             match wanted.get(&addr) {
-                None => self.remove_peer(addr, CEASE_PEER_DECONFIGURED).await,
+                None => self.remove_peer(addr, CeaseSubcode::PeerDeconfigured).await,
                 Some(ctx) if self.peers.get(&addr).map(|h| &h.context) != Some(ctx) => {
-                    self.remove_peer(addr, CEASE_CONFIG_CHANGE).await
+                    self.remove_peer(addr, CeaseSubcode::OtherConfigurationChange)
+                        .await
                 }
                 Some(_) => {}
             }
@@ -170,7 +169,7 @@ impl Speaker {
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for handle in self.peers.values() {
             let _ = handle.commands.send(PeerCommand::Shutdown {
-                subcode: CEASE_ADMIN_SHUTDOWN,
+                subcode: CeaseSubcode::AdministrativeShutdown,
             });
         }
         for addr in addrs {

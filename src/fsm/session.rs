@@ -116,7 +116,7 @@ impl Session {
         match event {
             Event::ManualStart => self.start(now, true),
             Event::AutomaticStart => self.start(now, false),
-            Event::ManualStop => self.manual_stop(),
+            Event::ManualStop(subcode) => self.manual_stop(subcode),
             Event::TimerExpired(t) => self.timer(t, now),
             Event::TcpConnected(id) => self.tcp_connected(id, now),
             Event::TcpAccepted(id) => self.tcp_accepted(id, now),
@@ -192,18 +192,13 @@ impl Session {
         self.arm(Timer::ConnectRetry, now + self.config.connect_retry);
     }
 
-    /// Event 2: Cease 6/2 on every open connection, everything closed, no restart.
-    fn manual_stop(&mut self) {
+    /// Event 2: Cease with `subcode` on every open connection, everything closed, no restart.
+    fn manual_stop(&mut self, subcode: CeaseSubcode) {
         let was_running = self.running;
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             if self.conns.get(&id) != Some(&Phase::Pending) {
-                self.send(
-                    id,
-                    Message::Notification(Notification::cease(
-                        CeaseSubcode::AdministrativeShutdown,
-                    )),
-                );
+                self.send(id, Message::Notification(Notification::cease(subcode)));
             }
             self.close(id);
         }
