@@ -264,4 +264,6 @@ pub fn encode_end_of_rib(family: Family) -> Bytes {
 }
 
 #[cfg(test)]
+mod encode_tests;
+#[cfg(test)]
 mod tests;
