@@ -11,9 +11,9 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ferrolb::bgp::adj_rib_out::AdjRibOut;
-use ferrolb::bgp::codec::{self, CodecParams, MAX_EXTENDED_MESSAGE_LEN};
-use ferrolb::bgp::message::PathAttributes;
 use ferrolb::bgp::table::{PeerRoutes, RouteAttrs};
+use ferrolb::packet::codec::{self, CodecParams, MAX_EXTENDED_MESSAGE_LEN};
+use ferrolb::packet::message::PathAttributes;
 use ipnet::IpNet;
 
 const N: usize = 1_000_000;

@@ -20,9 +20,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use ferrolb::bgp::codec::{self, CodecParams};
-use ferrolb::bgp::message::{Capabilities, Family, Message, Open};
 use ferrolb::config::{self, HostInfo, IpFamilies, ServiceConfig};
+use ferrolb::packet::codec::{self, CodecParams};
+use ferrolb::packet::message::{Capabilities, Family, Message, Open};
 use ferrolb::pipeline::Pipeline;
 
 const SERVICES: usize = 10_000;

@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use ferrolb::bgp::codec::{decode, CodecParams};
+use ferrolb::packet::codec::{decode, CodecParams};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::table::{PeerRoutes, RouteAttrs, RouteTable};
-use crate::bgp::message::{Family, Origin, PathAttributes};
+use crate::packet::message::{Family, Origin, PathAttributes};
 use crate::model::{is_link_local, LocalSpec, PeerSpec, GRACEFUL_SHUTDOWN};
 
 /// The family of an address.

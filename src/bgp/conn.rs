@@ -11,11 +11,11 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::codec::{self, CodecParams};
-use super::message::{Message, Notification};
 use super::sockopt;
 use crate::model::PeerSpec;
 use crate::fsm::ConnId;
+use crate::packet::codec::{self, CodecParams};
+use crate::packet::message::{Message, Notification};
 
 /// What a connection's tasks report to the peer task.
 #[derive(Debug)]

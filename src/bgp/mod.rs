@@ -1,16 +1,11 @@
-//! The wire side of BGP: message types, the codec, and the tokio tasks that drive the FSM.
+//! The wire side of BGP: the tokio tasks that drive the FSM (connections, peer tasks, listener,
+//! speaker). Message types and the codec live in `crate::packet`.
 
 pub mod adj_rib_out;
-pub mod codec;
 pub mod conn;
-pub mod encode;
 pub mod listener;
-pub mod message;
-pub mod open;
 pub mod peer;
 pub mod sockopt;
 pub mod speaker;
 pub mod status;
 pub mod table;
-pub mod update;
-pub mod wire;

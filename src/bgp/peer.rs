@@ -12,16 +12,17 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::codec::{self, CodecParams};
 use super::conn::{self, Conn, ConnEvent, EventTx};
 use crate::announce::adj_rib_out::{AdjRibOut, RibDiff};
 use crate::announce::policy;
 use crate::announce::table::{PeerRoutes, RouteAttrs, RouteTable};
-use crate::bgp::message::{Family, Message, Notification, Update};
 use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
 use crate::model::{LocalSpec, PeerSpec};
+use crate::packet::codec::{self, CodecParams};
+use crate::packet::codes::CeaseSubcode;
+use crate::packet::message::{Family, Message, Update};
 use crate::status::session::{PeerStatus, StatusCell};
 
 /// Everything a peer task needs to know about the local node and the peer.
@@ -68,7 +69,7 @@ pub enum PeerCommand {
     /// LOCAL_PREF 0 towards iBGP peers) so traffic moves away before the withdrawal.
     Drain,
     /// Withdraw everything, send Cease with `subcode`, close and end the task.
-    Shutdown { subcode: u8 },
+    Shutdown { subcode: CeaseSubcode },
 }
 
 /// The handle the speaker keeps for a running peer task.
@@ -167,7 +168,7 @@ impl PeerTask {
                         return;
                     }
                     None => {
-                        self.shutdown(2).await;
+                        self.shutdown(CeaseSubcode::AdministrativeShutdown).await;
                         return;
                     }
                 },
@@ -530,7 +531,7 @@ impl PeerTask {
     }
 
     /// Withdraws everything, sends Cease and waits (bounded) for the bytes to leave.
-    async fn shutdown(&mut self, subcode: u8) {
+    async fn shutdown(&mut self, subcode: CeaseSubcode) {
         self.stopping = true;
         let sent: Vec<IpNet> = self.rib.sent().keys().copied().collect();
         self.send_withdraw(&sent);
@@ -538,13 +539,9 @@ impl PeerTask {
         self.status_mut(PeerStatus::clear_announced);
         let now = self.now();
         let mut writers = Vec::new();
-        let actions = self.session.handle(Event::ManualStop, now);
+        let actions = self.session.handle(Event::ManualStop(subcode), now);
         for action in actions {
             match action {
-                Action::Send(id, Message::Notification(n)) if n.code == 6 => {
-                    let n = Notification::new(6, subcode);
-                    self.send_message(id, &Message::Notification(n));
-                }
                 Action::Close(id) => {
                     if let Some(conn) = self.conns.remove(&id) {
                         writers.push(conn.close());

@@ -12,14 +12,9 @@ use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
 use crate::announce::table::RouteTable;
 use crate::announce::{Changes, RouteChange};
 use crate::model::{LocalSpec, PeerSpec};
+use crate::packet::codes::CeaseSubcode;
 use crate::status::{SessionSnapshot, StatusCell};
 
-/// Cease subcode 3: peer de-configured (RFC 4486).
-const CEASE_PEER_DECONFIGURED: u8 = 3;
-/// Cease subcode 6: other configuration change (RFC 4486).
-const CEASE_CONFIG_CHANGE: u8 = 6;
-/// Cease subcode 2: administrative shutdown (RFC 4486).
-const CEASE_ADMIN_SHUTDOWN: u8 = 2;
 
 /// All sessions of this node and the routes they carry.
 #[derive(Debug)]
@@ -62,12 +57,16 @@ impl Speaker {
         self.peers.insert(addr, handle);
     }
 
-    async fn remove_peer(&mut self, addr: IpAddr, subcode: u8) {
+    async fn remove_peer(&mut self, addr: IpAddr, subcode: CeaseSubcode) {
         if let Ok(mut d) = self.directory.write() {
             d.remove(&addr);
         }
         if let Some(handle) = self.peers.remove(&addr) {
-            tracing::info!(peer = %handle.context.peer.name, subcode, "stopping session");
+            tracing::info!(
+                peer = %handle.context.peer.name,
+                subcode = u8::from(subcode),
+                "stopping session"
+            );
             let _ = handle.commands.send(PeerCommand::Shutdown { subcode });
             let _ = handle.task.await;
         }
@@ -87,9 +86,9 @@ impl Speaker {
             let existing: Vec<IpAddr> = self.peers.keys().copied().collect();
             for addr in existing {
                 match wanted.get(&addr) {
-                    None => self.remove_peer(addr, CEASE_PEER_DECONFIGURED).await,
+                    None => self.remove_peer(addr, CeaseSubcode::PeerDeconfigured).await,
                     Some(p) if self.peers.get(&addr).map(|h| &h.context) != Some(&self.context(p.clone())) => {
-                        self.remove_peer(addr, CEASE_CONFIG_CHANGE).await
+                        self.remove_peer(addr, CeaseSubcode::OtherConfigurationChange).await
                     }
                     Some(_) => {}
                 }
@@ -164,7 +163,7 @@ impl Speaker {
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for handle in self.peers.values() {
             let _ = handle.commands.send(PeerCommand::Shutdown {
-                subcode: CEASE_ADMIN_SHUTDOWN,
+                subcode: CeaseSubcode::AdministrativeShutdown,
             });
         }
         for addr in addrs {

@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::bgp::message::{Family, GracefulRestart, Message, Notification, RouteRefresh, Update};
+use crate::packet::codes::CeaseSubcode;
+use crate::packet::message::{
+    Family, GracefulRestart, Message, Notification, RouteRefresh, Update,
+};
 
 mod session;
 
@@ -112,8 +115,11 @@ pub struct Negotiated {
 pub enum Event {
     /// Event 1.
     ManualStart,
-    /// Event 2. Sends NOTIFICATION Cease/administrative shutdown when a connection is open.
-    ManualStop,
+    /// Event 2 (ManualStop): sends NOTIFICATION Cease with this subcode (RFC 4486) on every
+    /// open connection, closes everything and does not restart. The runtime picks the reason:
+    /// administrative shutdown when the daemon stops, peer de-configured or other configuration
+    /// change on reconfiguration.
+    ManualStop(CeaseSubcode),
     /// Event 3 (Event 5 when the session is passive).
     AutomaticStart,
     /// Events 9, 10, 11, 13 (and the collision hold timer).

@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, SessionConfig, State, Timer,
 };
-use crate::bgp::message::{Message, Notification, Open};
+use crate::packet::codes::{CeaseSubcode, FsmSubcode};
+use crate::packet::message::{Message, Notification, Open};
 
 /// The hold timer used until OPENs are exchanged (RFC 4271 §8.2.2 suggests 4 minutes).
 pub const LARGE_HOLD: Duration = Duration::from_secs(240);
@@ -115,7 +116,7 @@ impl Session {
         match event {
             Event::ManualStart => self.start(now, true),
             Event::AutomaticStart => self.start(now, false),
-            Event::ManualStop => self.manual_stop(),
+            Event::ManualStop(subcode) => self.manual_stop(subcode),
             Event::TimerExpired(t) => self.timer(t, now),
             Event::TcpConnected(id) => self.tcp_connected(id, now),
             Event::TcpAccepted(id) => self.tcp_accepted(id, now),
@@ -191,13 +192,13 @@ impl Session {
         self.arm(Timer::ConnectRetry, now + self.config.connect_retry);
     }
 
-    /// Event 2: Cease 6/2 on every open connection, everything closed, no restart.
-    fn manual_stop(&mut self) {
+    /// Event 2: Cease with `subcode` on every open connection, everything closed, no restart.
+    fn manual_stop(&mut self, subcode: CeaseSubcode) {
         let was_running = self.running;
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             if self.conns.get(&id) != Some(&Phase::Pending) {
-                self.send(id, Message::Notification(Notification::new(6, 2)));
+                self.send(id, Message::Notification(Notification::cease(subcode)));
             }
             self.close(id);
         }
@@ -232,12 +233,12 @@ impl Session {
             // Event 10: NOTIFICATION 4/0.
             Timer::Hold => {
                 if let Some(id) = self.primary {
-                    let n = Notification::new(4, 0);
+                    let n = Notification::hold_timer_expired();
                     self.drop_conn(id, Some(n.clone()), now, DownReason::NotificationSent(n));
                 }
             }
             Timer::CollisionHold(id) if self.conns.contains_key(&id) => {
-                let n = Notification::new(4, 0);
+                let n = Notification::hold_timer_expired();
                 self.drop_conn(id, Some(n.clone()), now, DownReason::NotificationSent(n));
             }
             // Event 11.
@@ -285,7 +286,9 @@ impl Session {
             // §6.8: a collision with an Established session closes the new connection.
             self.out.push(Action::Send(
                 id,
-                Message::Notification(Notification::new(6, 7)),
+                Message::Notification(Notification::cease(
+                    CeaseSubcode::ConnectionCollisionResolution,
+                )),
             ));
             self.out.push(Action::Close(id));
             return;
@@ -349,11 +352,11 @@ impl Session {
             (phase, _) => {
                 // RFC 6608: unexpected message, subcode by state.
                 let sub = match phase {
-                    Phase::OpenSent => 1,
-                    Phase::OpenConfirm(_) => 2,
-                    _ => 3,
+                    Phase::OpenSent => FsmSubcode::OpenSent,
+                    Phase::OpenConfirm(_) => FsmSubcode::OpenConfirm,
+                    _ => FsmSubcode::Established,
                 };
-                let n = Notification::new(5, sub);
+                let n = Notification::fsm(sub);
                 self.drop_conn(id, Some(n.clone()), now, DownReason::NotificationSent(n));
             }
         }

@@ -3,10 +3,9 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use proptest::prelude::*;
-
 use super::*;
-use crate::bgp::message::{Capabilities, Open};
+use crate::packet::codes::{CeaseSubcode, HeaderSubcode, UpdateSubcode};
+use crate::packet::message::{Capabilities, Open};
 
 const OUT1: ConnId = ConnId {
     direction: Direction::Outbound,
@@ -258,7 +257,13 @@ fn unexpected_messages_get_the_rfc_6608_subcode_of_their_state() {
 #[test]
 fn a_decode_error_sends_the_codec_notification_and_closes() {
     let mut s = established(90);
-    let a = s.handle(Event::DecodeError(OUT1, Notification::new(3, 1)), secs(2));
+    let a = s.handle(
+        Event::DecodeError(
+            OUT1,
+            Notification::update(UpdateSubcode::MalformedAttributeList),
+        ),
+        secs(2),
+    );
     assert_eq!(sent_notification(&a), Some((3, 1)));
     assert!(a.contains(&Action::Close(OUT1)));
     assert_eq!(s.state(), State::Idle);
@@ -268,7 +273,10 @@ fn a_decode_error_sends_the_codec_notification_and_closes() {
 fn a_notification_from_the_peer_closes_without_answering() {
     let mut s = established(90);
     let a = s.handle(
-        Event::Received(OUT1, Message::Notification(Notification::new(6, 2))),
+        Event::Received(
+            OUT1,
+            Message::Notification(Notification::cease(CeaseSubcode::AdministrativeShutdown)),
+        ),
         secs(2),
     );
     assert_eq!(sent_notification(&a), None);
@@ -280,12 +288,46 @@ fn a_notification_from_the_peer_closes_without_answering() {
 #[test]
 fn manual_stop_sends_cease_6_2_and_does_not_restart() {
     let mut s = established(90);
-    let a = s.handle(Event::ManualStop, secs(3));
+    let a = s.handle(
+        Event::ManualStop(CeaseSubcode::AdministrativeShutdown),
+        secs(3),
+    );
     assert_eq!(sent_notification(&a), Some((6, 2)));
     assert!(a.contains(&Action::Down(DownReason::Stopped)));
     assert_eq!(armed(&a, Timer::IdleHold), None);
     let a = s.handle(Event::TimerExpired(Timer::IdleHold), secs(100));
     assert!(a.is_empty());
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn manual_stop_sends_cease_with_the_subcode_it_carries() {
+    for subcode in [
+        CeaseSubcode::PeerDeconfigured,
+        CeaseSubcode::OtherConfigurationChange,
+        CeaseSubcode::HardReset,
+    ] {
+        let mut s = established(90);
+        let a = s.handle(Event::ManualStop(subcode), secs(3));
+        let sent: Vec<&Notification> = a
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(_, Message::Notification(n)) => Some(n),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, [&Notification::cease(subcode)]);
+        assert_eq!(sent[0].cease_subcode(), Some(subcode));
+    }
+}
+
+#[test]
+fn manual_stop_while_connecting_sends_no_notification() {
+    let mut s = Session::new(config([192, 0, 2, 10], false));
+    s.handle(Event::ManualStart, secs(0));
+    let a = s.handle(Event::ManualStop(CeaseSubcode::PeerDeconfigured), secs(1));
+    assert_eq!(sent_notification(&a), None);
+    assert!(a.contains(&Action::Close(OUT1)));
     assert_eq!(s.state(), State::Idle);
 }
 
@@ -306,7 +348,9 @@ fn collision_keeps_our_connection_when_our_identifier_is_higher() {
     let (mut s, a) = collide([192, 0, 2, 200], [192, 0, 2, 1]);
     assert!(a.contains(&Action::Send(
         IN1,
-        Message::Notification(Notification::new(6, 7))
+        Message::Notification(Notification::cease(
+            CeaseSubcode::ConnectionCollisionResolution
+        ))
     )));
     assert!(a.contains(&Action::Close(IN1)));
     s.handle(Event::Received(OUT1, Message::Keepalive), secs(2));
@@ -318,7 +362,9 @@ fn collision_keeps_the_peers_connection_when_its_identifier_is_higher() {
     let (mut s, a) = collide([192, 0, 2, 1], [192, 0, 2, 200]);
     assert!(a.contains(&Action::Send(
         OUT1,
-        Message::Notification(Notification::new(6, 7))
+        Message::Notification(Notification::cease(
+            CeaseSubcode::ConnectionCollisionResolution
+        ))
     )));
     assert!(a.contains(&Action::Close(OUT1)));
     assert_eq!(s.state(), State::OpenConfirm);
@@ -415,84 +461,6 @@ fn back_off_resets_after_a_stable_session() {
     assert_eq!(armed(&a, Timer::IdleHold), Some(t + secs(61)));
 }
 
-fn event_classes(id: ConnId) -> Vec<Event> {
-    vec![
-        Event::ManualStart,
-        Event::AutomaticStart,
-        Event::ManualStop,
-        Event::TimerExpired(Timer::ConnectRetry),
-        Event::TimerExpired(Timer::Hold),
-        Event::TimerExpired(Timer::Keepalive),
-        Event::TimerExpired(Timer::IdleHold),
-        Event::TimerExpired(Timer::CollisionHold(id)),
-        Event::TcpConnected(id),
-        Event::TcpAccepted(IN1),
-        Event::TcpFailed(id),
-        Event::Received(id, peer_open(90, [192, 0, 2, 1])),
-        Event::Received(id, Message::Keepalive),
-        Event::Received(id, Message::Update(Default::default())),
-        Event::Received(id, Message::Notification(Notification::new(6, 4))),
-        Event::Received(
-            id,
-            Message::RouteRefresh(crate::bgp::message::RouteRefresh { afi: 1, safi: 1 }),
-        ),
-        Event::DecodeError(id, Notification::new(1, 2)),
-    ]
-}
-
-/// Sessions in each of the six states.
-fn in_every_state() -> Vec<(State, Session)> {
-    let idle = Session::new(config([192, 0, 2, 10], false));
-    let mut connect = Session::new(config([192, 0, 2, 10], false));
-    connect.handle(Event::ManualStart, secs(0));
-    let mut active = Session::new(config([192, 0, 2, 10], true));
-    active.handle(Event::ManualStart, secs(0));
-    let mut open_sent = Session::new(config([192, 0, 2, 10], false));
-    open_sent.handle(Event::ManualStart, secs(0));
-    open_sent.handle(Event::TcpConnected(OUT1), secs(0));
-    let mut open_confirm = Session::new(config([192, 0, 2, 10], false));
-    open_confirm.handle(Event::ManualStart, secs(0));
-    open_confirm.handle(Event::TcpConnected(OUT1), secs(0));
-    open_confirm.handle(
-        Event::Received(OUT1, peer_open(90, [192, 0, 2, 1])),
-        secs(0),
-    );
-    vec![
-        (State::Idle, idle),
-        (State::Connect, connect),
-        (State::Active, active),
-        (State::OpenSent, open_sent),
-        (State::OpenConfirm, open_confirm),
-        (State::Established, established(90)),
-    ]
-}
-
-#[test]
-fn every_state_handles_every_event_class_without_panicking_and_stays_consistent() {
-    for (i, event) in event_classes(OUT1).into_iter().enumerate() {
-        for (state, mut s) in in_every_state() {
-            assert_eq!(s.state(), state);
-            let a = s.handle(event.clone(), secs(10));
-            let established = a
-                .iter()
-                .filter(|a| matches!(a, Action::Established(_)))
-                .count();
-            assert!(established <= 1, "event {i} in {state}");
-            if s.state() == State::Idle && state != State::Idle {
-                assert!(
-                    a.iter().any(|a| matches!(a, Action::Down(_))),
-                    "event {i} in {state}: {a:?}"
-                );
-            }
-            if let Some(Action::StateChanged { from, to }) =
-                a.iter().find(|a| matches!(a, Action::StateChanged { .. }))
-            {
-                assert_eq!((*from, *to), (state, s.state()));
-            }
-        }
-    }
-}
-
 #[test]
 fn idle_refuses_connections_it_did_not_ask_for() {
     let mut s = Session::new(config([192, 0, 2, 10], false));
@@ -502,74 +470,4 @@ fn idle_refuses_connections_it_did_not_ask_for() {
     );
 }
 
-fn arb_event() -> impl Strategy<Value = Event> {
-    let conn = prop_oneof![
-        (1u64..4).prop_map(|seq| ConnId {
-            direction: Direction::Outbound,
-            seq
-        }),
-        (1u64..3).prop_map(|seq| ConnId {
-            direction: Direction::Inbound,
-            seq
-        }),
-    ];
-    (0usize..17, conn).prop_map(|(i, id)| {
-        let mut evs = event_classes(id);
-        if i == 9 {
-            Event::TcpAccepted(id)
-        } else {
-            evs.swap_remove(i)
-        }
-    })
-}
-
-/// Tracks whether the Hold timer is armed across action lists; returns the current answer.
-fn hold_armed(state: &mut bool, actions: &[Action]) -> bool {
-    for a in actions {
-        match a {
-            Action::ArmTimer(Timer::Hold, _) => *state = true,
-            Action::CancelTimer(Timer::Hold) => *state = false,
-            _ => {}
-        }
-    }
-    *state
-}
-
-proptest! {
-    #[test]
-    fn random_event_sequences_keep_the_invariants(events in proptest::collection::vec((arb_event(), 0u64..5), 1..60)) {
-        let mut s = Session::new(config([192, 0, 2, 10], false));
-        let mut now = secs(0);
-        let mut got_open = std::collections::BTreeSet::new();
-        let mut got_keepalive_after_open = std::collections::BTreeSet::new();
-        let mut armed_at = false;
-        for (event, dt) in events {
-            now += secs(dt);
-            if let Event::Received(id, m) = &event {
-                match m {
-                    Message::Open(_) => { got_open.insert(*id); }
-                    Message::Keepalive if got_open.contains(id) => { got_keepalive_after_open.insert(*id); }
-                    _ => {}
-                }
-            }
-            let actions = s.handle(event, now);
-            for a in &actions {
-                if let Action::Established(n) = a {
-                    prop_assert!(got_keepalive_after_open.contains(&n.conn));
-                }
-            }
-            let ups = actions.iter().filter(|a| matches!(a, Action::Established(_))).count();
-            prop_assert!(ups <= 1);
-            if ups == 1 {
-                prop_assert_eq!(s.state(), State::Established);
-            }
-            prop_assert_eq!(s.state() == State::Established, s.negotiated().is_some());
-            if matches!(s.state(), State::OpenSent | State::OpenConfirm | State::Established) {
-                let hold = s.negotiated().map_or(90, |n| n.hold_time);
-                prop_assert!(hold == 0 || hold_armed(&mut armed_at, &actions));
-            } else {
-                hold_armed(&mut armed_at, &actions);
-            }
-        }
-    }
-}
+mod properties;

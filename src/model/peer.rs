@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::field::{ranged, FieldError};
 use super::values::is_link_local;
-use crate::bgp::message::Family;
+use crate::packet::message::Family;
 
 /// The node's side of every session.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,8 +24,8 @@ use super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool, LabelSelector};
 use super::manifests::go_duration;
 use super::service;
 use crate::allocator::{selects, LabelMatch, Requirement};
-use crate::bgp::message::Family;
 use crate::config::{address_range, community, AdvertisementConfig, PeerConfig};
+use crate::packet::message::Family;
 
 /// Labels of an object (empty when it has none).
 pub type Labels = BTreeMap<String, String>;

@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::{Phase, Session, STABLE_CAP};
-use crate::bgp::message::{
+use crate::fsm::{Action, ConnId, Direction, DownReason, Negotiated, Timer};
+use crate::packet::codes::{CeaseSubcode, OpenSubcode};
+use crate::packet::message::{
     Capabilities, Family, GracefulRestart, Message, Notification, Open, AS_TRANS,
 };
-use crate::fsm::{Action, ConnId, Direction, DownReason, Negotiated, Timer};
 
 impl Session {
     /// Event 19 on a connection in OpenSent.
@@ -39,15 +40,15 @@ impl Session {
     /// OPEN checks that need the session's configuration (the codec did the syntax).
     fn check_open(&self, open: &Open) -> Result<(), Notification> {
         if open.asn() != self.config.peer_asn {
-            return Err(Notification::new(2, 2));
+            return Err(Notification::open(OpenSubcode::BadPeerAs));
         }
         let ibgp = self.config.peer_asn == self.config.local_asn;
         let id = u32::from(open.router_id);
         if id == 0 || (ibgp && open.router_id == self.config.local_router_id) {
-            return Err(Notification::new(2, 3));
+            return Err(Notification::open(OpenSubcode::BadBgpIdentifier));
         }
         if open.hold_time == 1 || open.hold_time == 2 {
-            return Err(Notification::new(2, 6));
+            return Err(Notification::open(OpenSubcode::UnacceptableHoldTime));
         }
         Ok(())
     }
@@ -62,7 +63,7 @@ impl Session {
         let Some((other, phase)) = other else {
             return true;
         };
-        let cease = Notification::new(6, 7);
+        let cease = Notification::cease(CeaseSubcode::ConnectionCollisionResolution);
         if matches!(phase, Phase::Established(_)) {
             self.drop_conn(id, Some(cease), now, DownReason::ConnectionClosed);
             return false;
@@ -141,7 +142,10 @@ impl Session {
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
             if self.conns.get(&id) != Some(&Phase::Pending) {
-                self.send(id, Message::Notification(Notification::new(6, 0)));
+                self.send(
+                    id,
+                    Message::Notification(Notification::cease(CeaseSubcode::Unspecific)),
+                );
             }
             self.close(id);
         }

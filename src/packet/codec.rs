@@ -10,6 +10,7 @@ use zettabgp::prelude::{
     BgpASitem, BgpAttrItem, BgpAttrOrigin, BgpSessionParams, BgpTransportMode,
 };
 
+use super::codes::HeaderSubcode;
 pub use super::encode::EncodeError;
 use super::encode::{finish_message, start_message};
 use super::message::{Family, Message, Notification, Origin, PathAttributes, RouteRefresh, Update};
@@ -63,12 +64,15 @@ pub fn decode(buf: &mut BytesMut, params: &CodecParams) -> Result<Option<Message
 /// Checks marker, length and type (RFC 4271 §6.1) and returns (length, type).
 fn check_header(buf: &[u8], params: &CodecParams) -> Result<(usize, u8), Notification> {
     if buf.get(..16).is_none_or(|m| m.iter().any(|b| *b != 0xff)) {
-        return Err(Notification::new(1, 1));
+        return Err(Notification::header(
+            HeaderSubcode::ConnectionNotSynchronized,
+        ));
     }
     let raw_len = buf.get(16..18).unwrap_or(&[0, 0]);
     let len = usize::from(Reader::new(raw_len).u16().unwrap_or(0));
     let kind = buf.get(18).copied().unwrap_or(0);
-    let bad_len = || Notification::with_data(1, 2, raw_len.to_vec());
+    let bad_len =
+        || Notification::header(HeaderSubcode::BadMessageLength).with_data(raw_len.to_vec());
     if !(HEADER_LEN..=params.max_message_len).contains(&len) {
         return Err(bad_len());
     }
@@ -78,7 +82,7 @@ fn check_header(buf: &[u8], params: &CodecParams) -> Result<(usize, u8), Notific
         TYPE_NOTIFICATION => len >= 21,
         TYPE_KEEPALIVE => len == 19,
         TYPE_ROUTE_REFRESH => len == 23,
-        _ => return Err(Notification::with_data(1, 3, vec![kind])),
+        _ => return Err(Notification::header(HeaderSubcode::BadMessageType).with_data(vec![kind])),
     };
     if ok {
         Ok((len, kind))
@@ -95,7 +99,7 @@ fn decode_body(kind: u8, body: &[u8], params: &CodecParams) -> Result<Message, N
             let mut r = Reader::new(body);
             let (code, subcode) = (r.u8().unwrap_or(0), r.u8().unwrap_or(0));
             let data = r.rest().to_vec();
-            Ok(Message::Notification(Notification::with_data(
+            Ok(Message::Notification(Notification::raw(
                 code, subcode, data,
             )))
         }
@@ -259,5 +263,7 @@ pub fn encode_end_of_rib(family: Family) -> Bytes {
     encode::end_of_rib(family)
 }
 
+#[cfg(test)]
+mod encode_tests;
 #[cfg(test)]
 mod tests;

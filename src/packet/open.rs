@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use bytes::BufMut;
 
+use super::codes::OpenSubcode;
 use super::message::{Capabilities, Family, GracefulRestart, Notification, Open};
 use super::wire::Reader;
 
@@ -16,38 +17,39 @@ const CAP_GRACEFUL_RESTART: u8 = 64;
 const CAP_FOUR_OCTET_AS: u8 = 65;
 const PARAM_CAPABILITIES: u8 = 2;
 
-fn open_error(subcode: u8) -> Notification {
-    Notification::new(2, subcode)
+/// An OPEN cut short or inconsistent in itself: 2/0, as no subcode names it.
+fn unspecific() -> Notification {
+    Notification::open(OpenSubcode::Unspecific)
 }
 
 /// Decodes an OPEN body (the bytes after the 19-byte header).
 pub fn decode(body: &[u8]) -> Result<Open, Notification> {
     let mut r = Reader::new(body);
-    let version = r.u8().ok_or_else(|| open_error(0))?;
+    let version = r.u8().ok_or_else(unspecific)?;
     if version != 4 {
         // Data: the largest version we support, as 2 octets (RFC 4271 §6.2).
-        return Err(Notification::with_data(2, 1, vec![0, 4]));
+        return Err(Notification::open(OpenSubcode::UnsupportedVersionNumber).with_data(vec![0, 4]));
     }
-    let my_as = r.u16().ok_or_else(|| open_error(0))?;
-    let hold_time = r.u16().ok_or_else(|| open_error(0))?;
-    let id = r.u32().ok_or_else(|| open_error(0))?;
-    let opt_len = r.u8().ok_or_else(|| open_error(0))?;
+    let my_as = r.u16().ok_or_else(unspecific)?;
+    let hold_time = r.u16().ok_or_else(unspecific)?;
+    let id = r.u32().ok_or_else(unspecific)?;
+    let opt_len = r.u8().ok_or_else(unspecific)?;
     if my_as == 0 {
-        return Err(open_error(2));
+        return Err(Notification::open(OpenSubcode::BadPeerAs));
     }
     if hold_time == 1 || hold_time == 2 {
-        return Err(open_error(6));
+        return Err(Notification::open(OpenSubcode::UnacceptableHoldTime));
     }
     let router_id = Ipv4Addr::from(id);
     if id == 0 || router_id.is_broadcast() || router_id.is_multicast() {
-        return Err(open_error(3));
+        return Err(Notification::open(OpenSubcode::BadBgpIdentifier));
     }
     if usize::from(opt_len) != r.remaining() {
-        return Err(open_error(0));
+        return Err(unspecific());
     }
     let capabilities = decode_params(r.rest())?;
     if capabilities.four_octet_as == Some(0) {
-        return Err(open_error(2));
+        return Err(Notification::open(OpenSubcode::BadPeerAs));
     }
     Ok(Open {
         my_as,
@@ -61,11 +63,13 @@ fn decode_params(buf: &[u8]) -> Result<Capabilities, Notification> {
     let mut caps = Capabilities::default();
     let mut r = Reader::new(buf);
     while r.remaining() > 0 {
-        let kind = r.u8().ok_or_else(|| open_error(0))?;
-        let len = r.u8().ok_or_else(|| open_error(0))?;
-        let value = r.take(usize::from(len)).ok_or_else(|| open_error(0))?;
+        let kind = r.u8().ok_or_else(unspecific)?;
+        let len = r.u8().ok_or_else(unspecific)?;
+        let value = r.take(usize::from(len)).ok_or_else(unspecific)?;
         if kind != PARAM_CAPABILITIES {
-            return Err(Notification::with_data(2, 4, vec![kind]));
+            return Err(
+                Notification::open(OpenSubcode::UnsupportedOptionalParameter).with_data(vec![kind]),
+            );
         }
         decode_capabilities(value, &mut caps)?;
     }
@@ -75,9 +79,9 @@ fn decode_params(buf: &[u8]) -> Result<Capabilities, Notification> {
 fn decode_capabilities(buf: &[u8], caps: &mut Capabilities) -> Result<(), Notification> {
     let mut r = Reader::new(buf);
     while r.remaining() > 0 {
-        let code = r.u8().ok_or_else(|| open_error(0))?;
-        let len = r.u8().ok_or_else(|| open_error(0))?;
-        let value = r.take(usize::from(len)).ok_or_else(|| open_error(0))?;
+        let code = r.u8().ok_or_else(unspecific)?;
+        let len = r.u8().ok_or_else(unspecific)?;
+        let value = r.take(usize::from(len)).ok_or_else(unspecific)?;
         let mut v = Reader::new(value);
         match code {
             CAP_MULTIPROTOCOL => {
@@ -88,7 +92,7 @@ fn decode_capabilities(buf: &[u8], caps: &mut Capabilities) -> Result<(), Notifi
                             caps.families.insert(f);
                         }
                     }
-                    _ => return Err(open_error(0)),
+                    _ => return Err(unspecific()),
                 }
             }
             CAP_ROUTE_REFRESH => caps.route_refresh = true,
@@ -96,7 +100,7 @@ fn decode_capabilities(buf: &[u8], caps: &mut Capabilities) -> Result<(), Notifi
             CAP_GRACEFUL_RESTART => caps.graceful_restart = Some(decode_graceful_restart(value)?),
             CAP_FOUR_OCTET_AS => match (v.u32(), v.remaining()) {
                 (Some(asn), 0) => caps.four_octet_as = Some(asn),
-                _ => return Err(open_error(0)),
+                _ => return Err(unspecific()),
             },
             _ => {} // unknown capabilities are ignored (RFC 5492 §3)
         }
@@ -108,9 +112,9 @@ fn decode_capabilities(buf: &[u8], caps: &mut Capabilities) -> Result<(), Notifi
 /// know are skipped; a length that is not 2 + 4n is a malformed capability.
 fn decode_graceful_restart(value: &[u8]) -> Result<GracefulRestart, Notification> {
     let mut v = Reader::new(value);
-    let head = v.u16().ok_or_else(|| open_error(0))?;
+    let head = v.u16().ok_or_else(unspecific)?;
     if v.remaining() % 4 != 0 {
-        return Err(open_error(0));
+        return Err(unspecific());
     }
     let mut gr = GracefulRestart {
         restarting: head & 0x8000 != 0,
@@ -217,7 +221,10 @@ mod tests {
     fn version_3_gives_notification_2_1_with_supported_version() {
         let mut b = body(&sample());
         b[0] = 3;
-        assert_eq!(decode(&b), Err(Notification::with_data(2, 1, vec![0, 4])));
+        assert_eq!(
+            decode(&b),
+            Err(Notification::open(OpenSubcode::UnsupportedVersionNumber).with_data(vec![0, 4]))
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 
+use super::codes::UpdateSubcode;
 use super::message::{Family, Notification};
 use super::wire::{parse_prefixes, PrefixError, Reader};
 
@@ -52,23 +53,36 @@ pub struct Walked<'a> {
     pub unreach_family: Option<Family>,
 }
 
-fn update_error(subcode: u8) -> Notification {
-    Notification::new(3, subcode)
+/// 3/1 (RFC 4271 §6.3): a length or attribute header that runs past its field, or a repeated
+/// MP_REACH_NLRI / MP_UNREACH_NLRI (RFC 7606 §3g).
+fn malformed_attribute_list() -> Notification {
+    Notification::update(UpdateSubcode::MalformedAttributeList)
+}
+
+/// An MP_REACH_NLRI or MP_UNREACH_NLRI that does not parse: 3/9 (RFC 4760 §7).
+fn optional_attribute_error() -> Notification {
+    Notification::update(UpdateSubcode::OptionalAttributeError)
 }
 
 fn nlri_error(e: PrefixError) -> Notification {
     match e {
-        PrefixError::TooLong(_) | PrefixError::Truncated => update_error(10),
+        PrefixError::TooLong(_) | PrefixError::Truncated => {
+            Notification::update(UpdateSubcode::InvalidNetworkField)
+        }
     }
 }
 
 /// Walks an UPDATE body (after the 19-byte header). `four_octet_as` selects the AS_PATH width.
 pub fn walk(body: &[u8], four_octet_as: bool) -> Result<Walked<'_>, Notification> {
     let mut r = Reader::new(body);
-    let wlen = r.u16().ok_or_else(|| update_error(1))?;
-    let withdrawn_raw = r.take(usize::from(wlen)).ok_or_else(|| update_error(1))?;
-    let alen = r.u16().ok_or_else(|| update_error(1))?;
-    let attrs_raw = r.take(usize::from(alen)).ok_or_else(|| update_error(1))?;
+    let wlen = r.u16().ok_or_else(malformed_attribute_list)?;
+    let withdrawn_raw = r
+        .take(usize::from(wlen))
+        .ok_or_else(malformed_attribute_list)?;
+    let alen = r.u16().ok_or_else(malformed_attribute_list)?;
+    let attrs_raw = r
+        .take(usize::from(alen))
+        .ok_or_else(malformed_attribute_list)?;
     let nlri_raw = r.rest();
     let mut w = Walked {
         withdrawn: parse_prefixes(withdrawn_raw, Family::Ipv4Unicast).map_err(nlri_error)?,
@@ -83,7 +97,7 @@ pub fn walk(body: &[u8], four_octet_as: bool) -> Result<Walked<'_>, Notification
         let attr = attr_header(&mut ar)?;
         if !seen.insert(attr.kind) {
             if attr.kind == MP_REACH || attr.kind == MP_UNREACH {
-                return Err(update_error(1));
+                return Err(malformed_attribute_list());
             }
             continue; // RFC 7606 §3g: later duplicates are discarded
         }
@@ -108,14 +122,16 @@ pub fn walk(body: &[u8], four_octet_as: bool) -> Result<Walked<'_>, Notification
 }
 
 fn attr_header<'a>(r: &mut Reader<'a>) -> Result<RawAttr<'a>, Notification> {
-    let flags = r.u8().ok_or_else(|| update_error(1))?;
-    let kind = r.u8().ok_or_else(|| update_error(1))?;
+    let flags = r.u8().ok_or_else(malformed_attribute_list)?;
+    let kind = r.u8().ok_or_else(malformed_attribute_list)?;
     let len = if flags & FLAG_EXTENDED != 0 {
-        r.u16().ok_or_else(|| update_error(1))?
+        r.u16().ok_or_else(malformed_attribute_list)?
     } else {
-        u16::from(r.u8().ok_or_else(|| update_error(1))?)
+        u16::from(r.u8().ok_or_else(malformed_attribute_list)?)
     };
-    let value = r.take(usize::from(len)).ok_or_else(|| update_error(1))?;
+    let value = r
+        .take(usize::from(len))
+        .ok_or_else(malformed_attribute_list)?;
     Ok(RawAttr { flags, kind, value })
 }
 
@@ -167,21 +183,23 @@ pub fn as_path_ok(mut value: &[u8], four_octet_as: bool) -> bool {
 }
 
 fn mp_family(r: &mut Reader<'_>) -> Result<Option<Family>, Notification> {
-    let afi = r.u16().ok_or_else(|| update_error(9))?;
-    let safi = r.u8().ok_or_else(|| update_error(9))?;
+    let afi = r.u16().ok_or_else(optional_attribute_error)?;
+    let safi = r.u8().ok_or_else(optional_attribute_error)?;
     Ok(Family::from_afi_safi(afi, safi))
 }
 
 fn mp_reach_nlri(a: RawAttr<'_>, w: &mut Walked<'_>) -> Result<(), Notification> {
     let mut r = Reader::new(a.value);
     let family = mp_family(&mut r)?;
-    let nh_len = r.u8().ok_or_else(|| update_error(9))?;
-    let nh = r.take(usize::from(nh_len)).ok_or_else(|| update_error(9))?;
-    r.u8().ok_or_else(|| update_error(9))?; // reserved
+    let nh_len = r.u8().ok_or_else(optional_attribute_error)?;
+    let nh = r
+        .take(usize::from(nh_len))
+        .ok_or_else(optional_attribute_error)?;
+    r.u8().ok_or_else(optional_attribute_error)?; // reserved
     let Some(family) = family else {
         return Ok(()); // a family we did not negotiate: ignored
     };
-    let prefixes = parse_prefixes(r.rest(), family).map_err(|_| update_error(9))?;
+    let prefixes = parse_prefixes(r.rest(), family).map_err(|_| optional_attribute_error())?;
     w.mp_next_hop = match (family, nh.len()) {
         (Family::Ipv6Unicast, 16 | 32) => {
             let a: [u8; 16] = nh
@@ -209,7 +227,7 @@ fn mp_unreach_nlri(a: RawAttr<'_>, w: &mut Walked<'_>) -> Result<(), Notificatio
     let Some(family) = mp_family(&mut r)? else {
         return Ok(());
     };
-    let prefixes = parse_prefixes(r.rest(), family).map_err(|_| update_error(9))?;
+    let prefixes = parse_prefixes(r.rest(), family).map_err(|_| optional_attribute_error())?;
     w.unreach_family = Some(family);
     w.withdrawn.extend(prefixes);
     Ok(())
