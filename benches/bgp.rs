@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ferrolb::bgp::adj_rib_out::AdjRibOut;
-use ferrolb::bgp::table::{PeerRoutes, RouteAttrs};
+use ferrolb::announce::adj_rib_out::AdjRibOut;
+use ferrolb::announce::table::{PeerRoutes, RouteAttrs};
 use ferrolb::packet::codec::{self, CodecParams, MAX_EXTENDED_MESSAGE_LEN};
 use ferrolb::packet::message::PathAttributes;
 use ipnet::IpNet;

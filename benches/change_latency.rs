@@ -23,7 +23,7 @@ use bytes::BytesMut;
 use ferrolb::config::{self, HostInfo, IpFamilies, ServiceConfig};
 use ferrolb::packet::codec::{self, CodecParams};
 use ferrolb::packet::message::{Capabilities, Family, Message, Open};
-use ferrolb::pipeline::Pipeline;
+use ferrolb::standalone::Pipeline;
 
 const SERVICES: usize = 10_000;
 const CHANGES: usize = 1_000;

@@ -1,4 +1,4 @@
-//! The Kubernetes allocator's decision (`ferrolb::watch::controller::take_over`): the allocator
+//! The Kubernetes allocator's decision (`ferrolb::watch::allocator::decide::take_over`): the allocator
 //! runs it over the whole mirrored state on every change, so its cost is the cost of one
 //! reconciliation. 10k Services that already hold addresses in their status (a restart, or any
 //! later change) plus one new Service, from an IPv6 /64 pool.
@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ferrolb::watch::controller::{take_over, NamespaceLabels};
+use ferrolb::watch::allocator::decide::{take_over, NamespaceLabels};
 use ferrolb::watch::crds::IPAddressPool;
 use k8s_openapi::api::core::v1::Service;
 

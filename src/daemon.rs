@@ -3,21 +3,15 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
-
-use ipnet::IpNet;
-
 use crate::bgp::listener::{Directory, Listener};
-use crate::bgp::status::StatusCell;
-use crate::bgp::table::covers;
 use crate::config::{self, Config, ConfigErrors};
-use crate::http::{self, ServiceSnapshot, StatusReport, StatusSource};
-use crate::pipeline::Pipeline;
+use crate::http;
+use crate::standalone::Pipeline;
+use crate::status::StatusModel;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +27,7 @@ pub enum DaemonError {
     Unsupported(String),
     /// The Kubernetes API cannot be used (exit code 2).
     #[error("{0}")]
-    Kubernetes(String),
+    Kubernetes(#[from] crate::watch::Error),
     /// A runtime failure such as a port that cannot be bound (exit code 2).
     #[error("{what}: {source}")]
     Io {
@@ -49,85 +43,6 @@ impl DaemonError {
             DaemonError::Config(_) | DaemonError::State(_) | DaemonError::Unsupported(_) => 1,
             DaemonError::Io { .. } | DaemonError::Kubernetes(_) => 2,
         }
-    }
-}
-
-/// What `/status` and `/readyz` show; updated by the daemon loop (standalone) or the
-/// Kubernetes speaker loop.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    pub node: String,
-    pub services: Vec<ServiceSnapshot>,
-    pub cells: Vec<StatusCell>,
-    /// False until the node knows what to announce (Kubernetes: every watch has synced).
-    pub ready: bool,
-}
-
-pub(crate) struct SharedSource(pub Mutex<Shared>);
-
-impl StatusSource for SharedSource {
-    fn report(&self) -> StatusReport {
-        let Ok(shared) = self.0.lock() else {
-            return StatusReport {
-                node: String::new(),
-                sessions: Vec::new(),
-                services: Vec::new(),
-            };
-        };
-        let mut sessions = Vec::new();
-        let mut announced = std::collections::BTreeSet::new();
-        for cell in &shared.cells {
-            if let Ok(s) = cell.lock() {
-                sessions.push(s.snapshot());
-                announced.extend(s.announced.keys().copied());
-            }
-        }
-        let services = shared
-            .services
-            .iter()
-            .map(|s| ServiceSnapshot {
-                announced_by: announced_by(&shared.node, &s.addresses, &announced),
-                ..s.clone()
-            })
-            .collect();
-        StatusReport {
-            node: shared.node.clone(),
-            sessions,
-            services,
-        }
-    }
-
-    fn ready(&self) -> bool {
-        self.0.lock().is_ok_and(|s| s.ready)
-    }
-}
-
-/// The nodes announcing a service: this node when at least one session carries one of its
-/// addresses right now (what the routers have from us, not what the config asks for).
-fn announced_by(node: &str, addresses: &[IpAddr], announced: &BTreeSet<IpNet>) -> Vec<String> {
-    if addresses.iter().any(|a| covers(announced, *a)) {
-        vec![node.to_string()]
-    } else {
-        Vec::new()
-    }
-}
-
-fn publish(source: &SharedSource, pipeline: &Pipeline) {
-    if let Ok(mut shared) = source.0.lock() {
-        shared.node = pipeline.config().node.name.clone();
-        shared.services = pipeline
-            .resolved()
-            .iter()
-            .map(|s| ServiceSnapshot {
-                name: s.name.clone(),
-                addresses: s.addresses.clone(),
-                pool: s.pool.clone(),
-                announced_by: Vec::new(),
-                mode: "bgp".to_string(),
-            })
-            .collect();
-        shared.cells = pipeline.speaker().status_cells();
-        shared.ready = true;
     }
 }
 
@@ -155,7 +70,7 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
     if let Some(l) = &listener {
         tokio::spawn(l.clone().run(directory.clone()));
     }
-    let source = Arc::new(SharedSource(Mutex::new(Shared::default())));
+    let source = Arc::new(StatusModel::new());
     if let Some(addr) = config.http.listen {
         let l = tokio::net::TcpListener::bind(addr)
             .await
@@ -179,10 +94,13 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
                 );
             }
         });
-        return crate::watch::run::run(config, directory, listener, source, stop).await;
+        return Ok(crate::watch::run::run(config, directory, listener, source, stop).await?);
+    }
+    for w in &config.warnings {
+        tracing::warn!("{w}");
     }
     let mut pipeline = Pipeline::start(config, directory)?;
-    publish(&source, &pipeline);
+    pipeline.publish(&source);
     tracing::info!(
         node = %pipeline.config().node.name,
         peers = pipeline.config().bgp.peers.len(),
@@ -199,7 +117,7 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
                     if let Err(e) = pipeline.reconfigure(new).await {
                         tracing::error!("{e}; assignments may move on the next restart");
                     }
-                    publish(&source, &pipeline);
+                    pipeline.publish(&source);
                 }
             }
             _ = term.recv() => break,
@@ -238,21 +156,6 @@ fn reload(path: &Path, current: &Config) -> Option<Config> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().expect("test address")
-    }
-
-    #[test]
-    fn a_service_is_announced_by_this_node_only_while_a_session_carries_it() {
-        let mut carried = BTreeSet::new();
-        let addrs = [ip("198.51.100.10"), ip("2001:db8:100::10")];
-        assert!(announced_by("node-a", &addrs, &carried).is_empty());
-        carried.insert(IpNet::from(ip("2001:db8:100::10")));
-        assert_eq!(announced_by("node-a", &addrs, &carried), vec!["node-a"]);
-        let aggregate = BTreeSet::from(["198.51.100.0/24".parse().expect("p")]);
-        assert_eq!(announced_by("node-a", &addrs, &aggregate), vec!["node-a"]);
-    }
 
     #[test]
     fn a_config_error_exits_1_and_a_runtime_error_exits_2() {

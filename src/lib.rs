@@ -1,17 +1,22 @@
 //! ferrolb: a BGP-first load-balancer daemon with its own embedded BGP speaker.
 //!
-//! The flow is described in DESIGN.md: configuration (`config`) feeds the speaker (`bgp`), which
-//! drives one sans-IO RFC 4271 state machine (`fsm`) per peer; both build on the BGP message
-//! types and codec in `packet`.
+//! The modules follow the flow of `docs/ARCHITECTURE.md`, top to bottom: the inputs (`config`
+//! for node.toml, `watch` for Kubernetes) convert into the plain domain types of `model`; the
+//! `allocator` decides addresses; the `announce`r turns the desired state into per-sink changes;
+//! the BGP sink (`bgp`, driving one sans-IO `fsm` per peer over the `packet` codec) carries
+//! them out; `status` reports what the sinks really do, served by `http`. `standalone` and
+//! `watch` are the two ways of filling the desired state; `daemon` starts one of them.
 
 pub mod allocator;
+pub mod announce;
 pub mod bgp;
 pub mod config;
 pub mod daemon;
 pub mod fsm;
 pub mod http;
+pub mod model;
 pub mod packet;
-pub mod pipeline;
 pub mod standalone;
 pub mod state;
+pub mod status;
 pub mod watch;

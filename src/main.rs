@@ -136,15 +136,19 @@ fn run(path: &std::path::Path, format: LogFormat) -> ExitCode {
 fn check(config: Option<&std::path::Path>, manifests: Option<&std::path::Path>) -> ExitCode {
     let mut failed = false;
     if let Some(path) = config {
-        if let Err(errors) = config::load(path) {
-            for e in &errors.0 {
-                println!("{e}");
+        match config::load(path) {
+            Ok(c) => c.warnings.iter().for_each(|w| println!("{w}")),
+            Err(errors) => {
+                for e in &errors.0 {
+                    println!("{e}");
+                }
+                failed = true;
             }
-            failed = true;
         }
     }
     if let Some(dir) = manifests {
-        let report = ferrolb::watch::manifests::check_dir(dir);
+        let node = config.and_then(|p| config::load(p).ok()).map(|c| c.local());
+        let report = ferrolb::watch::manifests::check_dir(dir, node.as_ref());
         for e in &report.errors {
             println!("{e}");
         }
@@ -172,7 +176,7 @@ fn status(url: &str, json: bool) -> ExitCode {
                     }
                 }
             } else {
-                print!("{}", ferrolb::http::render_table(&report));
+                print!("{}", ferrolb::status::render_table(&report));
             }
             ExitCode::SUCCESS
         }

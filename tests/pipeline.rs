@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::routers::{Bird, Router};
 use common::{wait_for, Lab, NodeToml};
 use ferrolb::config::{self, HostInfo, IpFamilies, ServiceConfig};
-use ferrolb::pipeline::Pipeline;
+use ferrolb::standalone::Pipeline;
 
 enum Cmd {
     Upsert(&'static str, &'static str),

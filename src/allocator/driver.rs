@@ -39,8 +39,14 @@ pub struct Driver {
 impl Driver {
     /// Builds the allocator from the pools, then re-adopts `existing` (older first): what is
     /// held stays held. Returns the driver, the pools refused, and the restore conflicts.
-    pub fn take_over(nodes: Vec<NodeAddress>, pools: Vec<Pool>, existing: Vec<Restored>) -> (Driver, Vec<Refused>, Vec<AllocError>) {
-        let mut d = Driver { alloc: Allocator::new(nodes) };
+    pub fn take_over(
+        nodes: Vec<NodeAddress>,
+        pools: Vec<Pool>,
+        existing: Vec<Restored>,
+    ) -> (Driver, Vec<Refused>, Vec<AllocError>) {
+        let mut d = Driver {
+            alloc: Allocator::new(nodes),
+        };
         let refused = d.set_pools(pools);
         let conflicts = d.alloc.restore(existing);
         (d, refused, conflicts)
@@ -112,17 +118,47 @@ mod tests {
     }
 
     fn held(key: &str, created: u64, addr: &str) -> Restored {
-        Restored { key: key.into(), created, addresses: vec![addr.parse().expect("ip")], sharing: None, pool: None }
+        Restored {
+            key: key.into(),
+            created,
+            addresses: vec![addr.parse().expect("ip")],
+            sharing: None,
+            pool: None,
+        }
     }
 
     #[test]
     fn held_addresses_are_restored_before_new_services_are_served_oldest_first() {
         let pools = vec![pool("p", "198.51.100.1", "198.51.100.3")];
-        let (mut d, refused, conflicts) = Driver::take_over(Vec::new(), pools, vec![held("old", 5, "198.51.100.1")]);
+        let (mut d, refused, conflicts) =
+            Driver::take_over(Vec::new(), pools, vec![held("old", 5, "198.51.100.1")]);
         assert!(refused.is_empty() && conflicts.is_empty());
-        let served = d.serve_all(vec![Request::simple("new-b", 9, Fam::V4), Request::simple("new-a", 7, Fam::V4), Request::simple("old", 5, Fam::V4)]);
-        let got: Vec<(&str, String)> = served.iter().map(|s| (s.key.as_str(), s.addresses.keys().next().map(|a| a.to_string()).unwrap_or_default())).collect();
-        assert_eq!(got, [("old", "198.51.100.1".into()), ("new-a", "198.51.100.2".into()), ("new-b", "198.51.100.3".into())]);
+        let served = d.serve_all(vec![
+            Request::simple("new-b", 9, Fam::V4),
+            Request::simple("new-a", 7, Fam::V4),
+            Request::simple("old", 5, Fam::V4),
+        ]);
+        let got: Vec<(&str, String)> = served
+            .iter()
+            .map(|s| {
+                (
+                    s.key.as_str(),
+                    s.addresses
+                        .keys()
+                        .next()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("old", "198.51.100.1".into()),
+                ("new-a", "198.51.100.2".into()),
+                ("new-b", "198.51.100.3".into())
+            ]
+        );
         let late = d.serve(&Request::simple("late", 10, Fam::V4));
         assert!(late.error.is_some() && late.addresses.is_empty());
         assert_eq!(served[0].pool(), Some("p"));
@@ -130,12 +166,28 @@ mod tests {
 
     #[test]
     fn a_pool_holding_a_node_address_is_refused_and_the_others_serve() {
-        let node = NodeAddress { node: "node-a".into(), address: "198.51.100.2".parse().expect("ip") };
-        let pools = vec![pool("bad", "198.51.100.1", "198.51.100.3"), pool("good", "203.0.113.1", "203.0.113.1")];
+        let node = NodeAddress {
+            node: "node-a".into(),
+            address: "198.51.100.2".parse().expect("ip"),
+        };
+        let pools = vec![
+            pool("bad", "198.51.100.1", "198.51.100.3"),
+            pool("good", "203.0.113.1", "203.0.113.1"),
+        ];
         let (mut d, refused, _) = Driver::take_over(vec![node], pools, Vec::new());
-        assert_eq!(refused.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["bad"]);
-        assert_eq!(d.serve(&Request::simple("s", 1, Fam::V4)).pool(), Some("good"));
+        assert_eq!(
+            refused.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["bad"]
+        );
+        assert_eq!(
+            d.serve(&Request::simple("s", 1, Fam::V4)).pool(),
+            Some("good")
+        );
         assert!(d.set_pools(Vec::new()).is_empty());
-        assert_eq!(d.allocator().orphaned().len(), 1, "its address stays with its service");
+        assert_eq!(
+            d.allocator().orphaned().len(),
+            1,
+            "its address stays with its service"
+        );
     }
 }

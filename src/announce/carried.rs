@@ -27,7 +27,10 @@ pub struct Doing {
 }
 
 /// Per service: the sessions that carry its addresses. Services nobody carries are left out.
-pub fn doing(services: &BTreeMap<String, Vec<Assigned>>, carried: &[Carried]) -> BTreeMap<String, Doing> {
+pub fn doing(
+    services: &BTreeMap<String, Vec<Assigned>>,
+    carried: &[Carried],
+) -> BTreeMap<String, Doing> {
     let mut out = BTreeMap::new();
     for (key, addrs) in services {
         let mut peers = BTreeSet::new();
@@ -48,7 +51,9 @@ pub fn doing(services: &BTreeMap<String, Vec<Assigned>>, carried: &[Carried]) ->
 
 /// True when any session carries one of `addresses`.
 pub fn any_carries(carried: &[Carried], addresses: &[IpAddr]) -> bool {
-    carried.iter().any(|c| addresses.iter().any(|a| covers(&c.prefixes, *a)))
+    carried
+        .iter()
+        .any(|c| addresses.iter().any(|a| covers(&c.prefixes, *a)))
 }
 
 #[cfg(test)]
@@ -60,23 +65,38 @@ mod tests {
     }
 
     fn assigned(addr: &str, pool: &str) -> Assigned {
-        Assigned { address: ip(addr), pool: Some(pool.into()) }
+        Assigned {
+            address: ip(addr),
+            pool: Some(pool.into()),
+        }
     }
 
     #[test]
     fn a_service_is_reported_only_with_the_sessions_that_carry_it() {
         let services = BTreeMap::from([
-            ("default/web".to_string(), vec![assigned("198.51.100.1", "p"), assigned("2001:db8::1", "p6")]),
+            (
+                "default/web".to_string(),
+                vec![assigned("198.51.100.1", "p"), assigned("2001:db8::1", "p6")],
+            ),
             ("default/db".to_string(), vec![assigned("203.0.113.1", "q")]),
         ]);
         let carried = vec![
-            Carried { peer: "tor1".into(), prefixes: BTreeSet::from(["198.51.100.0/24".parse().expect("p")]) },
-            Carried { peer: "tor2".into(), prefixes: BTreeSet::from(["2001:db8::1/128".parse().expect("p")]) },
+            Carried {
+                peer: "tor1".into(),
+                prefixes: BTreeSet::from(["198.51.100.0/24".parse().expect("p")]),
+            },
+            Carried {
+                peer: "tor2".into(),
+                prefixes: BTreeSet::from(["2001:db8::1/128".parse().expect("p")]),
+            },
         ];
         let got = doing(&services, &carried);
         assert_eq!(got.len(), 1, "db is carried by nobody: {got:?}");
         assert_eq!(got["default/web"].peers, ["tor1", "tor2"]);
-        assert_eq!(got["default/web"].addresses, [ip("198.51.100.1"), ip("2001:db8::1")]);
+        assert_eq!(
+            got["default/web"].addresses,
+            [ip("198.51.100.1"), ip("2001:db8::1")]
+        );
         assert!(doing(&services, &[]).is_empty());
         assert!(any_carries(&carried, &[ip("198.51.100.9")]));
         assert!(!any_carries(&carried, &[ip("203.0.113.1")]));

@@ -19,7 +19,10 @@ pub fn owned<'a>(
     services: impl IntoIterator<Item = &'a Vec<Assigned>>,
     advertisements: &[AdvertisementSpec],
 ) -> L2Owned {
-    let ads: Vec<&AdvertisementSpec> = advertisements.iter().filter(|a| a.mode == Mode::L2).collect();
+    let ads: Vec<&AdvertisementSpec> = advertisements
+        .iter()
+        .filter(|a| a.mode == Mode::L2)
+        .collect();
     let mut out = L2Owned::new();
     if ads.is_empty() {
         return out;
@@ -27,7 +30,9 @@ pub fn owned<'a>(
     for a in services.into_iter().flatten() {
         for ad in ads.iter().filter(|ad| ad.selects(a.pool.as_deref())) {
             if ad.interfaces.is_empty() {
-                out.entry(ANY_INTERFACE.to_string()).or_default().insert(a.address);
+                out.entry(ANY_INTERFACE.to_string())
+                    .or_default()
+                    .insert(a.address);
             }
             for i in &ad.interfaces {
                 out.entry(i.clone()).or_default().insert(a.address);
@@ -42,19 +47,43 @@ mod tests {
     use super::*;
 
     fn assigned(addr: &str, pool: &str) -> Assigned {
-        Assigned { address: addr.parse().expect("ip"), pool: Some(pool.into()) }
+        Assigned {
+            address: addr.parse().expect("ip"),
+            pool: Some(pool.into()),
+        }
     }
 
     #[test]
     fn l2_advertisements_give_addresses_per_interface_and_bgp_ones_none() {
-        let l2 = AdvertisementSpec { mode: Mode::L2, pools: vec!["lan".into()], interfaces: vec!["eth1".into(), "eth2".into()], ..AdvertisementSpec::default() };
-        let anywhere = AdvertisementSpec { mode: Mode::L2, pools: vec!["dmz".into()], ..AdvertisementSpec::default() };
+        let l2 = AdvertisementSpec {
+            mode: Mode::L2,
+            pools: vec!["lan".into()],
+            interfaces: vec!["eth1".into(), "eth2".into()],
+            ..AdvertisementSpec::default()
+        };
+        let anywhere = AdvertisementSpec {
+            mode: Mode::L2,
+            pools: vec!["dmz".into()],
+            ..AdvertisementSpec::default()
+        };
         let bgp = AdvertisementSpec::default();
-        let services = [vec![assigned("192.0.2.10", "lan")], vec![assigned("203.0.113.5", "dmz"), assigned("198.51.100.1", "wan")]];
+        let services = [
+            vec![assigned("192.0.2.10", "lan")],
+            vec![
+                assigned("203.0.113.5", "dmz"),
+                assigned("198.51.100.1", "wan"),
+            ],
+        ];
         let got = owned(services.iter(), &[l2, anywhere, bgp.clone()]);
         assert_eq!(got.keys().collect::<Vec<_>>(), ["*", "eth1", "eth2"]);
-        assert_eq!(got["eth1"], BTreeSet::from(["192.0.2.10".parse().expect("ip")]));
-        assert_eq!(got["*"], BTreeSet::from(["203.0.113.5".parse().expect("ip")]));
+        assert_eq!(
+            got["eth1"],
+            BTreeSet::from(["192.0.2.10".parse().expect("ip")])
+        );
+        assert_eq!(
+            got["*"],
+            BTreeSet::from(["203.0.113.5".parse().expect("ip")])
+        );
         assert!(owned(services.iter(), &[bgp]).is_empty());
     }
 }

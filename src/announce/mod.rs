@@ -83,7 +83,10 @@ fn addresses(addrs: &[Assigned]) -> impl Iterator<Item = ServiceAddress<'_>> {
 }
 
 fn build(d: &Desired) -> RouteTable {
-    RouteTable::build(d.services.values().flat_map(|a| addresses(a)), &d.advertisements)
+    RouteTable::build(
+        d.services.values().flat_map(|a| addresses(a)),
+        &d.advertisements,
+    )
 }
 
 impl Announcer {
@@ -143,7 +146,11 @@ impl Announcer {
     fn service_changes(&mut self, changed: Vec<IpNet>) -> Changes {
         let routes = self.prefixes(changed);
         let l2 = self.sync_l2();
-        Changes { peers: None, routes, l2 }
+        Changes {
+            peers: None,
+            routes,
+            l2,
+        }
     }
 
     fn prefixes(&self, mut changed: Vec<IpNet>) -> RouteChange {
@@ -156,7 +163,13 @@ impl Announcer {
     }
 
     fn sync_l2(&mut self) -> Option<L2Owned> {
-        if !self.desired.advertisements.iter().any(|a| a.mode == Mode::L2) && self.l2.is_empty() {
+        if !self
+            .desired
+            .advertisements
+            .iter()
+            .any(|a| a.mode == Mode::L2)
+            && self.l2.is_empty()
+        {
             return None;
         }
         let now = l2::owned(self.desired.services.values(), &self.desired.advertisements);
@@ -184,7 +197,10 @@ impl Announcer {
     /// How a service's addresses go out: BGP unless only L2 advertisements select them.
     pub fn mode_of(&self, addrs: &[Assigned]) -> Mode {
         let ads = &self.desired.advertisements;
-        let selected = |m: Mode| ads.iter().any(|ad| ad.mode == m && addrs.iter().any(|a| ad.selects(a.pool.as_deref())));
+        let selected = |m: Mode| {
+            ads.iter()
+                .any(|ad| ad.mode == m && addrs.iter().any(|a| ad.selects(a.pool.as_deref())))
+        };
         if selected(Mode::L2) && !selected(Mode::Bgp) {
             Mode::L2
         } else {
@@ -200,7 +216,9 @@ impl Announcer {
         if addrs.is_empty() || !ads.iter().any(|a| a.mode == Mode::Bgp) {
             return None;
         }
-        let selected = addrs.iter().any(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())));
+        let selected = addrs
+            .iter()
+            .any(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())));
         (!selected).then(|| match addrs.iter().find_map(|a| a.pool.as_deref()) {
             Some(p) => format!("not selected by any advertisement (pool `{p}`)"),
             None => "not selected by any advertisement (address outside every pool)".to_string(),

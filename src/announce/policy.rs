@@ -9,8 +9,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::table::{PeerRoutes, RouteAttrs, RouteTable};
-use crate::packet::message::{Family, Origin, PathAttributes};
 use crate::model::{is_link_local, LocalSpec, PeerSpec, GRACEFUL_SHUTDOWN};
+use crate::packet::message::{Family, Origin, PathAttributes};
 
 /// The family of an address.
 pub fn family_of(a: IpAddr) -> Family {
@@ -23,7 +23,12 @@ pub fn family_of(a: IpAddr) -> Family {
 
 /// The next hop for a family: the peer's configured one, else the session's local address when
 /// it is of that family, else the node's first global address of that family.
-pub fn next_hop(peer: &PeerSpec, local: &LocalSpec, session_local: IpAddr, family: Family) -> Option<IpAddr> {
+pub fn next_hop(
+    peer: &PeerSpec,
+    local: &LocalSpec,
+    session_local: IpAddr,
+    family: Family,
+) -> Option<IpAddr> {
     let configured = match family {
         Family::Ipv4Unicast => peer.next_hop,
         Family::Ipv6Unicast => peer.next_hop_v6,
@@ -48,7 +53,8 @@ pub fn usable_families(
     session_local: IpAddr,
     negotiated: &[Family],
 ) -> (bool, bool) {
-    let usable = |f: Family| negotiated.contains(&f) && next_hop(peer, local, session_local, f).is_some();
+    let usable =
+        |f: Family| negotiated.contains(&f) && next_hop(peer, local, session_local, f).is_some();
     (usable(Family::Ipv4Unicast), usable(Family::Ipv6Unicast))
 }
 
@@ -87,7 +93,9 @@ pub fn drained(routes: PeerRoutes) -> PeerRoutes {
     routes
         .into_iter()
         .map(|(p, mut attrs)| {
-            Arc::make_mut(&mut attrs).communities.insert(GRACEFUL_SHUTDOWN);
+            Arc::make_mut(&mut attrs)
+                .communities
+                .insert(GRACEFUL_SHUTDOWN);
             (p, attrs)
         })
         .collect()
@@ -96,7 +104,13 @@ pub fn drained(routes: PeerRoutes) -> PeerRoutes {
 /// The full path attributes of a route towards `peer`: ORIGIN IGP; AS_PATH our ASN on eBGP,
 /// empty on iBGP; LOCAL_PREF only on iBGP (the advertisement's, default 100; 0 while draining,
 /// RFC 8326 §4.2); the advertisement's communities.
-pub fn attributes(peer: &PeerSpec, local: &LocalSpec, next_hop: IpAddr, route: &RouteAttrs, draining: bool) -> PathAttributes {
+pub fn attributes(
+    peer: &PeerSpec,
+    local: &LocalSpec,
+    next_hop: IpAddr,
+    route: &RouteAttrs,
+    draining: bool,
+) -> PathAttributes {
     let ibgp = peer.is_ibgp(local);
     let local_pref = match (ibgp, draining) {
         (false, _) => None,
@@ -118,7 +132,9 @@ pub fn attributes(peer: &PeerSpec, local: &LocalSpec, next_hop: IpAddr, route: &
 pub fn groups(routes: &[(IpNet, Arc<RouteAttrs>)]) -> BTreeMap<(Family, &RouteAttrs), Vec<IpNet>> {
     let mut out: BTreeMap<(Family, &RouteAttrs), Vec<IpNet>> = BTreeMap::new();
     for (prefix, attrs) in routes {
-        out.entry((family_of(prefix.addr()), attrs.as_ref())).or_default().push(*prefix);
+        out.entry((family_of(prefix.addr()), attrs.as_ref()))
+            .or_default()
+            .push(*prefix);
     }
     out
 }
@@ -155,34 +171,96 @@ mod tests {
     #[test]
     fn the_next_hop_is_the_configured_one_then_the_session_address_then_a_global_node_address() {
         let (l, plain) = (local(), spec(64500, None));
-        assert_eq!(next_hop(&plain, &l, ip("192.0.2.10"), Family::Ipv4Unicast), Some(ip("192.0.2.10")));
-        assert_eq!(next_hop(&plain, &l, ip("192.0.2.10"), Family::Ipv6Unicast), Some(ip("2001:db8::10")));
-        assert_eq!(next_hop(&plain, &l, ip("fe80::2"), Family::Ipv6Unicast), Some(ip("2001:db8::10")));
+        assert_eq!(
+            next_hop(&plain, &l, ip("192.0.2.10"), Family::Ipv4Unicast),
+            Some(ip("192.0.2.10"))
+        );
+        assert_eq!(
+            next_hop(&plain, &l, ip("192.0.2.10"), Family::Ipv6Unicast),
+            Some(ip("2001:db8::10"))
+        );
+        assert_eq!(
+            next_hop(&plain, &l, ip("fe80::2"), Family::Ipv6Unicast),
+            Some(ip("2001:db8::10"))
+        );
         let set = spec(64500, Some("2001:db8::99"));
-        assert_eq!(next_hop(&set, &l, ip("192.0.2.10"), Family::Ipv6Unicast), Some(ip("2001:db8::99")));
-        let bare = LocalSpec { addresses: Vec::new(), ..l };
-        assert_eq!(next_hop(&plain, &bare, ip("192.0.2.10"), Family::Ipv6Unicast), None);
-        assert_eq!(usable_families(&plain, &bare, ip("192.0.2.10"), &[Family::Ipv4Unicast, Family::Ipv6Unicast]), (true, false));
+        assert_eq!(
+            next_hop(&set, &l, ip("192.0.2.10"), Family::Ipv6Unicast),
+            Some(ip("2001:db8::99"))
+        );
+        let bare = LocalSpec {
+            addresses: Vec::new(),
+            ..l
+        };
+        assert_eq!(
+            next_hop(&plain, &bare, ip("192.0.2.10"), Family::Ipv6Unicast),
+            None
+        );
+        assert_eq!(
+            usable_families(
+                &plain,
+                &bare,
+                ip("192.0.2.10"),
+                &[Family::Ipv4Unicast, Family::Ipv6Unicast]
+            ),
+            (true, false)
+        );
     }
 
     #[test]
     fn ebgp_routes_carry_our_asn_and_no_local_pref_ibgp_routes_the_reverse() {
-        let route = RouteAttrs { local_pref: Some(200), communities: [7].into(), ..RouteAttrs::default() };
-        let e = attributes(&spec(64500, None), &local(), ip("192.0.2.10"), &route, false);
-        assert_eq!((e.as_path.clone(), e.local_pref, e.origin), (vec![64512], None, Origin::Igp));
+        let route = RouteAttrs {
+            local_pref: Some(200),
+            communities: [7].into(),
+            ..RouteAttrs::default()
+        };
+        let e = attributes(
+            &spec(64500, None),
+            &local(),
+            ip("192.0.2.10"),
+            &route,
+            false,
+        );
+        assert_eq!(
+            (e.as_path.clone(), e.local_pref, e.origin),
+            (vec![64512], None, Origin::Igp)
+        );
         assert_eq!(e.communities, [7]);
-        let i = attributes(&spec(64512, None), &local(), ip("192.0.2.10"), &route, false);
+        let i = attributes(
+            &spec(64512, None),
+            &local(),
+            ip("192.0.2.10"),
+            &route,
+            false,
+        );
         assert_eq!((i.as_path.is_empty(), i.local_pref), (true, Some(200)));
-        let plain = attributes(&spec(64512, None), &local(), ip("192.0.2.10"), &RouteAttrs::default(), false);
+        let plain = attributes(
+            &spec(64512, None),
+            &local(),
+            ip("192.0.2.10"),
+            &RouteAttrs::default(),
+            false,
+        );
         assert_eq!(plain.local_pref, Some(100));
     }
 
     #[test]
     fn draining_adds_graceful_shutdown_and_drops_ibgp_local_pref_to_zero() {
-        let routes: PeerRoutes = [("198.51.100.1/32".parse().expect("p"), Arc::new(RouteAttrs::default()))].into_iter().collect();
+        let prefix: IpNet = "198.51.100.1/32".parse().expect("p");
+        let routes: PeerRoutes = [(prefix, Arc::new(RouteAttrs::default()))]
+            .into_iter()
+            .collect();
         let d = drained(routes);
-        assert!(d.values().all(|a| a.communities.contains(&GRACEFUL_SHUTDOWN)));
-        let i = attributes(&spec(64512, None), &local(), ip("192.0.2.10"), &RouteAttrs::default(), true);
+        assert!(d
+            .values()
+            .all(|a| a.communities.contains(&GRACEFUL_SHUTDOWN)));
+        let i = attributes(
+            &spec(64512, None),
+            &local(),
+            ip("192.0.2.10"),
+            &RouteAttrs::default(),
+            true,
+        );
         assert_eq!(i.local_pref, Some(0));
     }
 
@@ -190,14 +268,25 @@ mod tests {
     fn routes_of_an_unusable_family_are_left_out_and_groups_split_by_family_and_attributes() {
         let table = RouteTable::build(
             [
-                super::super::table::ServiceAddress { address: ip("198.51.100.1"), pool: None },
-                super::super::table::ServiceAddress { address: ip("2001:db8:100::1"), pool: None },
+                super::super::table::ServiceAddress {
+                    address: ip("198.51.100.1"),
+                    pool: None,
+                },
+                super::super::table::ServiceAddress {
+                    address: ip("2001:db8:100::1"),
+                    pool: None,
+                },
             ],
             &[],
         );
         assert_eq!(routes_for(&table, "tor1", (true, false)).len(), 1);
         assert_eq!(routes_for(&table, "tor1", (true, true)).len(), 2);
-        let changed = changed_routes(&table, "tor1", &["2001:db8:100::1/128".parse().expect("p")], (true, false));
+        let changed = changed_routes(
+            &table,
+            "tor1",
+            &["2001:db8:100::1/128".parse().expect("p")],
+            (true, false),
+        );
         assert_eq!(changed[0].1, None);
         let all: Vec<_> = table.for_peer("tor1").into_iter().collect();
         assert_eq!(groups(&all).len(), 2);

@@ -37,7 +37,10 @@ fn desired(services: &[(&str, Vec<Assigned>)], ads: Vec<AdvertisementSpec>) -> D
     Desired {
         peers: vec![peer_spec("tor1", 1), peer_spec("tor2", 2)],
         advertisements: ads,
-        services: services.iter().map(|(k, a)| (k.to_string(), a.clone())).collect(),
+        services: services
+            .iter()
+            .map(|(k, a)| (k.to_string(), a.clone()))
+            .collect(),
     }
 }
 
@@ -51,7 +54,10 @@ fn prefixes(c: &Changes) -> Vec<String> {
 #[test]
 fn the_first_desired_state_starts_every_peer_and_sends_the_whole_table() {
     let mut a = Announcer::new();
-    let c = a.apply(desired(&[("web", vec![at("198.51.100.1", Some("p"))])], vec![bgp(&[], &[])]));
+    let c = a.apply(desired(
+        &[("web", vec![at("198.51.100.1", Some("p"))])],
+        vec![bgp(&[], &[])],
+    ));
     assert_eq!(c.peers.as_ref().map(Vec::len), Some(2));
     assert!(matches!(&c.routes, RouteChange::Table(t) if t.len() == 1));
     assert_eq!(c.l2, None);
@@ -61,9 +67,15 @@ fn the_first_desired_state_starts_every_peer_and_sends_the_whole_table() {
 fn a_service_change_reports_only_its_prefixes_and_keeps_the_peers() {
     let ads = vec![bgp(&[], &[])];
     let mut a = Announcer::new();
-    a.apply(desired(&[("web", vec![at("198.51.100.1", Some("p"))])], ads.clone()));
+    a.apply(desired(
+        &[("web", vec![at("198.51.100.1", Some("p"))])],
+        ads.clone(),
+    ));
     let c = a.apply(desired(
-        &[("web", vec![at("198.51.100.1", Some("p"))]), ("api", vec![at("198.51.100.2", Some("p"))])],
+        &[
+            ("web", vec![at("198.51.100.1", Some("p"))]),
+            ("api", vec![at("198.51.100.2", Some("p"))]),
+        ],
         ads.clone(),
     ));
     assert_eq!(c.peers, None);
@@ -109,12 +121,24 @@ fn an_l2_advertisement_gives_the_l2_sink_its_addresses_and_the_mode_l2() {
     };
     let mut a = Announcer::new();
     let lan = vec![at("192.0.2.50", Some("lan"))];
-    let c = a.apply(desired(&[("printer", lan.clone())], vec![l2, bgp(&["wan"], &[])]));
+    let c = a.apply(desired(
+        &[("printer", lan.clone())],
+        vec![l2, bgp(&["wan"], &[])],
+    ));
     let owned = c.l2.expect("L2 changed");
-    assert_eq!(owned["eth1"].iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["192.0.2.50"]);
+    assert_eq!(
+        owned["eth1"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>(),
+        ["192.0.2.50"]
+    );
     assert_eq!(a.mode_of(&lan), Mode::L2);
     assert_eq!(a.mode_of(&[at("198.51.100.1", Some("wan"))]), Mode::Bgp);
-    assert!(a.table().is_empty(), "the BGP advertisement selects only wan");
+    assert!(
+        a.table().is_empty(),
+        "the BGP advertisement selects only wan"
+    );
     let c = a.remove_service("printer");
     assert_eq!(c.l2, Some(BTreeMap::new()));
 }
@@ -123,11 +147,17 @@ fn an_l2_advertisement_gives_the_l2_sink_its_addresses_and_the_mode_l2() {
 fn an_address_no_advertisement_selects_has_a_reason() {
     let mut a = Announcer::new();
     a.apply(desired(&[], vec![bgp(&["public"], &[])]));
-    let why = a.unselected(&[at("203.0.113.1", Some("internal"))]).expect("a reason");
+    let why = a
+        .unselected(&[at("203.0.113.1", Some("internal"))])
+        .expect("a reason");
     assert!(why.contains("`internal`"), "{why}");
     assert_eq!(a.unselected(&[at("198.51.100.1", Some("public"))]), None);
     a.apply(desired(&[], vec![]));
-    assert_eq!(a.unselected(&[at("203.0.113.1", Some("internal"))]), None, "no advertisement: all go out");
+    assert_eq!(
+        a.unselected(&[at("203.0.113.1", Some("internal"))]),
+        None,
+        "no advertisement: all go out"
+    );
 }
 
 /// One step of a random walk over desired states.
@@ -156,7 +186,11 @@ const POOLS: [Option<&str>; 3] = [Some("a"), Some("b"), None];
 fn assigned(list: &[(u8, u8)]) -> Vec<Assigned> {
     list.iter()
         .map(|(host, pool)| {
-            let address = if host % 2 == 0 { format!("198.51.100.{host}") } else { format!("2001:db8::{host}") };
+            let address = if host % 2 == 0 {
+                format!("198.51.100.{host}")
+            } else {
+                format!("2001:db8::{host}")
+            };
             at(&address, POOLS[usize::from(*pool)])
         })
         .collect()
@@ -168,7 +202,11 @@ fn advertisements(n: u8) -> Vec<AdvertisementSpec> {
     agg.communities = vec![Community::Standard(1)];
     let mut large = bgp(&[], &[]);
     large.communities = vec![Community::Large(1, 2, 3)];
-    let l2 = AdvertisementSpec { mode: Mode::L2, pools: vec!["b".into()], ..AdvertisementSpec::default() };
+    let l2 = AdvertisementSpec {
+        mode: Mode::L2,
+        pools: vec!["b".into()],
+        ..AdvertisementSpec::default()
+    };
     match n {
         0 => vec![],
         1 => vec![agg, large],
@@ -179,7 +217,10 @@ fn advertisements(n: u8) -> Vec<AdvertisementSpec> {
 
 /// What the sinks hold: every peer's routes and the L2 addresses.
 fn sinks(a: &Announcer) -> (Vec<table::PeerRoutes>, L2Owned) {
-    let routes = ["tor1", "tor2"].iter().map(|p| a.table().for_peer(p)).collect();
+    let routes = ["tor1", "tor2"]
+        .iter()
+        .map(|p| a.table().for_peer(p))
+        .collect();
     (routes, a.l2().clone())
 }
 

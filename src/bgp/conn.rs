@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::sockopt;
-use crate::model::PeerSpec;
 use crate::fsm::ConnId;
+use crate::model::PeerSpec;
 use crate::packet::codec::{self, CodecParams};
 use crate::packet::message::{Message, Notification};
 

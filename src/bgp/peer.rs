@@ -2,7 +2,7 @@
 //! timers and its Adj-RIB-Out, and turns FSM actions into socket operations.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::conn::{self, Conn, ConnEvent, EventTx};
 use crate::announce::adj_rib_out::{AdjRibOut, RibDiff};
 use crate::announce::policy;
-use crate::announce::table::{PeerRoutes, RouteAttrs, RouteTable};
+use crate::announce::table::{RouteAttrs, RouteTable};
 use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
@@ -400,7 +400,12 @@ impl PeerTask {
 
     fn usable_families(&self, est: &Established) -> (bool, bool) {
         let negotiated: Vec<Family> = est.negotiated.families.iter().copied().collect();
-        policy::usable_families(&self.context.peer, &self.context.local, est.local, &negotiated)
+        policy::usable_families(
+            &self.context.peer,
+            &self.context.local,
+            est.local,
+            &negotiated,
+        )
     }
 
     /// Diffs the desired table against the Adj-RIB-Out and sends the changes.
@@ -408,7 +413,11 @@ impl PeerTask {
         let Some(est) = &self.established else {
             return;
         };
-        let mut desired = policy::routes_for(&self.desired, &self.context.peer.name, self.usable_families(est));
+        let mut desired = policy::routes_for(
+            &self.desired,
+            &self.context.peer.name,
+            self.usable_families(est),
+        );
         if self.draining {
             desired = policy::drained(desired);
         }
@@ -425,7 +434,8 @@ impl PeerTask {
             return self.sync_routes();
         }
         let usable = self.usable_families(est);
-        let changes = policy::changed_routes(&self.desired, &self.context.peer.name, prefixes, usable);
+        let changes =
+            policy::changed_routes(&self.desired, &self.context.peer.name, prefixes, usable);
         let diff = self.rib.sync_prefixes(changes);
         self.send_diff(diff);
     }

@@ -15,7 +15,6 @@ use crate::model::{LocalSpec, PeerSpec};
 use crate::packet::codes::CeaseSubcode;
 use crate::status::{SessionSnapshot, StatusCell};
 
-
 /// All sessions of this node and the routes they carry.
 #[derive(Debug)]
 pub struct Speaker {
@@ -27,7 +26,12 @@ pub struct Speaker {
 
 impl Speaker {
     /// Starts a session task per peer, announcing `routes`. Must run inside a tokio runtime.
-    pub fn start(local: LocalSpec, peers: &[PeerSpec], routes: Arc<RouteTable>, directory: Directory) -> Speaker {
+    pub fn start(
+        local: LocalSpec,
+        peers: &[PeerSpec],
+        routes: Arc<RouteTable>,
+        directory: Directory,
+    ) -> Speaker {
         let mut speaker = Speaker {
             local,
             peers: BTreeMap::new(),
@@ -81,14 +85,22 @@ impl Speaker {
         if changes.peers.is_some() || local_changed {
             let wanted: BTreeMap<IpAddr, PeerSpec> = match changes.peers {
                 Some(list) => list.into_iter().map(|p| (p.address, p)).collect(),
-                None => self.peers.values().map(|h| (h.context.peer.address, h.context.peer.clone())).collect(),
+                None => self
+                    .peers
+                    .values()
+                    .map(|h| (h.context.peer.address, h.context.peer.clone()))
+                    .collect(),
             };
             let existing: Vec<IpAddr> = self.peers.keys().copied().collect();
             for addr in existing {
                 match wanted.get(&addr) {
                     None => self.remove_peer(addr, CeaseSubcode::PeerDeconfigured).await,
-                    Some(p) if self.peers.get(&addr).map(|h| &h.context) != Some(&self.context(p.clone())) => {
-                        self.remove_peer(addr, CeaseSubcode::OtherConfigurationChange).await
+                    Some(p)
+                        if self.peers.get(&addr).map(|h| &h.context)
+                            != Some(&self.context(p.clone())) =>
+                    {
+                        self.remove_peer(addr, CeaseSubcode::OtherConfigurationChange)
+                            .await
                     }
                     Some(_) => {}
                 }
@@ -115,13 +127,18 @@ impl Speaker {
                 }
                 self.routes = table;
                 for handle in self.peers.values() {
-                    let _ = handle.commands.send(PeerCommand::SetRoutes(self.routes.clone()));
+                    let _ = handle
+                        .commands
+                        .send(PeerCommand::SetRoutes(self.routes.clone()));
                 }
             }
             RouteChange::Prefixes(table, changed) => {
                 self.routes = table;
                 for handle in self.peers.values() {
-                    let _ = handle.commands.send(PeerCommand::ChangeRoutes(self.routes.clone(), changed.clone()));
+                    let _ = handle.commands.send(PeerCommand::ChangeRoutes(
+                        self.routes.clone(),
+                        changed.clone(),
+                    ));
                 }
             }
         }

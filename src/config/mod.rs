@@ -105,7 +105,10 @@ pub struct ServiceConfig {
 impl ServiceConfig {
     /// The pools this service may take addresses from: the one it names, else every
     /// auto-assign pool.
-    pub fn candidate_pools<'a>(&'a self, pools: &'a [PoolSpec]) -> impl Iterator<Item = &'a PoolSpec> {
+    pub fn candidate_pools<'a>(
+        &'a self,
+        pools: &'a [PoolSpec],
+    ) -> impl Iterator<Item = &'a PoolSpec> {
         pools.iter().filter(move |p| match &self.pool {
             Some(name) => &p.name == name,
             None => p.auto_assign,
@@ -129,7 +132,10 @@ impl ServiceConfig {
 
     /// Why this service can never get an address from `pools` as configured, if so.
     pub fn never_served(&self, pools: &[PoolSpec]) -> Option<String> {
-        let pooled = self.addresses.iter().filter(|a| pools.iter().any(|p| p.contains(**a)));
+        let pooled = self
+            .addresses
+            .iter()
+            .filter(|a| pools.iter().any(|p| p.contains(**a)));
         if !self.addresses.is_empty() && pooled.count() < self.addresses.len() {
             return None; // static addresses are announced as they are
         }
@@ -141,10 +147,16 @@ impl ServiceConfig {
             self.candidate_pools(pools).any(PoolSpec::has_v6),
         );
         match (self.ip_families, v4, v6) {
-            (_, false, false) if self.pool.is_none() => Some("no pool is auto_assign and it names none".into()),
+            (_, false, false) if self.pool.is_none() => {
+                Some("no pool is auto_assign and it names none".into())
+            }
             (_, false, false) => None, // an unknown or empty pool is an error of its own
-            (IpFamilies::RequireDualStack, true, false) => Some("RequireDualStack, but the pools it may use have no IPv6 addresses".into()),
-            (IpFamilies::RequireDualStack, false, true) => Some("RequireDualStack, but the pools it may use have no IPv4 addresses".into()),
+            (IpFamilies::RequireDualStack, true, false) => {
+                Some("RequireDualStack, but the pools it may use have no IPv6 addresses".into())
+            }
+            (IpFamilies::RequireDualStack, false, true) => {
+                Some("RequireDualStack, but the pools it may use have no IPv4 addresses".into())
+            }
             _ => None,
         }
     }
@@ -251,7 +263,11 @@ pub fn parse_with(path: &Path, text: &str, host: &HostInfo) -> Result<Config, Co
         ));
     }
     config.source = path.to_path_buf();
-    config.warnings = warnings.0.into_iter().map(|(o, m)| locate(o, format!("warning: {m}"))).collect();
+    config.warnings = warnings
+        .0
+        .into_iter()
+        .map(|(o, m)| locate(o, format!("warning: {m}")))
+        .collect();
     Ok(config)
 }
 

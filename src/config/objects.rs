@@ -74,19 +74,32 @@ pub fn peers(raw: &[S<RawPeer>], node: &LocalSpec, p: &mut Problems) -> Vec<Peer
     for (i, rp) in raw.iter().enumerate() {
         let (spec, errors) = peer::validate(&peer_input(rp.get_ref()), Some(node));
         for e in &errors {
-            p.field(&format!("bgp.peers[{i}]"), e, peer_span(rp.get_ref(), e, &rp.span()));
+            p.field(
+                &format!("bgp.peers[{i}]"),
+                e,
+                peer_span(rp.get_ref(), e, &rp.span()),
+            );
         }
         out.extend(spec.map(|s| (i, s)));
     }
     for (i, e) in peer::dedupe(&mut out) {
         let rp = &raw[i];
-        p.field(&format!("bgp.peers[{i}]"), &e, peer_span(rp.get_ref(), &e, &rp.span()));
+        p.field(
+            &format!("bgp.peers[{i}]"),
+            &e,
+            peer_span(rp.get_ref(), &e, &rp.span()),
+        );
     }
     out.into_iter().map(|(_, s)| s).collect()
 }
 
 /// Every pool; the node's own addresses must not be in any.
-pub fn pools(raw: &[S<RawPool>], node_name: &str, node: &LocalSpec, p: &mut Problems) -> Vec<PoolSpec> {
+pub fn pools(
+    raw: &[S<RawPool>],
+    node_name: &str,
+    node: &LocalSpec,
+    p: &mut Problems,
+) -> Vec<PoolSpec> {
     let nodes: Vec<NodeAddress> = node
         .addresses
         .iter()
@@ -116,7 +129,10 @@ pub fn pools(raw: &[S<RawPool>], node_name: &str, node: &LocalSpec, p: &mut Prob
         let Some(spec) = spec else { continue };
         if out.iter().any(|x| x.name == spec.name) {
             let span = span_of(r.name.as_ref(), &rp.span());
-            p.at_span(span, format!("pools[{i}].name: pool `{}` is defined twice", spec.name));
+            p.at_span(
+                span,
+                format!("pools[{i}].name: pool `{}` is defined twice", spec.name),
+            );
         }
         out.push(spec);
     }
@@ -137,11 +153,25 @@ pub fn advertisements(
     for (i, ra) in raw.iter().enumerate() {
         let r = ra.get_ref();
         let prefix = format!("advertisements[{i}]");
-        for x in r.pools.iter().filter(|x| !pool_names.contains(x.get_ref().as_str())) {
-            p.at(x, format!("{prefix}.pools: no pool named `{}`", x.get_ref()));
+        for x in r
+            .pools
+            .iter()
+            .filter(|x| !pool_names.contains(x.get_ref().as_str()))
+        {
+            p.at(
+                x,
+                format!("{prefix}.pools: no pool named `{}`", x.get_ref()),
+            );
         }
-        for x in r.peers.iter().filter(|x| !peer_names.contains(x.get_ref().as_str())) {
-            p.at(x, format!("{prefix}.peers: no peer named `{}`", x.get_ref()));
+        for x in r
+            .peers
+            .iter()
+            .filter(|x| !peer_names.contains(x.get_ref().as_str()))
+        {
+            p.at(
+                x,
+                format!("{prefix}.peers: no peer named `{}`", x.get_ref()),
+            );
         }
         let input = AdvertisementInput {
             pools: texts(&r.pools),
@@ -161,7 +191,11 @@ pub fn advertisements(
     }
     for (i, e) in advertisement::conflicts(&out, pools) {
         let ra = &raw[i];
-        p.field(&format!("advertisements[{i}]"), &e, advertisement_span(ra.get_ref(), &e, &ra.span()));
+        p.field(
+            &format!("advertisements[{i}]"),
+            &e,
+            advertisement_span(ra.get_ref(), &e, &ra.span()),
+        );
     }
     out
 }

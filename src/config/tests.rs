@@ -175,32 +175,6 @@ fn listen_empty_disables_and_garbage_is_refused() {
 }
 
 #[test]
-fn communities_accept_pairs_large_and_well_known_names() {
-    assert_eq!(
-        peer::community("64500:100"),
-        Some(Community::Standard((64500 << 16) | 100))
-    );
-    assert_eq!(
-        peer::community("large:64500:1:2"),
-        Some(Community::Large(64500, 1, 2))
-    );
-    assert_eq!(
-        peer::community("no-export"),
-        Some(Community::Standard(0xFFFF_FF01))
-    );
-    assert_eq!(peer::community("70000:1"), None);
-    assert_eq!(peer::community("large:1:2"), None);
-}
-
-#[test]
-fn ranges_may_cross_octet_boundaries_but_not_families() {
-    let r = peer::address_range("198.51.100.250-198.51.101.5").expect("range");
-    assert!(r.contains(&"198.51.101.0".parse().expect("ip")));
-    assert!(peer::address_range("198.51.100.1-2001:db8::1").is_none());
-    assert!(peer::address_range("198.51.100.9-198.51.100.1").is_none());
-}
-
-#[test]
 fn the_example_config_is_valid() {
     let text = include_str!("../../examples/standalone.toml");
     let c = parse_str(text).expect("examples/standalone.toml is valid");

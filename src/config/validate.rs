@@ -18,7 +18,13 @@ use crate::model::{LocalSpec, PoolSpec};
 pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems, w: &mut Problems) -> Config {
     let node = node(raw.node.as_ref(), host, p);
     let bgp_raw = raw.bgp.as_ref();
-    let graceful_restart_time = seconds(bgp_raw.and_then(|b| b.graceful_restart_time.as_ref()), "bgp.graceful_restart_time", 4095, 120, p);
+    let graceful_restart_time = seconds(
+        bgp_raw.and_then(|b| b.graceful_restart_time.as_ref()),
+        "bgp.graceful_restart_time",
+        4095,
+        120,
+        p,
+    );
     let local = LocalSpec {
         asn: node.asn,
         router_id: node.router_id,
@@ -27,18 +33,37 @@ pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems, w: &mut Proble
     };
     let peers = objects::peers(bgp_raw.map_or(&[][..], |b| &b.peers), &local, p);
     let bgp = BgpConfig {
-        listen: listen(bgp_raw.and_then(|b| b.listen.as_ref()), "bgp.listen", "[::]:179", p),
+        listen: listen(
+            bgp_raw.and_then(|b| b.listen.as_ref()),
+            "bgp.listen",
+            "[::]:179",
+            p,
+        ),
         peers,
         graceful_restart_time,
-        graceful_shutdown_time: seconds(bgp_raw.and_then(|b| b.graceful_shutdown_time.as_ref()), "bgp.graceful_shutdown_time", 3600, 5, p),
+        graceful_shutdown_time: seconds(
+            bgp_raw.and_then(|b| b.graceful_shutdown_time.as_ref()),
+            "bgp.graceful_shutdown_time",
+            3600,
+            5,
+            p,
+        ),
     };
     let pools = objects::pools(&raw.pools, &node.name, &local, p);
     let advertisements = objects::advertisements(&raw.advertisements, &pools, &bgp.peers, p);
     let services = services(&raw.services, &node, &pools, p, w);
     let http = HttpConfig {
-        listen: listen(raw.http.as_ref().and_then(|h| h.listen.as_ref()), "http.listen", "127.0.0.1:7473", p),
+        listen: listen(
+            raw.http.as_ref().and_then(|h| h.listen.as_ref()),
+            "http.listen",
+            "127.0.0.1:7473",
+            p,
+        ),
     };
-    let state = raw.state.and_then(|s| s.path).map(|path| StateConfig { path: path.into() });
+    let state = raw
+        .state
+        .and_then(|s| s.path)
+        .map(|path| StateConfig { path: path.into() });
     let kubernetes = raw.kubernetes.map(|k| KubernetesConfig {
         namespace: k.namespace.unwrap_or_else(|| "ferrolb-system".into()),
         load_balancer_class: k.load_balancer_class.unwrap_or_default(),
@@ -67,7 +92,10 @@ fn ip(s: &S<String>, field: &str, p: &mut Problems) -> Option<IpAddr> {
     match s.get_ref().trim().parse::<IpAddr>() {
         Ok(a) => Some(a),
         Err(_) => {
-            p.at(s, format!("{field}: `{}` is not an IP address", s.get_ref()));
+            p.at(
+                s,
+                format!("{field}: `{}` is not an IP address", s.get_ref()),
+            );
             None
         }
     }
@@ -78,13 +106,21 @@ fn int(s: &S<i64>, field: &str, range: Range<i64>, p: &mut Problems) -> Option<i
     if range.contains(&v) {
         Some(v)
     } else {
-        p.at(s, format!("{field}: {v} is out of range {}..={}", range.start, range.end - 1));
+        p.at(
+            s,
+            format!(
+                "{field}: {v} is out of range {}..={}",
+                range.start,
+                range.end - 1
+            ),
+        );
         None
     }
 }
 
 fn seconds(v: Option<&S<i64>>, field: &str, max: i64, default: i64, p: &mut Problems) -> u16 {
-    v.map_or(Some(default), |v| int(v, field, 0..max + 1, p)).unwrap_or(default) as u16
+    v.map_or(Some(default), |v| int(v, field, 0..max + 1, p))
+        .unwrap_or(default) as u16
 }
 
 fn asn(s: Option<&S<i64>>, field: &str, span: Range<usize>, p: &mut Problems) -> u32 {
@@ -94,7 +130,10 @@ fn asn(s: Option<&S<i64>>, field: &str, span: Range<usize>, p: &mut Problems) ->
             0
         }
         Some(s) if *s.get_ref() == 0 => {
-            p.at(s, format!("{field}: AS number 0 is reserved (RFC 7607); use 1..=4294967295"));
+            p.at(
+                s,
+                format!("{field}: AS number 0 is reserved (RFC 7607); use 1..=4294967295"),
+            );
             0
         }
         Some(s) => int(s, field, 1..(1i64 << 32), p).map_or(0, |v| v as u32),
@@ -113,14 +152,20 @@ fn node(raw: Option<&S<RawNode>>, host: &HostInfo, p: &mut Problems) -> NodeConf
         };
     };
     let addresses = match &n.addresses {
-        Some(list) => list.iter().filter_map(|a| ip(a, "node.addresses", p)).collect(),
+        Some(list) => list
+            .iter()
+            .filter_map(|a| ip(a, "node.addresses", p))
+            .collect(),
         None => host.addresses.clone(),
     };
     let router_id = match &n.router_id {
         Some(r) => match ip(r, "node.router_id", p) {
             Some(IpAddr::V4(v4)) => v4,
             Some(IpAddr::V6(_)) => {
-                p.at(r, "node.router_id: the BGP identifier must be an IPv4 address (RFC 4271)");
+                p.at(
+                    r,
+                    "node.router_id: the BGP identifier must be an IPv4 address (RFC 4271)",
+                );
                 Ipv4Addr::UNSPECIFIED
             }
             None => Ipv4Addr::UNSPECIFIED,
@@ -132,19 +177,30 @@ fn node(raw: Option<&S<RawNode>>, host: &HostInfo, p: &mut Problems) -> NodeConf
                 _ => None,
             })
             .unwrap_or_else(|| {
-                p.at_span(span.clone(), "node.router_id is required when the node has no IPv4 address");
+                p.at_span(
+                    span.clone(),
+                    "node.router_id is required when the node has no IPv4 address",
+                );
                 Ipv4Addr::UNSPECIFIED
             }),
     };
     NodeConfig {
-        name: n.name.as_ref().map_or_else(|| host.hostname.clone(), |s| s.get_ref().clone()),
+        name: n
+            .name
+            .as_ref()
+            .map_or_else(|| host.hostname.clone(), |s| s.get_ref().clone()),
         router_id,
         asn: asn(n.asn.as_ref(), "node.asn", span, p),
         addresses,
     }
 }
 
-fn listen(raw: Option<&S<String>>, field: &str, default: &str, p: &mut Problems) -> Option<SocketAddr> {
+fn listen(
+    raw: Option<&S<String>>,
+    field: &str,
+    default: &str,
+    p: &mut Problems,
+) -> Option<SocketAddr> {
     let Some(s) = raw else {
         return default.parse().ok();
     };
@@ -161,17 +217,30 @@ fn listen(raw: Option<&S<String>>, field: &str, default: &str, p: &mut Problems)
     }
 }
 
-fn services(raw: &[S<RawService>], node: &NodeConfig, pools: &[PoolSpec], p: &mut Problems, w: &mut Problems) -> Vec<ServiceConfig> {
+fn services(
+    raw: &[S<RawService>],
+    node: &NodeConfig,
+    pools: &[PoolSpec],
+    p: &mut Problems,
+    w: &mut Problems,
+) -> Vec<ServiceConfig> {
     let mut out: Vec<ServiceConfig> = Vec::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let pool_names: BTreeSet<&str> = pools.iter().map(|x| x.name.as_str()).collect();
     for (i, rs) in raw.iter().enumerate() {
         let r = rs.get_ref();
-        let name = r.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_default();
+        let name = r
+            .name
+            .as_ref()
+            .map(|n| n.get_ref().clone())
+            .unwrap_or_default();
         if name.is_empty() {
             p.at(rs, format!("services[{i}].name is required"));
         } else if !seen.insert(name.clone()) {
-            p.at(rs, format!("services[{i}].name: service `{name}` is defined twice"));
+            p.at(
+                rs,
+                format!("services[{i}].name: service `{name}` is defined twice"),
+            );
         }
         let mut addresses = Vec::new();
         for a in r.addresses.iter().flatten() {
@@ -187,8 +256,15 @@ fn services(raw: &[S<RawService>], node: &NodeConfig, pools: &[PoolSpec], p: &mu
         if r.addresses.as_ref().is_none_or(|a| a.is_empty()) && pools.is_empty() {
             p.at(rs, format!("services[{i}]: service `{name}` has no addresses and there is no [[pools]] entry to allocate them from"));
         }
-        if let Some(pool) = r.pool.as_ref().filter(|x| !pool_names.contains(x.get_ref().as_str())) {
-            p.at(pool, format!("services[{i}].pool: no pool named `{}`", pool.get_ref()));
+        if let Some(pool) = r
+            .pool
+            .as_ref()
+            .filter(|x| !pool_names.contains(x.get_ref().as_str()))
+        {
+            p.at(
+                pool,
+                format!("services[{i}].pool: no pool named `{}`", pool.get_ref()),
+            );
         }
         let ip_families = match r.ip_families.as_ref().map(|f| f.get_ref().as_str()) {
             None | Some("SingleStack") => IpFamilies::SingleStack,
@@ -209,7 +285,13 @@ fn services(raw: &[S<RawService>], node: &NodeConfig, pools: &[PoolSpec], p: &mu
             allow_shared_ip: r.allow_shared_ip.clone().filter(|s| !s.is_empty()),
         };
         if let Some(why) = service.never_served(pools) {
-            w.at(rs, format!("services[{i}]: service `{}` can never get an address: {why}", service.name));
+            w.at(
+                rs,
+                format!(
+                    "services[{i}]: service `{}` can never get an address: {why}",
+                    service.name
+                ),
+            );
         }
         out.push(service);
     }

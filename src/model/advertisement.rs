@@ -91,7 +91,10 @@ pub fn validate(input: &AdvertisementInput) -> (AdvertisementSpec, Vec<FieldErro
         None | Some("bgp") => Mode::Bgp,
         Some("l2") => Mode::L2,
         Some(other) => {
-            e.push(FieldError::new("mode", format!("`{other}` is not \"bgp\" or \"l2\"")));
+            e.push(FieldError::new(
+                "mode",
+                format!("`{other}` is not \"bgp\" or \"l2\""),
+            ));
             Mode::Bgp
         }
     };
@@ -107,9 +110,24 @@ pub fn validate(input: &AdvertisementInput) -> (AdvertisementSpec, Vec<FieldErro
         mode,
         peers: input.peers.clone(),
         communities,
-        local_pref: ranged(input.local_pref, "local_pref", 0, u32::MAX.into(), &mut e).map(|v| v as u32),
-        aggregation_length: ranged(input.aggregation_length, "aggregation_length", 0, 32, &mut e).map(|v| v as u8),
-        aggregation_length_v6: ranged(input.aggregation_length_v6, "aggregation_length_v6", 0, 128, &mut e).map(|v| v as u8),
+        local_pref: ranged(input.local_pref, "local_pref", 0, u32::MAX.into(), &mut e)
+            .map(|v| v as u32),
+        aggregation_length: ranged(
+            input.aggregation_length,
+            "aggregation_length",
+            0,
+            32,
+            &mut e,
+        )
+        .map(|v| v as u8),
+        aggregation_length_v6: ranged(
+            input.aggregation_length_v6,
+            "aggregation_length_v6",
+            0,
+            128,
+            &mut e,
+        )
+        .map(|v| v as u8),
         interfaces: input.interfaces.clone(),
     };
     (spec, e)
@@ -119,7 +137,9 @@ pub fn validate(input: &AdvertisementInput) -> (AdvertisementSpec, Vec<FieldErro
 /// advertisement, problem). See the module docs for the rules.
 pub fn conflicts(ads: &[AdvertisementSpec], pools: &[PoolSpec]) -> Vec<(usize, FieldError)> {
     let mut out = Vec::new();
-    let overlap = |a: &[String], b: &[String]| a.is_empty() || b.is_empty() || a.iter().any(|x| b.contains(x));
+    let overlap = |a: &[String], b: &[String]| {
+        a.is_empty() || b.is_empty() || a.iter().any(|x| b.contains(x))
+    };
     for (j, b) in ads.iter().enumerate().filter(|(_, a)| a.mode == Mode::Bgp) {
         let Some(lp_b) = b.local_pref else { continue };
         let conflict = ads[..j].iter().enumerate().find(|(_, a)| {
@@ -130,13 +150,16 @@ pub fn conflicts(ads: &[AdvertisementSpec], pools: &[PoolSpec]) -> Vec<(usize, F
         });
         if let Some((i, a)) = conflict {
             out.push((j, FieldError::new("local_pref", format!(
-                "{lp_b} conflicts with advertisement {i}'s local_pref {}: both can announce the same address to the same peer, and a route carries one LOCAL_PREF",
+                "{lp_b} conflicts with advertisements[{i}].local_pref = {}: both can announce the same address to the same peer, and a route carries one LOCAL_PREF",
                 a.local_pref.unwrap_or_default()
             ))));
         }
     }
     for (i, ad) in ads.iter().enumerate() {
-        for pool in pools.iter().filter(|p| ad.pools.is_empty() || ad.pools.contains(&p.name)) {
+        for pool in pools
+            .iter()
+            .filter(|p| ad.pools.is_empty() || ad.pools.contains(&p.name))
+        {
             for range in &pool.ranges {
                 let (len, key) = match range.start {
                     IpAddr::V4(_) => (ad.aggregation_length, "aggregation_length"),
@@ -180,15 +203,37 @@ mod tests {
         };
         let (spec, e) = validate(&input);
         let fields: Vec<_> = e.iter().map(|e| (e.field, e.index)).collect();
-        assert_eq!(fields, [("mode", None), ("communities", Some(1)), ("aggregation_length", None)]);
+        assert_eq!(
+            fields,
+            [
+                ("mode", None),
+                ("communities", Some(1)),
+                ("aggregation_length", None)
+            ]
+        );
         assert_eq!(spec.communities, [Community::Standard((64500 << 16) | 1)]);
-        assert_eq!((spec.aggregation_length, spec.aggregation_length_v6), (None, Some(64)));
-        assert_eq!(validate(&AdvertisementInput { mode: Some("l2".into()), ..AdvertisementInput::default() }).0.mode, Mode::L2);
+        assert_eq!(
+            (spec.aggregation_length, spec.aggregation_length_v6),
+            (None, Some(64))
+        );
+        assert_eq!(
+            validate(&AdvertisementInput {
+                mode: Some("l2".into()),
+                ..AdvertisementInput::default()
+            })
+            .0
+            .mode,
+            Mode::L2
+        );
     }
 
     #[test]
     fn two_local_prefs_for_one_address_and_peer_conflict() {
-        let ads = [ad(&[], Some(100)), ad(&["public"], Some(200)), ad(&["public"], Some(100))];
+        let ads = [
+            ad(&[], Some(100)),
+            ad(&["public"], Some(200)),
+            ad(&["other"], Some(100)),
+        ];
         let c = conflicts(&ads, &[]);
         assert_eq!(c.len(), 1, "{c:?}");
         assert_eq!((c[0].0, c[0].1.field), (1, "local_pref"));
@@ -196,7 +241,14 @@ mod tests {
 
     #[test]
     fn an_aggregate_shorter_than_a_pool_block_is_refused() {
-        let (p, _) = pool::validate(&pool::PoolInput { name: Some("public".into()), addresses: vec!["198.51.100.0/25".into()], ..Default::default() }, &[]);
+        let (p, _) = pool::validate(
+            &pool::PoolInput {
+                name: Some("public".into()),
+                addresses: vec!["198.51.100.0/25".into()],
+                ..Default::default()
+            },
+            &[],
+        );
         let mut a = ad(&["public"], None);
         a.aggregation_length = Some(24);
         let c = conflicts(&[a.clone()], &[p.clone().expect("pool")]);

@@ -23,4 +23,6 @@ pub use field::FieldError;
 pub use peer::{LocalSpec, PeerInput, PeerSpec};
 pub use pool::{PoolInput, PoolSpec};
 pub use selector::{ExpressionInput, SelectorInput};
-pub use values::{address_range, community, is_link_local, AddressRange, Community, GRACEFUL_SHUTDOWN};
+pub use values::{
+    address_range, community, is_link_local, AddressRange, Community, GRACEFUL_SHUTDOWN,
+};

@@ -93,7 +93,10 @@ pub struct PeerInput {
 /// Checks one peer against the node it runs on (`None`: the node is not known, as in an
 /// offline manifest check, and the rules relative to it are skipped). Every problem is
 /// returned; the spec is `None` only when the peer cannot run at all.
-pub fn validate(input: &PeerInput, node: Option<&LocalSpec>) -> (Option<PeerSpec>, Vec<FieldError>) {
+pub fn validate(
+    input: &PeerInput,
+    node: Option<&LocalSpec>,
+) -> (Option<PeerSpec>, Vec<FieldError>) {
     let mut e = Vec::new();
     let address = match input.address.as_deref().map(str::trim) {
         None => {
@@ -108,7 +111,10 @@ pub fn validate(input: &PeerInput, node: Option<&LocalSpec>) -> (Option<PeerSpec
             None
         }
         Some(0) => {
-            e.push(FieldError::new("asn", "AS number 0 is reserved (RFC 7607); use 1..=4294967295"));
+            e.push(FieldError::new(
+                "asn",
+                "AS number 0 is reserved (RFC 7607); use 1..=4294967295",
+            ));
             None
         }
         v => ranged(v, "asn", 1, u32::MAX.into(), &mut e),
@@ -131,11 +137,13 @@ pub fn validate(input: &PeerInput, node: Option<&LocalSpec>) -> (Option<PeerSpec
             _ => true,
         });
     let families = families(input.families.as_deref(), &mut e);
-    let next_hop = next_hop(input.next_hop.as_deref(), "next_hop", false, &mut e);
-    let next_hop_v6 = next_hop(input.next_hop_v6.as_deref(), "next_hop_v6", true, &mut e);
+    let next_hop = parse_next_hop(input.next_hop.as_deref(), "next_hop", false, &mut e);
+    let next_hop_v6 = parse_next_hop(input.next_hop_v6.as_deref(), "next_hop_v6", true, &mut e);
     let port = ranged(input.port, "port", 1, 65535, &mut e).unwrap_or(179) as u16;
-    let connect_retry = ranged(input.connect_retry, "connect_retry", 1, 65535, &mut e).unwrap_or(5) as u32;
-    let ebgp_multihop = ranged(input.ebgp_multihop, "ebgp_multihop", 1, 255, &mut e).map(|v| v as u8);
+    let connect_retry =
+        ranged(input.connect_retry, "connect_retry", 1, 65535, &mut e).unwrap_or(5) as u32;
+    let ebgp_multihop =
+        ranged(input.ebgp_multihop, "ebgp_multihop", 1, 255, &mut e).map(|v| v as u8);
     let (Some(address), Some(asn)) = (address, asn) else {
         return (None, e);
     };
@@ -164,12 +172,18 @@ pub fn validate(input: &PeerInput, node: Option<&LocalSpec>) -> (Option<PeerSpec
 /// `myASN` and `routerID` must be the node's: one speaker, one ASN, one BGP identifier.
 fn local_identity(input: &PeerInput, node: Option<&LocalSpec>, e: &mut Vec<FieldError>) {
     match input.local_asn {
-        Some(0) => e.push(FieldError::new("local_asn", "AS number 0 is reserved (RFC 7607)")),
+        Some(0) => e.push(FieldError::new(
+            "local_asn",
+            "AS number 0 is reserved (RFC 7607)",
+        )),
         Some(v) => {
             if let Some(n) = node.filter(|n| i64::from(n.asn) != v) {
                 e.push(FieldError::new(
                     "local_asn",
-                    format!("{v} differs from this node's ASN {} ([node] asn); one local ASN per node", n.asn),
+                    format!(
+                        "{v} differs from this node's ASN {} ([node] asn); one local ASN per node",
+                        n.asn
+                    ),
                 ));
             }
         }
@@ -179,7 +193,10 @@ fn local_identity(input: &PeerInput, node: Option<&LocalSpec>, e: &mut Vec<Field
         return;
     };
     match text.trim().parse::<Ipv4Addr>() {
-        Err(_) => e.push(FieldError::new("router_id", format!("`{text}` is not an IPv4 address"))),
+        Err(_) => e.push(FieldError::new(
+            "router_id",
+            format!("`{text}` is not an IPv4 address"),
+        )),
         Ok(id) => {
             if let Some(n) = node.filter(|n| n.router_id != id) {
                 e.push(FieldError::new(
@@ -195,7 +212,10 @@ fn parse_ip(text: &str, field: &'static str, e: &mut Vec<FieldError>) -> Option<
     match text.parse() {
         Ok(a) => Some(a),
         Err(_) => {
-            e.push(FieldError::new(field, format!("`{text}` is not an IP address")));
+            e.push(FieldError::new(
+                field,
+                format!("`{text}` is not an IP address"),
+            ));
             None
         }
     }
@@ -206,7 +226,9 @@ fn hold_time(v: Option<i64>, e: &mut Vec<FieldError>) -> u16 {
         Some(v @ (1 | 2)) => {
             e.push(FieldError::new(
                 "hold_time",
-                format!("{v} s is not allowed; use 0 (no keepalives) or 3..=65535 seconds (RFC 4271)"),
+                format!(
+                    "{v} s is not allowed; use 0 (no keepalives) or 3..=65535 seconds (RFC 4271)"
+                ),
             ));
             90
         }
@@ -239,18 +261,38 @@ fn families(list: Option<&[String]>, e: &mut Vec<FieldError>) -> BTreeSet<Family
         match f.as_str() {
             "ipv4" => drop(out.insert(Family::Ipv4Unicast)),
             "ipv6" => drop(out.insert(Family::Ipv6Unicast)),
-            other => e.push(FieldError::at("families", i, format!("`{other}` is not \"ipv4\" or \"ipv6\""))),
+            other => e.push(FieldError::at(
+                "families",
+                i,
+                format!("`{other}` is not \"ipv4\" or \"ipv6\""),
+            )),
         }
     }
     out
 }
 
-fn next_hop(v: Option<&str>, field: &'static str, v6: bool, e: &mut Vec<FieldError>) -> Option<IpAddr> {
+fn parse_next_hop(
+    v: Option<&str>,
+    field: &'static str,
+    v6: bool,
+    e: &mut Vec<FieldError>,
+) -> Option<IpAddr> {
     let text = v?.trim();
     match text.parse::<IpAddr>() {
-        Ok(a) if a.is_ipv6() == v6 && !a.is_unspecified() && !a.is_multicast() && !is_link_local(&a) => Some(a),
+        Ok(a)
+            if a.is_ipv6() == v6
+                && !a.is_unspecified()
+                && !a.is_multicast()
+                && !is_link_local(&a) =>
+        {
+            Some(a)
+        }
         _ => {
-            let want = if v6 { "a global IPv6 address" } else { "an IPv4 address" };
+            let want = if v6 {
+                "a global IPv6 address"
+            } else {
+                "an IPv4 address"
+            };
             e.push(FieldError::new(field, format!("`{text}` is not {want}")));
             None
         }
@@ -308,7 +350,15 @@ mod tests {
         let (spec, e) = validate(&input(), Some(&node()));
         let spec = spec.expect("valid");
         assert!(e.is_empty(), "{e:?}");
-        assert_eq!((spec.hold_time, spec.keepalive_time, spec.port, spec.connect_retry), (90, 30, 179, 5));
+        assert_eq!(
+            (
+                spec.hold_time,
+                spec.keepalive_time,
+                spec.port,
+                spec.connect_retry
+            ),
+            (90, 30, 179, 5)
+        );
         assert_eq!(spec.name, "192.0.2.1");
         assert_eq!(spec.families.len(), 2);
         assert!(spec.extended_messages);
@@ -325,7 +375,10 @@ mod tests {
         assert_eq!(fields(&e), ["local_asn", "router_id"]);
         assert!(e[0].message.contains("64999") && e[1].message.contains("192.0.2.99"));
         let (_, offline) = validate(&wrong, None);
-        assert!(offline.is_empty(), "without a node only the form is checked: {offline:?}");
+        assert!(
+            offline.is_empty(),
+            "without a node only the form is checked: {offline:?}"
+        );
         let bad = PeerInput {
             router_id: Some("2001:db8::1".into()),
             ..input()
@@ -336,13 +389,33 @@ mod tests {
     #[test]
     fn hold_times_of_1_and_2_and_a_keepalive_not_below_the_hold_time_are_refused() {
         for hold in [1, 2] {
-            let (_, e) = validate(&PeerInput { hold_time: Some(hold), ..input() }, None);
+            let (_, e) = validate(
+                &PeerInput {
+                    hold_time: Some(hold),
+                    ..input()
+                },
+                None,
+            );
             assert_eq!(fields(&e), ["hold_time"]);
         }
-        let (spec, e) = validate(&PeerInput { hold_time: Some(9), keepalive_time: Some(9), ..input() }, None);
+        let (spec, e) = validate(
+            &PeerInput {
+                hold_time: Some(9),
+                keepalive_time: Some(9),
+                ..input()
+            },
+            None,
+        );
         assert_eq!(fields(&e), ["keepalive_time"]);
         assert_eq!(spec.map(|s| s.keepalive_time), Some(3));
-        let (spec, e) = validate(&PeerInput { hold_time: Some(0), keepalive_time: Some(30), ..input() }, None);
+        let (spec, e) = validate(
+            &PeerInput {
+                hold_time: Some(0),
+                keepalive_time: Some(30),
+                ..input()
+            },
+            None,
+        );
         assert!(e.is_empty() && spec.is_some_and(|s| s.keepalive_time == 30));
     }
 
@@ -351,7 +424,13 @@ mod tests {
         let (spec, e) = validate(&PeerInput::default(), None);
         assert!(spec.is_none());
         assert_eq!(fields(&e), ["address", "asn"]);
-        let (spec, e) = validate(&PeerInput { asn: Some(0), ..input() }, None);
+        let (spec, e) = validate(
+            &PeerInput {
+                asn: Some(0),
+                ..input()
+            },
+            None,
+        );
         assert!(spec.is_none() && e[0].message.contains("RFC 7607"));
     }
 
@@ -365,20 +444,37 @@ mod tests {
             ..input()
         };
         let (_, e) = validate(&bad, None);
-        assert_eq!(fields(&e), ["source_address", "families", "next_hop", "next_hop_v6"]);
+        assert_eq!(
+            fields(&e),
+            ["source_address", "families", "next_hop", "next_hop_v6"]
+        );
         assert_eq!(e[1].index, Some(1));
     }
 
     #[test]
     fn a_second_peer_with_an_address_or_name_taken_is_refused() {
         let spec = |name: &str, addr: &str| {
-            let i = PeerInput { name: Some(name.into()), address: Some(addr.into()), ..input() };
+            let i = PeerInput {
+                name: Some(name.into()),
+                address: Some(addr.into()),
+                ..input()
+            };
             validate(&i, None).0.expect("valid")
         };
-        let mut list = vec![(0, spec("a", "192.0.2.1")), (1, spec("b", "192.0.2.1")), (2, spec("a", "192.0.2.3"))];
+        let mut list = vec![
+            (0, spec("a", "192.0.2.1")),
+            (1, spec("b", "192.0.2.1")),
+            (2, spec("a", "192.0.2.3")),
+        ];
         let refused = dedupe(&mut list);
         assert_eq!(list.len(), 1);
-        assert_eq!(refused.iter().map(|(i, e)| (*i, e.field)).collect::<Vec<_>>(), [(1, "address"), (2, "name")]);
+        assert_eq!(
+            refused
+                .iter()
+                .map(|(i, e)| (*i, e.field))
+                .collect::<Vec<_>>(),
+            [(1, "address"), (2, "name")]
+        );
         assert!(refused[0].1.message.contains("peer `a`"));
     }
 }

@@ -83,7 +83,10 @@ pub fn validate(input: &PoolInput, nodes: &[NodeAddress]) -> (Option<PoolSpec>, 
         return (None, e);
     };
     if input.addresses.is_empty() {
-        e.push(FieldError::new("addresses", format!("pool `{name}` has no addresses")));
+        e.push(FieldError::new(
+            "addresses",
+            format!("pool `{name}` has no addresses"),
+        ));
     }
     let mut ranges = Vec::new();
     for (i, a) in input.addresses.iter().enumerate() {
@@ -116,7 +119,10 @@ pub fn validate(input: &PoolInput, nodes: &[NodeAddress]) -> (Option<PoolSpec>, 
         Some(p) => match u32::try_from(p) {
             Ok(v) => NonZeroU32::new(v),
             Err(_) => {
-                e.push(FieldError::new("priority", format!("{p}: use 0 (none) or a positive number; lower is tried first")));
+                e.push(FieldError::new(
+                    "priority",
+                    format!("{p}: use 0 (none) or a positive number; lower is tried first"),
+                ));
                 None
             }
         },
@@ -147,7 +153,14 @@ mod tests {
 
     #[test]
     fn a_pool_of_cidrs_ranges_and_addresses_of_both_families_is_valid() {
-        let (spec, e) = validate(&input(&["198.51.100.0/24", "203.0.113.10-203.0.113.20", "2001:db8::7"]), &[]);
+        let (spec, e) = validate(
+            &input(&[
+                "198.51.100.0/24",
+                "203.0.113.10-203.0.113.20",
+                "2001:db8::7",
+            ]),
+            &[],
+        );
         assert!(e.is_empty(), "{e:?}");
         let spec = spec.expect("valid");
         assert!(spec.has_v4() && spec.has_v6() && spec.auto_assign);
@@ -157,7 +170,10 @@ mod tests {
 
     #[test]
     fn a_pool_holding_a_node_address_is_refused_by_its_name() {
-        let node = NodeAddress { node: "node-a".into(), address: "198.51.100.7".parse().expect("ip") };
+        let node = NodeAddress {
+            node: "node-a".into(),
+            address: "198.51.100.7".parse().expect("ip"),
+        };
         let (_, e) = validate(&input(&["203.0.113.0/24", "198.51.100.0/24"]), &[node]);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].index, Some(1));
@@ -170,10 +186,20 @@ mod tests {
         assert_eq!((e[0].field, e[0].index), ("addresses", Some(0)));
         assert!(validate(&PoolInput::default(), &[]).0.is_none());
         let sel = SelectorInput {
-            match_expressions: vec![ExpressionInput { key: "tier".into(), operator: "Equals".into(), values: vec![] }],
+            match_expressions: vec![ExpressionInput {
+                key: "tier".into(),
+                operator: "Equals".into(),
+                values: vec![],
+            }],
             ..SelectorInput::default()
         };
-        let (_, e) = validate(&PoolInput { service_selectors: vec![sel], ..input(&["198.51.100.0/24"]) }, &[]);
+        let (_, e) = validate(
+            &PoolInput {
+                service_selectors: vec![sel],
+                ..input(&["198.51.100.0/24"])
+            },
+            &[],
+        );
         assert_eq!((e[0].field, e[0].index), ("service_selectors", Some(0)));
     }
 }

@@ -72,7 +72,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expr(key: &str, operator: &str, values: &[&str]) -> ExpressionInput {
@@ -87,12 +90,18 @@ mod tests {
     fn selectors_follow_kubernetes_semantics() {
         let sel = SelectorInput {
             match_labels: labels(&[("rack", "r1")]),
-            match_expressions: vec![expr("zone", "In", &["a", "b"]), expr("drain", "DoesNotExist", &[])],
+            match_expressions: vec![
+                expr("zone", "In", &["a", "b"]),
+                expr("drain", "DoesNotExist", &[]),
+            ],
         };
         assert!(matches(&sel, &labels(&[("rack", "r1"), ("zone", "a")])));
         assert!(!matches(&sel, &labels(&[("rack", "r1"), ("zone", "c")])));
         assert!(!matches(&sel, &labels(&[("rack", "r2"), ("zone", "a")])));
-        assert!(!matches(&sel, &labels(&[("rack", "r1"), ("zone", "a"), ("drain", "")])));
+        assert!(!matches(
+            &sel,
+            &labels(&[("rack", "r1"), ("zone", "a"), ("drain", "")])
+        ));
         let not_in = SelectorInput {
             match_expressions: vec![expr("zone", "NotIn", &["a"])],
             ..SelectorInput::default()

@@ -30,8 +30,12 @@ impl AddressRange {
     /// The CIDR blocks that exactly make up the range.
     pub fn cidrs(&self) -> Box<dyn Iterator<Item = IpNet>> {
         match (self.start, self.end) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => Box::new(ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4)),
-            (IpAddr::V6(a), IpAddr::V6(b)) => Box::new(ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6)),
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                Box::new(ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4))
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                Box::new(ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6))
+            }
             _ => Box::new(std::iter::empty()),
         }
     }
@@ -97,9 +101,18 @@ mod tests {
 
     #[test]
     fn communities_accept_pairs_large_and_well_known_names() {
-        assert_eq!(community("64500:100"), Some(Community::Standard(0xFBF4_0064)));
-        assert_eq!(community("large:64500:1:2"), Some(Community::Large(64500, 1, 2)));
-        assert_eq!(community("no-export"), Some(Community::Standard(0xFFFF_FF01)));
+        assert_eq!(
+            community("64500:100"),
+            Some(Community::Standard(0xFBF4_0064))
+        );
+        assert_eq!(
+            community("large:64500:1:2"),
+            Some(Community::Large(64500, 1, 2))
+        );
+        assert_eq!(
+            community("no-export"),
+            Some(Community::Standard(0xFFFF_FF01))
+        );
         assert_eq!(community("70000:1"), None);
         assert_eq!(community("large:1:2"), None);
     }

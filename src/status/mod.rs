@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::announce::carried::{self, Carried, Doing};
-use crate::announce::Assigned;
+use crate::announce::{Announcer, Assigned};
 use crate::model::Mode;
 pub use render::render_table;
 pub use session::{SessionSnapshot, StatusCell};
@@ -31,6 +31,29 @@ pub struct ServiceEntry {
     pub wanted: Vec<Assigned>,
     /// Why an address or the announcement is missing, when the plan already knows.
     pub reason: Option<String>,
+}
+
+impl ServiceEntry {
+    /// A service as the announcer plans it: the mode of the advertisements that select it,
+    /// and the reason it is not announced when the plan already knows one (`reason`, else an
+    /// address no advertisement selects).
+    pub fn planned(
+        name: String,
+        addresses: Vec<IpAddr>,
+        pool: Option<String>,
+        wanted: Vec<Assigned>,
+        announcer: &Announcer,
+        reason: Option<String>,
+    ) -> ServiceEntry {
+        ServiceEntry {
+            pool,
+            mode: announcer.mode_of(&wanted),
+            reason: reason.or_else(|| announcer.unselected(&wanted)),
+            name,
+            addresses,
+            wanted,
+        }
+    }
 }
 
 /// One row of the services table in `/status`.
@@ -147,7 +170,12 @@ impl StatusModel {
     }
 }
 
-fn service_snapshot(s: &ServiceEntry, node: &str, carried: &[Carried], no_sessions: bool) -> ServiceSnapshot {
+fn service_snapshot(
+    s: &ServiceEntry,
+    node: &str,
+    carried: &[Carried],
+    no_sessions: bool,
+) -> ServiceSnapshot {
     let announced = carried::any_carries(carried, &s.addresses);
     let reason = s.reason.clone().or_else(|| match () {
         _ if announced || s.addresses.is_empty() || s.mode == Mode::L2 => None,
@@ -159,7 +187,11 @@ fn service_snapshot(s: &ServiceEntry, node: &str, carried: &[Carried], no_sessio
         name: s.name.clone(),
         addresses: s.addresses.clone(),
         pool: s.pool.clone(),
-        announced_by: if announced { vec![node.to_string()] } else { Vec::new() },
+        announced_by: if announced {
+            vec![node.to_string()]
+        } else {
+            Vec::new()
+        },
         mode: s.mode.to_string(),
         reason,
         interfaces: Vec::new(),

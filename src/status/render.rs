@@ -15,7 +15,9 @@ pub fn render_table(report: &StatusReport) -> String {
         "PEER", "ADDRESS", "STATE", "UPTIME", "SENT", "RCVD"
     );
     for s in &report.sessions {
-        let uptime = s.uptime_seconds.map_or_else(|| "-".into(), |u| format!("{u}s"));
+        let uptime = s
+            .uptime_seconds
+            .map_or_else(|| "-".into(), |u| format!("{u}s"));
         let _ = writeln!(
             out,
             "{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  {}",
@@ -35,12 +37,20 @@ pub fn render_table(report: &StatusReport) -> String {
     );
     for s in &report.services {
         let addrs: Vec<String> = s.addresses.iter().map(|a| a.to_string()).collect();
-        let by = if s.announced_by.is_empty() { "-".to_string() } else { s.announced_by.join(",") };
+        let by = if s.announced_by.is_empty() {
+            "-".to_string()
+        } else {
+            s.announced_by.join(",")
+        };
         let _ = writeln!(
             out,
             "{:<20} {:<40} {:<10} {:<16} {:<5} {}",
             s.name,
-            if addrs.is_empty() { "-".to_string() } else { addrs.join(",") },
+            if addrs.is_empty() {
+                "-".to_string()
+            } else {
+                addrs.join(",")
+            },
             s.pool.as_deref().unwrap_or("-"),
             by,
             s.mode,

@@ -36,7 +36,13 @@ fn entry(name: &str, addrs: &[&str], reason: Option<&str>) -> ServiceEntry {
         addresses: addrs.iter().map(|a| ip(a)).collect(),
         pool: Some("public".into()),
         mode: Mode::Bgp,
-        wanted: addrs.iter().map(|a| Assigned { address: ip(a), pool: Some("public".into()) }).collect(),
+        wanted: addrs
+            .iter()
+            .map(|a| Assigned {
+                address: ip(a),
+                pool: Some("public".into()),
+            })
+            .collect(),
         reason: reason.map(str::to_string),
     }
 }
@@ -46,43 +52,78 @@ fn a_service_is_announced_by_this_node_only_while_an_established_session_carries
     let m = StatusModel::new();
     m.set_node("node-a");
     assert!(!m.ready());
-    let services = vec![entry("web", &["198.51.100.10", "2001:db8:100::10"], None), entry("db", &["203.0.113.1"], None)];
-    m.publish(services.clone(), vec![cell(State::Established, &["2001:db8:100::10/128"])]);
+    let services = vec![
+        entry("web", &["198.51.100.10", "2001:db8:100::10"], None),
+        entry("db", &["203.0.113.1"], None),
+    ];
+    m.publish(
+        services.clone(),
+        vec![cell(State::Established, &["2001:db8:100::10/128"])],
+    );
     assert!(m.ready());
     let r = m.report();
     assert_eq!(r.services[0].announced_by, ["node-a"]);
     assert_eq!(r.services[0].reason, None);
     assert!(r.services[1].announced_by.is_empty());
-    assert_eq!(r.services[1].reason.as_deref(), Some("no Established session carries it"));
+    assert_eq!(
+        r.services[1].reason.as_deref(),
+        Some("no Established session carries it")
+    );
     assert_eq!(m.doing().keys().collect::<Vec<_>>(), ["web"]);
     m.publish(services, vec![cell(State::Active, &["198.51.100.0/24"])]);
     let r = m.report();
-    assert!(r.services[0].announced_by.is_empty(), "an Active session carries nothing");
-    assert_eq!(r.services[0].reason.as_deref(), Some("no Established session"));
+    assert!(
+        r.services[0].announced_by.is_empty(),
+        "an Active session carries nothing"
+    );
+    assert_eq!(
+        r.services[0].reason.as_deref(),
+        Some("no Established session")
+    );
     assert!(m.doing().is_empty());
 }
 
 #[test]
 fn the_plans_reason_comes_first_and_a_node_without_peers_says_so() {
     let m = StatusModel::new();
-    m.publish(vec![entry("web", &[], Some("pool `v6` is exhausted")), entry("api", &["198.51.100.2"], None)], Vec::new());
+    m.publish(
+        vec![
+            entry("web", &[], Some("pool `v6` is exhausted")),
+            entry("api", &["198.51.100.2"], None),
+        ],
+        Vec::new(),
+    );
     let r = m.report();
-    assert_eq!(r.services[0].reason.as_deref(), Some("pool `v6` is exhausted"));
-    assert_eq!(r.services[1].reason.as_deref(), Some("no BGP peer is configured for this node"));
+    assert_eq!(
+        r.services[0].reason.as_deref(),
+        Some("pool `v6` is exhausted")
+    );
+    assert_eq!(
+        r.services[1].reason.as_deref(),
+        Some("no BGP peer is configured for this node")
+    );
 }
 
 #[test]
 fn the_status_report_survives_a_json_round_trip_and_renders_reasons() {
     let m = StatusModel::new();
     m.set_node("node-a");
-    m.publish(vec![entry("web", &["198.51.100.10"], None)], vec![cell(State::Established, &[])]);
+    m.publish(
+        vec![entry("web", &["198.51.100.10"], None)],
+        vec![cell(State::Established, &[])],
+    );
     let report = m.report();
     let json = serde_json::to_string(&report).expect("serialise");
     assert!(json.contains("\"reason\""), "{json}");
     let back: StatusReport = serde_json::from_str(&json).expect("parse");
     assert_eq!(back, report);
     let table = render_table(&report);
-    for want in ["tor1", "Established", "198.51.100.10", "no Established session carries it"] {
+    for want in [
+        "tor1",
+        "Established",
+        "198.51.100.10",
+        "no Established session carries it",
+    ] {
         assert!(table.contains(want), "{want} missing from\n{table}");
     }
 }

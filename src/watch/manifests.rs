@@ -3,24 +3,27 @@
 //!
 //! Every `*.yaml`/`*.yml` file in DIR (sorted, not recursive) is split into documents. A document
 //! of `apiVersion: ferrolb.io/v1alpha1` must be one of our kinds and deserialize into its type
-//! (unknown fields are errors, so a misspelt key is named); then the values are checked the way
-//! the daemon will read them: addresses and ranges, peer addresses, ASNs, hold/keepalive times,
-//! communities, aggregation lengths, duplicate names. A `metallb.io` object gets a hint to
-//! rename the group. Documents of other groups (Namespace, RBAC, DaemonSet) are skipped.
+//! (unknown fields are errors, so a misspelt key is named); then the values go through the
+//! model's validation (`crate::model`, via [`super::convert`]), the same rules the daemon and
+//! node.toml apply: addresses and ranges, peer addresses, ASNs, hold/keepalive times,
+//! communities, aggregation lengths, selectors; and duplicate names. With the node's config
+//! (`ferrolb check --config node.toml --manifests DIR`) a BGPPeer's `myASN` and `routerID` are
+//! checked against it too. A `metallb.io` object gets a hint to rename the group. Documents of
+//! other groups (Namespace, RBAC, DaemonSet) are skipped.
 //!
 //! Locations: YAML and type errors carry the parser's line and column; for a bad value the
 //! first line of its document holding that value (or its key) is named.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+use super::convert::{self, advertisement_field, peer_field, pool_field};
 use super::crds::{
     BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement, ServiceAnnouncement,
 };
-use crate::config::{address_range, community};
+use crate::model::{advertisement, peer, pool, selector, FieldError, LocalSpec};
 
 const API_VERSION: &str = "ferrolb.io/v1alpha1";
 
@@ -34,8 +37,8 @@ pub struct Report {
     pub errors: Vec<ManifestError>,
 }
 
-/// Checks every YAML file in `dir`.
-pub fn check_dir(dir: &Path) -> Report {
+/// Checks every YAML file in `dir`; `node` is the node the objects will run on, when known.
+pub fn check_dir(dir: &Path, node: Option<&LocalSpec>) -> Report {
     let mut report = Report::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -59,7 +62,7 @@ pub fn check_dir(dir: &Path) -> Report {
     for path in files {
         let file = path.display().to_string();
         match std::fs::read_to_string(&path) {
-            Ok(text) => check_text(&file, &text, &mut seen, &mut report),
+            Ok(text) => check_text(&file, &text, node, &mut seen, &mut report),
             Err(e) => report.errors.push(ManifestError {
                 file,
                 line: 1,
@@ -142,6 +145,7 @@ fn documents<'a>(file: &'a str, text: &str) -> Vec<Doc<'a>> {
 pub fn check_text(
     file: &str,
     text: &str,
+    node: Option<&LocalSpec>,
     seen: &mut BTreeSet<(String, String, String)>,
     report: &mut Report,
 ) {
@@ -176,8 +180,10 @@ pub fn check_text(
         }
         let before = report.errors.len();
         match kind {
-            "IPAddressPool" => typed::<IPAddressPool>(&doc, report).map(|o| pool(&doc, &o, report)),
-            "BGPPeer" => typed::<BGPPeer>(&doc, report).map(|o| peer(&doc, &o, report)),
+            "IPAddressPool" => {
+                typed::<IPAddressPool>(&doc, report).map(|o| check_pool(&doc, &o, report))
+            }
+            "BGPPeer" => typed::<BGPPeer>(&doc, report).map(|o| check_peer(&doc, &o, node, report)),
             "BGPAdvertisement" => {
                 typed::<BGPAdvertisement>(&doc, report).map(|o| bgp_ad(&doc, &o, report))
             }
@@ -239,90 +245,57 @@ fn typed<T: DeserializeOwned>(doc: &Doc<'_>, report: &mut Report) -> Option<T> {
     }
 }
 
-fn pool(doc: &Doc<'_>, o: &IPAddressPool, report: &mut Report) {
+/// Puts a model problem at the needle (a value or a key) of its document.
+fn locate(doc: &Doc<'_>, needle: &str, crd_field: &str, e: &FieldError) -> ManifestError {
+    doc.find(needle, format!("{crd_field}: {}", e.message))
+}
+
+fn check_pool(doc: &Doc<'_>, o: &IPAddressPool, report: &mut Report) {
     if let Some(sa) = &o.spec.service_allocation {
         selectors(doc, &sa.namespace_selectors, report);
         selectors(doc, &sa.service_selectors, report);
     }
-    if o.spec.addresses.is_empty() {
+    let (_, errors) = pool::validate(&convert::pool_input(o), &[]);
+    for e in errors.iter().filter(|e| !e.field.ends_with("selectors")) {
+        let needle = match (e.field, e.index) {
+            ("addresses", Some(i)) => o.spec.addresses.get(i).cloned().unwrap_or_default(),
+            (f, _) => pool_field(f).to_string(),
+        };
         report
             .errors
-            .push(doc.find("addresses", "IPAddressPool without addresses"));
-    }
-    for a in &o.spec.addresses {
-        if address_range(a).is_none() {
-            report.errors.push(doc.find(
-                a,
-                format!("`{a}` is not a CIDR, an address or a range `first-last` of one family"),
-            ));
-        }
+            .push(locate(doc, &needle, pool_field(e.field), e));
     }
 }
 
 /// Label selectors with an operator Kubernetes does not have are located at the operator.
 fn selectors(doc: &Doc<'_>, list: &[super::crds::LabelSelector], report: &mut Report) {
-    for sel in list {
-        if let Err(e) = super::speaker::requirements(sel) {
-            let bad = sel
-                .match_expressions
-                .iter()
-                .map(|x| x.operator.as_str())
-                .find(|op| !matches!(*op, "In" | "NotIn" | "Exists" | "DoesNotExist"))
-                .unwrap_or("matchExpressions");
+    for sel in convert::selectors(list) {
+        if let Err(e) = selector::requirements(&sel) {
+            let bad = selector::unknown_operator(&sel).unwrap_or("matchExpressions");
             report.errors.push(doc.find(bad, e));
         }
     }
 }
 
-fn peer(doc: &Doc<'_>, o: &BGPPeer, report: &mut Report) {
+fn check_peer(doc: &Doc<'_>, o: &BGPPeer, node: Option<&LocalSpec>, report: &mut Report) {
     let s = &o.spec;
     selectors(doc, &s.node_selectors, report);
-    let mut bad = |needle: &str, msg: String| report.errors.push(doc.find(needle, msg));
-    if s.peer_address.parse::<IpAddr>().is_err() {
-        bad(
-            &s.peer_address,
-            format!("peerAddress `{}` is not an IP address", s.peer_address),
-        );
-    }
-    if s.my_asn == 0 {
-        bad("myASN", "myASN 0 is reserved (RFC 7607)".into());
-    }
-    if s.peer_asn == 0 {
-        bad("peerASN", "peerASN 0 is reserved (RFC 7607)".into());
-    }
-    if let Some(a) = &s.source_address {
-        if a.parse::<IpAddr>().is_err() {
-            bad(a, format!("sourceAddress `{a}` is not an IP address"));
-        }
-    }
-    if let Some(r) = &s.router_id {
-        if r.parse::<std::net::Ipv4Addr>().is_err() {
-            bad(r, format!("routerID `{r}` is not an IPv4 address"));
-        }
-    }
-    let hold = s.hold_time.as_ref().map(|h| (h, go_duration(h)));
-    if let Some((h, d)) = &hold {
-        match d {
-            None => bad(
-                h,
-                format!("holdTime `{h}` is not a duration like `90s` or `3m`"),
-            ),
-            Some(1 | 2) => bad(h, format!("holdTime `{h}`: 0 or at least 3 s (RFC 4271)")),
-            Some(_) => {}
-        }
-    }
-    if let Some(k) = &s.keepalive_time {
-        match (go_duration(k), hold.and_then(|(_, d)| d)) {
-            (None, _) => bad(
-                k,
-                format!("keepaliveTime `{k}` is not a duration like `30s`"),
-            ),
-            (Some(k_s), Some(h_s)) if h_s > 0 && k_s >= h_s => bad(
-                k,
-                format!("keepaliveTime `{k}` must be shorter than holdTime"),
-            ),
-            _ => {}
-        }
+    let (input, mut errors) = convert::peer_input(o, None);
+    errors.extend(peer::validate(&input, node).1);
+    for e in &errors {
+        // String values are located at the value, numbers and switches at their key.
+        let value = match e.field {
+            "address" => Some(s.peer_address.clone()),
+            "hold_time" => s.hold_time.clone(),
+            "keepalive_time" => s.keepalive_time.clone(),
+            "source_address" => s.source_address.clone(),
+            "router_id" => s.router_id.clone(),
+            _ => None,
+        };
+        let needle = value.unwrap_or_else(|| peer_field(e.field).to_string());
+        report
+            .errors
+            .push(locate(doc, &needle, peer_field(e.field), e));
     }
 }
 
@@ -330,49 +303,16 @@ fn bgp_ad(doc: &Doc<'_>, o: &BGPAdvertisement, report: &mut Report) {
     let s = &o.spec;
     selectors(doc, &s.node_selectors, report);
     selectors(doc, &s.ip_address_pool_selectors, report);
-    for c in &s.communities {
-        if community(c).is_none() {
-            report.errors.push(doc.find(
-                c,
-                format!("community `{c}` is not `ASN:value`, `large:a:b:c` or a well-known name"),
-            ));
-        }
-    }
-    if s.aggregation_length.is_some_and(|l| l > 32) {
-        report
-            .errors
-            .push(doc.find("aggregationLength", "aggregationLength is at most 32"));
-    }
-    if s.aggregation_length_v6.is_some_and(|l| l > 128) {
-        report
-            .errors
-            .push(doc.find("aggregationLengthV6", "aggregationLengthV6 is at most 128"));
-    }
-}
-
-/// Seconds of a Go duration made of h/m/s parts (`90s`, `1m30s`, `2h`); None when malformed
-/// or fractional.
-pub(crate) fn go_duration(text: &str) -> Option<u64> {
-    let mut total = 0u64;
-    let mut digits = String::new();
-    let mut any = false;
-    for ch in text.chars() {
-        if ch.is_ascii_digit() {
-            digits.push(ch);
-            continue;
-        }
-        let unit = match ch {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return None,
+    let (_, errors) = advertisement::validate(&convert::advertisement_input(o, Vec::new()));
+    for e in &errors {
+        let needle = match (e.field, e.index) {
+            ("communities", Some(i)) => s.communities.get(i).cloned().unwrap_or_default(),
+            (f, _) => advertisement_field(f).to_string(),
         };
-        let n: u64 = digits.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        digits.clear();
-        any = true;
+        report
+            .errors
+            .push(locate(doc, &needle, advertisement_field(e.field), e));
     }
-    (any && digits.is_empty()).then_some(total)
 }
 
 #[cfg(test)]
@@ -381,7 +321,7 @@ mod tests {
 
     fn check(text: &str) -> Report {
         let mut report = Report::default();
-        check_text("m.yaml", text, &mut BTreeSet::new(), &mut report);
+        check_text("m.yaml", text, None, &mut BTreeSet::new(), &mut report);
         report
     }
 
@@ -416,7 +356,7 @@ mod tests {
         let m = messages(&POOL.replace("203.0.113.10-203.0.113.20", "203.0.113.30-2001:db8::1"));
         assert_eq!(
             m,
-            ["m.yaml:9:5: `203.0.113.30-2001:db8::1` is not a CIDR, an address or a range `first-last` of one family"]
+            ["m.yaml:9:5: addresses: `203.0.113.30-2001:db8::1` is not a CIDR (198.51.100.0/24), a range (203.0.113.10-203.0.113.20) or an address"]
         );
     }
 
@@ -436,21 +376,23 @@ mod tests {
         let m = messages(text);
         assert_eq!(m.len(), 4, "{m:?}");
         assert!(
-            m.iter().any(|e| e.starts_with("m.yaml:7:3: peerASN 0")),
-            "{m:?}"
-        );
-        assert!(
-            m.iter().any(|e| e.starts_with("m.yaml:8:16: peerAddress")),
+            m.iter()
+                .any(|e| e.starts_with("m.yaml:7:3: peerASN: AS number 0 is reserved")),
             "{m:?}"
         );
         assert!(
             m.iter()
-                .any(|e| e.starts_with("m.yaml:9:13: holdTime `2s`")),
+                .any(|e| e.starts_with("m.yaml:8:16: peerAddress: `192.0.2.300`")),
             "{m:?}"
         );
         assert!(
             m.iter()
-                .any(|e| e.starts_with("m.yaml:10:18: keepaliveTime")),
+                .any(|e| e.starts_with("m.yaml:9:13: holdTime: 2 s is not allowed")),
+            "{m:?}"
+        );
+        assert!(
+            m.iter()
+                .any(|e| e.starts_with("m.yaml:10:18: keepaliveTime: `30x` is not a duration")),
             "{m:?}"
         );
     }
@@ -460,9 +402,45 @@ mod tests {
         let ad = "apiVersion: ferrolb.io/v1alpha1\nkind: BGPAdvertisement\nmetadata:\n  name: a\nspec:\n  communities:\n  - 64500:100\n  - 64500:x\n";
         let m = messages(&format!("{ad}---\n{}", ad.replace("  - 64500:x\n", "")));
         assert_eq!(m.len(), 2, "{m:?}");
-        assert!(m[0].starts_with("m.yaml:8:5: community `64500:x`"), "{m:?}");
+        assert!(
+            m[0].starts_with("m.yaml:8:5: communities: `64500:x` is not"),
+            "{m:?}"
+        );
         assert!(
             m[1].starts_with("m.yaml:13:3: BGPAdvertisement `a` is defined twice"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn with_the_node_config_a_peer_with_another_asn_or_router_id_is_refused() {
+        let text = "apiVersion: ferrolb.io/v1alpha1\nkind: BGPPeer\nmetadata:\n  name: tor\nspec:\n  myASN: 64999\n  peerASN: 64500\n  peerAddress: 192.0.2.1\n  routerID: 192.0.2.77\n";
+        assert!(
+            messages(text).is_empty(),
+            "offline, only the form is checked"
+        );
+        let node = LocalSpec {
+            asn: 64512,
+            router_id: "192.0.2.10".parse().expect("id"),
+            addresses: Vec::new(),
+            graceful_restart_time: 120,
+        };
+        let mut report = Report::default();
+        check_text(
+            "m.yaml",
+            text,
+            Some(&node),
+            &mut BTreeSet::new(),
+            &mut report,
+        );
+        let m: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(
+            m[0].starts_with("m.yaml:6:3: myASN: 64999 differs"),
+            "{m:?}"
+        );
+        assert!(
+            m[1].starts_with("m.yaml:9:13: routerID: 192.0.2.77 differs"),
             "{m:?}"
         );
     }
@@ -481,15 +459,5 @@ mod tests {
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(m[0].starts_with("m.yaml:9:31:"), "{m:?}");
         assert!(m[0].contains("operator `Equals`"), "{m:?}");
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration("90s"), Some(90));
-        assert_eq!(go_duration("1m30s"), Some(90));
-        assert_eq!(go_duration("2h"), Some(7200));
-        assert_eq!(go_duration("0s"), Some(0));
-        assert_eq!(go_duration("90"), None);
-        assert_eq!(go_duration("1.5s"), None);
     }
 }

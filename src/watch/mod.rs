@@ -1,19 +1,34 @@
-//! Kubernetes mode: the custom resources (group `ferrolb.io`, version `v1alpha1`), the pure
-//! decisions (what a Service asks for, what the allocator gives, what a node announces), and
-//! the I/O that runs them against the API server ([`run`]).
+//! Kubernetes mode: the custom resources (group `ferrolb.io`, version `v1alpha1`), their
+//! conversion into the model's domain types, and the tasks that run against the API server.
+//!
+//! - [`mirror`]: reflectors on Services, EndpointSlices, Nodes, Namespaces and the ferrolb kinds.
+//! - [`allocator`]: one node at a time ([`lease`]) decides every Service's addresses
+//!   ([`allocator::decide`], pure, on the shared allocator driver) and writes Service status.
+//! - [`speaker`]: every node plans what it announces ([`speaker::plan`], pure), runs the shared
+//!   announcer and BGP sink ([`speaker::task`]) and reports ServiceAnnouncements
+//!   ([`speaker::report`]).
+//! - [`convert`] and [`manifests`]: CRD objects through the same validation as node.toml.
 //!
 //! Field names follow MetalLB's CRDs so a MetalLB user's manifests port by renaming the group
 //! (`metallb.io` → `ferrolb.io`). `ferrolb crds` prints the CustomResourceDefinitions generated
 //! from these types; `deploy/crds.yaml` is that output (a test keeps them equal).
 
-pub mod allocate;
-pub mod announcer;
-pub mod controller;
+use std::future::Future;
+use std::pin::Pin;
+
+pub mod allocator;
+pub mod convert;
 pub mod crds;
+mod error;
 pub mod events;
 pub mod lease;
 pub mod manifests;
-pub mod report;
+pub mod mirror;
 pub mod run;
 pub mod service;
 pub mod speaker;
+
+pub use error::Error;
+
+/// Waits for SIGTERM/SIGINT.
+pub type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;

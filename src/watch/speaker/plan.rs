@@ -1,69 +1,36 @@
 //! The speaker side of Kubernetes mode, pure: which BGP sessions this node runs (BGPPeers whose
 //! `nodeSelectors` match its labels), how it announces (BGPAdvertisements), and which Service
 //! addresses it announces right now (Service status, and for `externalTrafficPolicy: Local` only
-//! with a ready endpoint on this node).
+//! with a ready endpoint on this node) — the desired state of the shared announcer.
 //!
 //! Decisions, like MetalLB's:
 //! - An address is announced over BGP only when a BGPAdvertisement selects its pool (by
 //!   `ipAddressPools`, `ipAddressPoolSelectors`, or neither = every pool) and this node
 //!   (`nodeSelectors`). No BGPAdvertisement: nothing is announced over BGP.
-//! - A BGPPeer whose `myASN` differs from `[node] asn` is refused (the speaker has one local
-//!   ASN); so is one with an unusable address or duration. Refusals are returned as messages,
-//!   the other peers run.
+//! - A BGPPeer must pass the same rules as a `[[bgp.peers]]` entry (`crate::model::peer`),
+//!   including `myASN` and `routerID` equal to the node's; a refused peer is reported by name
+//!   and field, the other peers run.
 //! - `passwordSecret` names a Secret in `[kubernetes] namespace` whose key `password` is the
 //!   TCP MD5 password (like MetalLB); a missing Secret or key refuses the peer with the reason.
-//!   `routerID` and `bfdProfile` of a BGPPeer are not read yet.
+//!   `bfdProfile` is not read yet.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool, LabelSelector};
-use super::manifests::go_duration;
-use super::service;
-use crate::allocator::{selects, LabelMatch, Requirement};
-use crate::config::{address_range, community, AdvertisementConfig, PeerConfig};
-use crate::packet::message::Family;
+use super::super::convert::{self, advertisement_field, describe, peer_field};
+use super::super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool};
+use super::super::service;
+use crate::announce::Assigned;
+use crate::model::selector::any_matches;
+use crate::model::{
+    address_range, advertisement, peer, AdvertisementSpec, FieldError, LocalSpec, PeerSpec,
+};
 
 /// Labels of an object (empty when it has none).
 pub type Labels = BTreeMap<String, String>;
-
-/// The allocator's form of a Kubernetes label selector; an unknown operator is an error.
-pub fn requirements(sel: &LabelSelector) -> Result<LabelMatch, String> {
-    let mut out: LabelMatch = sel
-        .match_labels
-        .iter()
-        .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
-        .collect();
-    for e in &sel.match_expressions {
-        let (k, vs) = (e.key.clone(), e.values.clone());
-        out.push(match e.operator.as_str() {
-            "In" => Requirement::In(k, vs),
-            "NotIn" => Requirement::NotIn(k, vs),
-            "Exists" => Requirement::Exists(k),
-            "DoesNotExist" => Requirement::DoesNotExist(k),
-            other => {
-                return Err(format!(
-                    "matchExpressions: operator `{other}` is not In, NotIn, Exists or DoesNotExist"
-                ))
-            }
-        });
-    }
-    Ok(out)
-}
-
-/// True when `labels` satisfy the selector (every matchLabel and every matchExpression); a
-/// selector with an unknown operator selects nothing.
-pub fn matches(sel: &LabelSelector, labels: &Labels) -> bool {
-    requirements(sel).is_ok_and(|r| selects(&r, labels))
-}
-
-/// True when any selector matches; an empty list selects everything.
-pub fn any_matches(selectors: &[LabelSelector], labels: &Labels) -> bool {
-    selectors.is_empty() || selectors.iter().any(|s| matches(s, labels))
-}
 
 /// Where BGPPeers find their passwords: the namespace of the configuration kinds and the
 /// `password` key of each Secret there, by Secret name.
@@ -73,176 +40,103 @@ pub struct Passwords {
     pub by_secret: BTreeMap<String, String>,
 }
 
+impl Passwords {
+    fn lookup(&self, p: &BGPPeer) -> Result<Option<String>, FieldError> {
+        let ns = &self.namespace;
+        match &p.spec.password_secret {
+            None => Ok(None),
+            Some(r) if r.namespace.as_deref().is_some_and(|n| n != ns) => Err(FieldError::new(
+                "password",
+                format!("`{}`: the Secret must be in namespace `{ns}`", r.name),
+            )),
+            Some(r) => self
+                .by_secret
+                .get(&r.name)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "password",
+                        format!(
+                            "no Secret `{}` with a `password` key in namespace `{ns}`",
+                            r.name
+                        ),
+                    )
+                }),
+        }
+    }
+}
+
 /// The sessions of this node: (peers to run, refusal messages).
 pub fn peers(
     peers: &[BGPPeer],
     node_labels: &Labels,
-    local_asn: u32,
+    local: &LocalSpec,
     passwords: &Passwords,
-) -> (Vec<PeerConfig>, Vec<String>) {
-    let mut out: Vec<PeerConfig> = Vec::new();
+) -> (Vec<PeerSpec>, Vec<String>) {
+    let mut out: Vec<(usize, PeerSpec)> = Vec::new();
     let mut refused = Vec::new();
-    for p in peers {
-        if !any_matches(&p.spec.node_selectors, node_labels) {
+    for (i, p) in peers.iter().enumerate() {
+        if !any_matches(&convert::selectors(&p.spec.node_selectors), node_labels) {
             continue;
         }
-        match peer(p, local_asn, passwords) {
-            Ok(pc) if out.iter().any(|o| o.address == pc.address) => refused.push(format!(
-                "BGPPeer `{}`: another BGPPeer for this node already has address {}",
-                pc.name, pc.address
-            )),
-            Ok(pc) => out.push(pc),
-            Err(e) => refused.push(e),
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let (spec, errors) = match passwords.lookup(p) {
+            Err(e) => (None, vec![e]),
+            Ok(password) => {
+                let (input, mut errors) = convert::peer_input(p, password);
+                let (spec, more) = peer::validate(&input, Some(local));
+                errors.extend(more);
+                (spec, errors)
+            }
+        };
+        match (spec, errors.first()) {
+            (Some(spec), None) => out.push((i, spec)),
+            (_, first) => {
+                let e = first
+                    .cloned()
+                    .unwrap_or_else(|| FieldError::new("spec", "unusable"));
+                refused.push(describe("BGPPeer", &name, peer_field(e.field), &e));
+            }
         }
     }
+    for (i, e) in peer::dedupe(&mut out) {
+        let name = peers[i].metadata.name.clone().unwrap_or_default();
+        refused.push(describe("BGPPeer", &name, peer_field(e.field), &e));
+    }
+    let mut out: Vec<PeerSpec> = out.into_iter().map(|(_, s)| s).collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     (out, refused)
 }
 
-fn peer(p: &BGPPeer, local_asn: u32, passwords: &Passwords) -> Result<PeerConfig, String> {
-    let name = p.metadata.name.clone().unwrap_or_default();
-    let s = &p.spec;
-    let bad = |what: String| format!("BGPPeer `{name}`: {what}");
-    let address: IpAddr = s.peer_address.parse().map_err(|_| {
-        bad(format!(
-            "peerAddress `{}` is not an IP address",
-            s.peer_address
-        ))
-    })?;
-    if s.my_asn != local_asn {
-        return Err(bad(format!(
-            "myASN {} differs from this node's ASN {local_asn} ([node] asn); one local ASN per node",
-            s.my_asn
-        )));
-    }
-    if s.peer_asn == 0 {
-        return Err(bad("peerASN 0 is reserved (RFC 7607)".into()));
-    }
-    let hold = match &s.hold_time {
-        None => 90,
-        Some(h) => match go_duration(h) {
-            Some(v @ (0 | 3..=65535)) => v,
-            _ => return Err(bad(format!("holdTime `{h}`: 0 or 3 s to 65535 s"))),
-        },
-    };
-    let keepalive = match &s.keepalive_time {
-        None => hold / 3,
-        Some(k) => match go_duration(k) {
-            Some(v) if hold == 0 || v < hold => v,
-            _ => {
-                return Err(bad(format!(
-                    "keepaliveTime `{k}`: a duration below holdTime"
-                )))
-            }
-        },
-    };
-    let source_address = match &s.source_address {
-        None => None,
-        Some(a) => Some(
-            a.parse()
-                .map_err(|_| bad(format!("sourceAddress `{a}` is not an IP address")))?,
-        ),
-    };
-    let ns = &passwords.namespace;
-    let password = match &s.password_secret {
-        None => None,
-        Some(r) if r.namespace.as_deref().is_some_and(|n| n != ns) => {
-            return Err(bad(format!(
-                "passwordSecret `{}`: the Secret must be in namespace `{ns}`",
-                r.name
-            )))
-        }
-        Some(r) => Some(passwords.by_secret.get(&r.name).cloned().ok_or_else(|| {
-            bad(format!(
-                "passwordSecret: no Secret `{}` with a `password` key in namespace `{ns}`",
-                r.name
-            ))
-        })?),
-    };
-    Ok(PeerConfig {
-        name,
-        address,
-        asn: s.peer_asn,
-        port: s.peer_port.unwrap_or(179),
-        // Both bounded above to 65535.
-        hold_time: u16::try_from(hold).unwrap_or(u16::MAX),
-        keepalive_time: u16::try_from(keepalive).unwrap_or(u16::MAX),
-        connect_retry: 5,
-        source_address,
-        password,
-        ebgp_multihop: s.ebgp_multi_hop.and_then(|m| m.then_some(255)),
-        ttl_security: false,
-        passive: false,
-        families: [Family::Ipv4Unicast, Family::Ipv6Unicast].into(),
-        bfd: false,
-        extended_messages: true,
-        next_hop: None,
-        next_hop_v6: None,
-    })
-}
-
-/// The pool names a BGPAdvertisement selects (every pool when it names none).
-fn selected_pools(ad: &BGPAdvertisement, pools: &[IPAddressPool]) -> Vec<String> {
-    let s = &ad.spec;
-    let empty = Labels::new();
-    pools
-        .iter()
-        .filter(|p| {
-            let name = p.metadata.name.as_deref().unwrap_or_default();
-            let labels = p.metadata.labels.as_ref().unwrap_or(&empty);
-            (s.ip_address_pools.is_empty() && s.ip_address_pool_selectors.is_empty())
-                || s.ip_address_pools.iter().any(|n| n == name)
-                || s.ip_address_pool_selectors
-                    .iter()
-                    .any(|sel| matches(sel, labels))
-        })
-        .filter_map(|p| p.metadata.name.clone())
-        .collect()
-}
-
 /// This node's announcement rules: one per BGPAdvertisement selecting this node and at least
-/// one pool. Malformed communities are skipped (and reported).
+/// one pool. Malformed values are left out (and reported).
 pub fn advertisements(
     ads: &[BGPAdvertisement],
     pools: &[IPAddressPool],
     node_labels: &Labels,
-) -> (Vec<AdvertisementConfig>, Vec<String>) {
+) -> (Vec<AdvertisementSpec>, Vec<String>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     let mut sorted: Vec<&BGPAdvertisement> = ads.iter().collect();
     sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     for ad in sorted {
-        if !any_matches(&ad.spec.node_selectors, node_labels) {
+        if !any_matches(&convert::selectors(&ad.spec.node_selectors), node_labels) {
             continue;
         }
-        let selected = selected_pools(ad, pools);
+        let selected = convert::selected_pools(ad, pools);
         if selected.is_empty() {
             continue;
         }
         let name = ad.metadata.name.as_deref().unwrap_or_default();
-        let communities = ad
-            .spec
-            .communities
-            .iter()
-            .filter_map(|c| {
-                let parsed = community(c);
-                if parsed.is_none() {
-                    problems.push(format!(
-                        "BGPAdvertisement `{name}`: community `{c}` is not `ASN:value` or `large:a:b:c`; left out"
-                    ));
-                }
-                parsed
-            })
-            .collect();
-        out.push(AdvertisementConfig {
-            pools: selected,
-            mode: "bgp".into(),
-            peers: ad.spec.peers.clone(),
-            communities,
-            local_pref: ad.spec.local_pref,
-            aggregation_length: ad.spec.aggregation_length.filter(|l| *l <= 32),
-            aggregation_length_v6: ad.spec.aggregation_length_v6.filter(|l| *l <= 128),
-        });
+        let (spec, errors) = advertisement::validate(&convert::advertisement_input(ad, selected));
+        for e in errors {
+            problems.push(format!(
+                "{}; left out",
+                describe("BGPAdvertisement", name, advertisement_field(e.field), &e)
+            ));
+        }
+        out.push(spec);
     }
     (out, problems)
 }
@@ -264,9 +158,6 @@ pub fn pool_holding(pools: &[IPAddressPool], address: IpAddr) -> Option<String> 
         .cloned()
 }
 
-/// What this node announces for one Service: each address with its pool.
-pub type Announced = Vec<(IpAddr, String)>;
-
 /// True when an EndpointSlice of the Service has a ready endpoint on `node`.
 pub fn ready_on(svc: &Service, slices: &[EndpointSlice], node: &str) -> bool {
     let ns = svc.metadata.namespace.as_deref();
@@ -285,45 +176,69 @@ pub fn ready_on(svc: &Service, slices: &[EndpointSlice], node: &str) -> bool {
         .flat_map(|s| s.endpoints.iter())
         .any(|e| {
             e.node_name.as_deref() == Some(node)
-                && e.conditions
-                    .as_ref()
-                    .and_then(|c| c.ready)
-                    // The API says a nil `ready` is to be read as ready.
-                    .unwrap_or(true)
+                // The API says a nil `ready` is to be read as ready.
+                && e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
         })
 }
 
-/// Every Service this node announces now, by `namespace/name`: addresses from status whose
-/// pool a BGPAdvertisement for this node selects; Local policy only with a ready endpoint here.
+/// Every Service of ours with addresses, by `namespace/name`: what this node announces for it
+/// (empty when it announces nothing) and, then, why not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Announcements {
+    pub wanted: BTreeMap<String, Vec<Assigned>>,
+    pub not: BTreeMap<String, String>,
+}
+
+/// Addresses from status whose pool a BGPAdvertisement for this node selects; Local policy
+/// only with a ready endpoint here.
 pub fn announcements(
     services: &[Service],
     slices: &[EndpointSlice],
     pools: &[IPAddressPool],
-    ads: &[AdvertisementConfig],
+    ads: &[AdvertisementSpec],
     node: &str,
     class: &str,
-) -> BTreeMap<String, Announced> {
-    let advertised: BTreeSet<&str> = ads
-        .iter()
-        .flat_map(|a| a.pools.iter().map(String::as_str))
-        .collect();
-    let mut out = BTreeMap::new();
+) -> Announcements {
+    let mut out = Announcements::default();
     for svc in services.iter().filter(|s| service::is_ours(s, class)) {
+        let key = service::key(svc);
+        let addrs = service::ingress(svc);
+        if addrs.is_empty() {
+            out.not.insert(
+                key,
+                "no address in the Service's status yet (the allocator's Events say why)".into(),
+            );
+            continue;
+        }
         let local = svc
             .spec
             .as_ref()
             .and_then(|s| s.external_traffic_policy.as_deref())
             == Some("Local");
         if local && !ready_on(svc, slices, node) {
+            out.not.insert(
+                key,
+                "externalTrafficPolicy Local: no ready endpoint on this node".into(),
+            );
             continue;
         }
-        let addrs: Announced = service::ingress(svc)
+        let assigned: Vec<Assigned> = addrs
             .into_iter()
-            .filter_map(|a| Some((a, pool_holding(pools, a)?)))
-            .filter(|(_, pool)| advertised.contains(pool.as_str()))
+            .filter_map(|a| {
+                Some(Assigned {
+                    address: a,
+                    pool: Some(pool_holding(pools, a)?),
+                })
+            })
+            .filter(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())))
             .collect();
-        if !addrs.is_empty() {
-            out.insert(service::key(svc), addrs);
+        if assigned.is_empty() {
+            out.not.insert(
+                key,
+                "no BGPAdvertisement for this node selects its pool".into(),
+            );
+        } else {
+            out.wanted.insert(key, assigned);
         }
     }
     out
@@ -344,25 +259,13 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn selectors_follow_kubernetes_semantics() {
-        let sel: LabelSelector = yaml(
-            "matchLabels: {rack: r1}\nmatchExpressions:\n- {key: zone, operator: In, values: [a, b]}\n- {key: drain, operator: DoesNotExist}",
-        );
-        assert!(matches(&sel, &labels(&[("rack", "r1"), ("zone", "a")])));
-        assert!(!matches(&sel, &labels(&[("rack", "r1"), ("zone", "c")])));
-        assert!(!matches(&sel, &labels(&[("rack", "r2"), ("zone", "a")])));
-        assert!(!matches(
-            &sel,
-            &labels(&[("rack", "r1"), ("zone", "a"), ("drain", "")])
-        ));
-        let not_in: LabelSelector =
-            yaml("matchExpressions: [{key: zone, operator: NotIn, values: [a]}]");
-        assert!(matches(&not_in, &labels(&[])));
-        assert!(!matches(&not_in, &labels(&[("zone", "a")])));
-        let bogus: LabelSelector = yaml("matchExpressions: [{key: zone, operator: Near}]");
-        assert!(!matches(&bogus, &labels(&[("zone", "a")])));
-        assert!(any_matches(&[], &labels(&[])));
+    fn local() -> LocalSpec {
+        LocalSpec {
+            asn: 64512,
+            router_id: "192.0.2.10".parse().expect("id"),
+            addresses: Vec::new(),
+            graceful_restart_time: 120,
+        }
     }
 
     fn peer_obj(name: &str, body: &str) -> BGPPeer {
@@ -385,7 +288,7 @@ mod tests {
         let (run, refused) = peers(
             &list,
             &labels(&[("rack", "r1")]),
-            64512,
+            &local(),
             &Passwords::default(),
         );
         let names: Vec<&str> = run.iter().map(|p| p.name.as_str()).collect();
@@ -393,12 +296,12 @@ mod tests {
         assert_eq!(run[0].hold_time, 9);
         assert_eq!(run[0].keepalive_time, 3);
         assert_eq!(refused.len(), 2, "{refused:?}");
-        assert!(refused[0].contains("`other-asn`") && refused[0].contains("myASN 64999"));
+        assert!(refused[0].contains("`other-asn`") && refused[0].contains("myASN: 64999"));
         assert!(refused[1].contains("`bad-hold`") && refused[1].contains("holdTime"));
         let (run, _) = peers(
             &list,
             &labels(&[("rack", "r2")]),
-            64512,
+            &local(),
             &Passwords::default(),
         );
         assert_eq!(run.len(), 2);
@@ -425,7 +328,7 @@ mod tests {
             namespace: "ferrolb-system".into(),
             by_secret: BTreeMap::from([("tor-md5".to_string(), "s3cret".to_string())]),
         };
-        let (run, refused) = peers(&list, &labels(&[]), 64512, &passwords);
+        let (run, refused) = peers(&list, &labels(&[]), &local(), &passwords);
         assert_eq!(run.len(), 1);
         assert_eq!(run[0].password.as_deref(), Some("s3cret"));
         assert_eq!(refused.len(), 2, "{refused:?}");
@@ -478,7 +381,9 @@ mod tests {
             svc("outside", &["192.0.2.99"], false),
         ];
         assert!(
-            announcements(&services, &[], &pools, &none, "node-a", "").is_empty(),
+            announcements(&services, &[], &pools, &none, "node-a", "")
+                .wanted
+                .is_empty(),
             "no BGPAdvertisement, nothing announced"
         );
         let by_selector = vec![ad(
@@ -493,19 +398,28 @@ mod tests {
             slice("local", "node-b", None),
             slice("local", "node-a", Some(false)),
         ];
-        let got = announcements(&services, &slices, &pools, &ads, "node-a", "");
+        let got = announcements(&services, &slices, &pools, &ads, "node-a", "").wanted;
         assert_eq!(got.keys().collect::<Vec<_>>(), ["default/web"]);
-        let got = announcements(&services, &slices, &pools, &ads, "node-b", "");
+        let got = announcements(&services, &slices, &pools, &ads, "node-b", "").wanted;
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
             ["default/local", "default/web"]
         );
         assert_eq!(
             got["default/local"],
-            vec![("198.51.100.2".parse().expect("ip"), "public".to_string())]
+            vec![Assigned {
+                address: "198.51.100.2".parse().expect("ip"),
+                pool: Some("public".to_string())
+            }]
         );
+        let why = announcements(&services, &slices, &pools, &ads, "node-a", "").not;
+        assert!(
+            why["default/local"].contains("no ready endpoint"),
+            "{why:?}"
+        );
+        assert!(why["default/db"].contains("selects its pool"), "{why:?}");
         let (all, _) = advertisements(&[ad("all", "{}")], &pools, &labels(&[]));
-        let got = announcements(&services, &[], &pools, &all, "node-a", "");
+        let got = announcements(&services, &[], &pools, &all, "node-a", "").wanted;
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
             ["default/db", "default/web"]

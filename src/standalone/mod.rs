@@ -1,24 +1,27 @@
-//! The standalone announcement pipeline: services → allocator → announcement table → sessions.
+//! Standalone mode: node.toml's `[[services]]` through the allocator driver into the shared
+//! announcer and the BGP sink, with the state file as the source of existing assignments.
 //!
 //! `ferrolb run` drives it from the config (start, then a whole new config on SIGHUP).
 //! [`Pipeline::upsert_service`] and [`Pipeline::remove_service`] change one service without a
 //! config reload: the entry point for callers that learn services from somewhere else, and the
 //! hook the change → UPDATE latency benchmark (`benches/change_latency.rs`) drives. A change
-//! touches the allocator for that one service only, updates the announcement table address by
-//! address, and every session compares and sends only the prefixes that changed: the work is
-//! O(log n) in the number of services, not a walk over all of them.
+//! touches the allocator for that one service only, the announcer address by address, and every
+//! session compares and sends only the prefixes that changed: O(log n) in the number of
+//! services, not a walk over all of them.
+
+mod addresses;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ipnet::IpNet;
+pub use addresses::{Addresses, ResolvedService};
 
+use crate::announce::{Announcer, Desired};
 use crate::bgp::listener::Directory;
 use crate::bgp::speaker::Speaker;
-use crate::bgp::table::{RouteTable, ServiceAddress};
 use crate::config::{Config, ServiceConfig};
-use crate::standalone::{Addresses, ResolvedService};
 use crate::state::StateError;
+use crate::status::{ServiceEntry, StatusModel};
 
 /// A running standalone node: its config, its assignments and its sessions.
 #[derive(Debug)]
@@ -29,45 +32,19 @@ pub struct Pipeline {
     resolved: Vec<ResolvedService>,
     /// Service name → index in `config.services` and `resolved`.
     index: HashMap<String, usize>,
-    /// The announcement table (an O(1) copy of it goes to the speaker on every change).
-    table: RouteTable,
+    announcer: Announcer,
     speaker: Speaker,
 }
 
-fn routes(config: &Config, resolved: &[ResolvedService]) -> RouteTable {
-    let addresses = resolved.iter().flat_map(|s| {
-        s.addresses.iter().map(|a| ServiceAddress {
-            address: *a,
-            pool: s.pool.as_deref(),
-        })
-    });
-    RouteTable::build(addresses, &config.advertisements)
-}
-
-/// Puts a service's addresses into the table; returns the prefixes that changed.
-fn route(table: &mut RouteTable, s: &ResolvedService) -> Vec<IpNet> {
-    s.addresses
-        .iter()
-        .flat_map(|a| {
-            table.add(ServiceAddress {
-                address: *a,
-                pool: s.pool.as_deref(),
-            })
-        })
-        .collect()
-}
-
-/// Takes a service's addresses out of the table; returns the prefixes that changed.
-fn unroute(table: &mut RouteTable, s: &ResolvedService) -> Vec<IpNet> {
-    s.addresses
-        .iter()
-        .flat_map(|a| {
-            table.remove(ServiceAddress {
-                address: *a,
-                pool: s.pool.as_deref(),
-            })
-        })
-        .collect()
+fn desired(config: &Config, resolved: &[ResolvedService]) -> Desired {
+    Desired {
+        peers: config.bgp.peers.clone(),
+        advertisements: config.advertisements.clone(),
+        services: resolved
+            .iter()
+            .map(|s| (s.name.clone(), s.assigned.clone()))
+            .collect(),
+    }
 }
 
 fn index_of(config: &Config) -> HashMap<String, usize> {
@@ -84,14 +61,20 @@ impl Pipeline {
     /// Must run inside a tokio runtime.
     pub fn start(config: Config, directory: Directory) -> Result<Pipeline, StateError> {
         let (addresses, resolved) = Addresses::start(&config)?;
-        let table = routes(&config, &resolved);
-        let speaker = Speaker::start(&config, table.clone(), directory);
+        let mut announcer = Announcer::new();
+        announcer.apply(desired(&config, &resolved));
+        let speaker = Speaker::start(
+            config.local(),
+            &config.bgp.peers,
+            announcer.table().clone(),
+            directory,
+        );
         Ok(Pipeline {
             index: index_of(&config),
-            table,
             config,
             addresses,
             resolved,
+            announcer,
             speaker,
         })
     }
@@ -120,19 +103,18 @@ impl Pipeline {
         if config.advertisements == self.config.advertisements {
             let keep: std::collections::HashSet<&str> =
                 config.services.iter().map(|s| s.name.as_str()).collect();
-            let mut changed = Vec::new();
             for gone in self
                 .resolved
                 .iter()
                 .filter(|r| !keep.contains(r.name.as_str()))
             {
-                changed.extend(unroute(&mut self.table, gone));
+                let changes = self.announcer.remove_service(&gone.name);
+                self.speaker.apply_routes(changes.routes);
             }
-            self.announce(changed);
         }
         let (resolved, saved) = self.addresses.apply(&config);
-        self.table = routes(&config, &resolved);
-        self.speaker.reconfigure(&config, self.table.clone()).await;
+        let changes = self.announcer.apply(desired(&config, &resolved));
+        self.speaker.apply(&config.local(), changes).await;
         self.index = index_of(&config);
         self.resolved = resolved;
         self.config = config;
@@ -146,10 +128,8 @@ impl Pipeline {
         service: ServiceConfig,
     ) -> (ResolvedService, Result<(), StateError>) {
         let (resolved, saved) = self.addresses.upsert(&service);
-        let mut changed = Vec::new();
         match self.index.get(&service.name) {
             Some(&i) => {
-                changed.extend(unroute(&mut self.table, &self.resolved[i]));
                 self.config.services[i] = service;
                 self.resolved[i] = resolved.clone();
             }
@@ -160,8 +140,10 @@ impl Pipeline {
                 self.resolved.push(resolved.clone());
             }
         }
-        changed.extend(route(&mut self.table, &resolved));
-        self.announce(changed);
+        let changes = self
+            .announcer
+            .upsert_service(&resolved.name, resolved.assigned.clone());
+        self.speaker.apply_routes(changes.routes);
         (resolved, saved)
     }
 
@@ -172,19 +154,33 @@ impl Pipeline {
         };
         let saved = self.addresses.remove(name);
         self.config.services.swap_remove(i);
-        let gone = self.resolved.swap_remove(i);
+        self.resolved.swap_remove(i);
         if let Some(moved) = self.config.services.get(i) {
             self.index.insert(moved.name.clone(), i);
         }
-        let changed = unroute(&mut self.table, &gone);
-        self.announce(changed);
+        let changes = self.announcer.remove_service(name);
+        self.speaker.apply_routes(changes.routes);
         (true, saved)
     }
 
-    fn announce(&mut self, mut changed: Vec<IpNet>) {
-        changed.sort_unstable();
-        changed.dedup();
-        self.speaker.change_routes(self.table.clone(), changed);
+    /// Publishes the services and sessions into the status model.
+    pub fn publish(&self, status: &StatusModel) {
+        status.set_node(&self.config.node.name);
+        let services = self
+            .resolved
+            .iter()
+            .map(|s| {
+                ServiceEntry::planned(
+                    s.name.clone(),
+                    s.addresses.clone(),
+                    s.pool.clone(),
+                    s.assigned.clone(),
+                    &self.announcer,
+                    s.problem.clone(),
+                )
+            })
+            .collect();
+        status.publish(services, self.speaker.status_cells());
     }
 
     /// Graceful shutdown of every session (see [`Speaker::shutdown`]).

@@ -1,4 +1,4 @@
-//! Leader election for the allocator on a `coordination.k8s.io/v1` Lease, as pure decisions
+//! Leader election on a `coordination.k8s.io/v1` Lease, as pure decisions
 //! (the clock is an input; the write with its resourceVersion, and the 409 on a stale one, are
 //! the caller's).
 //!

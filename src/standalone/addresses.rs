@@ -1,19 +1,21 @@
-//! Standalone mode's service addresses: `[[pools]]` and `[[services]]` go through the allocator,
-//! and with `[state] path` the assignments survive restarts and reloads.
+//! Standalone mode's service addresses: `[[pools]]` and `[[services]]` through the shared
+//! allocator driver ([`crate::allocator::Driver`]); with `[state] path` the assignments survive
+//! restarts and reloads (the state file is this mode's source of existing assignments, as
+//! Service status is Kubernetes').
 //!
 //! A service's explicit `addresses` that lie in a pool are claimed from it (so nobody else gets
 //! them); explicit addresses outside every pool are announced as they are (static). A service
-//! without addresses gets one per wanted family from its `pool` or any auto-assign pool;
-//! `SingleStack` means IPv4 when an IPv4 pool exists, else IPv6.
+//! without addresses gets one per wanted family from its `pool` or any auto-assign pool
+//! ([`ServiceConfig::policy`]: a service naming an IPv6-only pool gets IPv6).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::allocator::{
-    Allocator, Fam, FamilyPolicy, NodeAddress, Pool, Range, Request, Restored, Sharing,
-};
-use crate::config::{Config, IpFamilies, ServiceConfig};
+use crate::allocator::{Driver, Fam, NodeAddress, Request, Restored, Sharing};
+use crate::announce::Assigned;
+use crate::config::{Config, ServiceConfig};
+use crate::model::PoolSpec;
 use crate::state::{self, ServiceState, State, StateError};
 
 /// One service's addresses after allocation.
@@ -22,19 +24,17 @@ pub struct ResolvedService {
     pub name: String,
     pub addresses: Vec<IpAddr>,
     pub pool: Option<String>,
+    /// Each address with the pool it came from (None: a static address outside every pool).
+    pub assigned: Vec<Assigned>,
     /// Why the service has fewer addresses than it wants, if it does.
     pub problem: Option<String>,
-}
-
-/// The names of the configured services, for membership tests in O(1).
-fn service_names(config: &Config) -> std::collections::HashSet<&str> {
-    config.services.iter().map(|s| s.name.as_str()).collect()
 }
 
 /// The allocator state of a standalone node.
 #[derive(Debug)]
 pub struct Addresses {
-    alloc: Allocator,
+    driver: Driver,
+    pools: Vec<PoolSpec>,
     seqs: BTreeMap<String, u64>,
     sharing_keys: BTreeMap<String, String>,
     next_seq: u64,
@@ -50,76 +50,62 @@ impl Addresses {
             Some(p) => state::load(p)?,
             None => None,
         };
+        let configured: std::collections::HashSet<&str> =
+            config.services.iter().map(|s| s.name.as_str()).collect();
+        let mut seqs = BTreeMap::new();
+        let existing: Vec<Restored> = saved
+            .iter()
+            .flat_map(|s| s.services.iter())
+            .filter(|s| configured.contains(s.name.as_str()))
+            .map(|s| {
+                seqs.insert(s.name.clone(), s.created);
+                Restored {
+                    sharing: s.sharing_key.clone().map(sharing),
+                    key: s.name.clone(),
+                    created: s.created,
+                    addresses: s.addresses.clone(),
+                    pool: s.pool.clone(),
+                }
+            })
+            .collect();
+        let pools = config.pools.iter().map(PoolSpec::allocator_pool).collect();
+        let (driver, refused, conflicts) =
+            Driver::take_over(node_addresses(config), pools, existing);
+        for (_, e) in refused {
+            tracing::error!("{e}");
+        }
+        for e in conflicts {
+            tracing::warn!("restoring assignments: {e}");
+        }
+        for (service, addr) in driver.allocator().orphaned() {
+            tracing::warn!(%service, %addr, "address is in no configured pool any more; it stays with its service (orphaned)");
+        }
         let mut me = Addresses {
-            alloc: Allocator::new(node_addresses(config)),
-            seqs: BTreeMap::new(),
+            driver,
+            pools: config.pools.clone(),
+            seqs,
             sharing_keys: BTreeMap::new(),
             next_seq: saved.as_ref().map_or(1, |s| s.next_seq),
             state_path,
         };
-        me.sync_pools(config);
-        if let Some(saved) = saved {
-            me.restore(config, saved);
-        }
         let (resolved, saved) = me.apply(config);
         saved?;
         Ok((me, resolved))
-    }
-
-    fn restore(&mut self, config: &Config, saved: State) {
-        let configured = service_names(config);
-        let entries: Vec<Restored> = saved
-            .services
-            .into_iter()
-            .filter(|s| configured.contains(s.name.as_str()))
-            .map(|s| {
-                self.seqs.insert(s.name.clone(), s.created);
-                Restored {
-                    sharing: s.sharing_key.map(sharing),
-                    key: s.name,
-                    created: s.created,
-                    addresses: s.addresses,
-                    pool: s.pool,
-                }
-            })
-            .collect();
-        for e in self.alloc.restore(entries) {
-            tracing::warn!("restoring assignments: {e}");
-        }
-        for (service, addr) in self.alloc.orphaned() {
-            tracing::warn!(%service, %addr, "address is in no configured pool any more; it stays with its service (orphaned)");
-        }
-    }
-
-    fn sync_pools(&mut self, config: &Config) {
-        let gone: Vec<String> = self
-            .alloc
-            .pools()
-            .filter(|p| !config.pools.iter().any(|c| c.name == p.name))
-            .map(|p| p.name.clone())
-            .collect();
-        gone.iter().for_each(|p| self.alloc.remove_pool(p));
-        for c in &config.pools {
-            let ranges = c
-                .ranges
-                .iter()
-                .filter_map(|r| Range::new(r.start, r.end))
-                .collect();
-            let mut pool = Pool::new(&c.name, ranges);
-            pool.auto_assign = c.auto_assign;
-            pool.avoid_buggy_ips = c.avoid_buggy_ips;
-            if let Err(e) = self.alloc.add_pool(pool) {
-                tracing::error!("{e}");
-            }
-        }
     }
 
     /// Brings the allocator in line with `config`: pools, removed services released, every
     /// service allocated (existing assignments kept). Saves the state file when configured and
     /// says whether that worked beside the result.
     pub fn apply(&mut self, config: &Config) -> (Vec<ResolvedService>, Result<(), StateError>) {
-        self.sync_pools(config);
-        let configured = service_names(config);
+        if config.pools != self.pools {
+            let pools = config.pools.iter().map(PoolSpec::allocator_pool).collect();
+            for (_, e) in self.driver.set_pools(pools) {
+                tracing::error!("{e}");
+            }
+            self.pools = config.pools.clone();
+        }
+        let configured: std::collections::HashSet<&str> =
+            config.services.iter().map(|s| s.name.as_str()).collect();
         let gone: Vec<String> = self
             .seqs
             .keys()
@@ -127,9 +113,7 @@ impl Addresses {
             .cloned()
             .collect();
         for k in gone {
-            self.alloc.release(&k);
-            self.seqs.remove(&k);
-            self.sharing_keys.remove(&k);
+            self.forget(&k);
         }
         let resolved = config.services.iter().map(|s| self.resolve(s)).collect();
         (resolved, self.save())
@@ -144,10 +128,14 @@ impl Addresses {
 
     /// Releases one service's addresses (they become free at once), then saves.
     pub fn remove(&mut self, name: &str) -> Result<(), StateError> {
-        self.alloc.release(name);
+        self.forget(name);
+        self.save()
+    }
+
+    fn forget(&mut self, name: &str) {
+        self.driver.release(name);
         self.seqs.remove(name);
         self.sharing_keys.remove(name);
-        self.save()
     }
 
     fn resolve(&mut self, s: &ServiceConfig) -> ResolvedService {
@@ -159,53 +147,47 @@ impl Addresses {
             Some(k) => drop(self.sharing_keys.insert(s.name.clone(), k.clone())),
             None => drop(self.sharing_keys.remove(&s.name)),
         }
-        let in_pool = |a: &IpAddr| self.alloc.pools().any(|p| p.contains(*a));
-        let (pooled, fixed): (Vec<IpAddr>, Vec<IpAddr>) =
-            s.addresses.iter().partition(|a| in_pool(a));
-        let mut out = ResolvedService {
-            name: s.name.clone(),
-            addresses: fixed,
-            pool: None,
-            problem: None,
-        };
-        if !s.addresses.is_empty() && pooled.is_empty() {
-            return out; // static addresses only
+        let (pooled, fixed): (Vec<IpAddr>, Vec<IpAddr>) = s
+            .addresses
+            .iter()
+            .partition(|a| self.pools.iter().any(|p| p.contains(**a)));
+        let mut assigned: Vec<Assigned> = fixed
+            .iter()
+            .map(|a| Assigned {
+                address: *a,
+                pool: None,
+            })
+            .collect();
+        let mut problem = None;
+        if s.addresses.is_empty() || !pooled.is_empty() {
+            let req = Request {
+                addresses: pooled,
+                pool: s.pool.clone(),
+                policy: s.policy(&self.pools),
+                sharing: s.allow_shared_ip.clone().map(sharing),
+                ..Request::simple(&s.name, seq, Fam::V4)
+            };
+            let served = self.driver.serve(&req);
+            assigned.extend(served.addresses.iter().map(|(a, p)| Assigned {
+                address: *a,
+                pool: p.clone(),
+            }));
+            let why = served
+                .error
+                .map(|e| e.to_string())
+                .into_iter()
+                .chain(served.missing);
+            problem = Some(why.collect::<Vec<_>>().join("; ")).filter(|p| !p.is_empty());
         }
-        let req = Request {
-            addresses: pooled,
-            pool: s.pool.clone(),
-            policy: self.policy(s.ip_families),
-            sharing: s.allow_shared_ip.clone().map(sharing),
-            ..Request::simple(&s.name, seq, Fam::V4)
-        };
-        match self.alloc.allocate(&req) {
-            Ok(a) => {
-                out.pool = a.addresses.values().flatten().next().cloned();
-                out.addresses.extend(a.addresses.keys());
-                if !a.missing.is_empty() {
-                    out.problem = Some(a.missing.join("; "));
-                }
-            }
-            Err(e) => {
-                out.addresses
-                    .extend(self.alloc.assignment(&s.name).addresses.keys());
-                out.problem = Some(e.to_string());
-            }
-        }
-        if let Some(p) = &out.problem {
+        if let Some(p) = &problem {
             tracing::warn!(service = %s.name, "{p}");
         }
-        out
-    }
-
-    fn policy(&self, f: IpFamilies) -> FamilyPolicy {
-        match f {
-            IpFamilies::SingleStack => {
-                let v4 = self.alloc.pools().any(|p| p.has_family(Fam::V4));
-                FamilyPolicy::SingleStack(if v4 { Fam::V4 } else { Fam::V6 })
-            }
-            IpFamilies::PreferDualStack => FamilyPolicy::PreferDualStack,
-            IpFamilies::RequireDualStack => FamilyPolicy::RequireDualStack,
+        ResolvedService {
+            name: s.name.clone(),
+            addresses: assigned.iter().map(|a| a.address).collect(),
+            pool: assigned.iter().find_map(|a| a.pool.clone()),
+            assigned,
+            problem,
         }
     }
 
@@ -214,7 +196,8 @@ impl Addresses {
             return Ok(());
         };
         let services = self
-            .alloc
+            .driver
+            .allocator()
             .assignments()
             .into_iter()
             .map(|(name, addrs)| ServiceState {

@@ -8,15 +8,15 @@
 //! holds it is still in the API, and a restart moves nothing.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 
 use k8s_openapi::api::core::v1::{Node, Service};
 
-use super::crds::IPAddressPool;
-use super::service;
-use super::speaker::{requirements, Labels};
-use crate::allocator::{AllocError, Allocator, NodeAddress, Pool, Range, Selector};
-use crate::config::address_range;
+use crate::allocator::{AllocError, Driver, NodeAddress, Pool};
+use crate::model::pool;
+use crate::watch::convert::{self, pool_field};
+use crate::watch::crds::IPAddressPool;
+use crate::watch::service;
+use crate::watch::speaker::plan::Labels;
 
 /// The Event a Service gets (reasons as in DESIGN.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,50 +42,27 @@ pub struct Outcome {
 /// The allocator after a takeover, and what to write and tell.
 #[derive(Debug)]
 pub struct Takeover {
-    pub alloc: Allocator,
+    pub driver: Driver,
     pub outcomes: Vec<Outcome>,
     /// Pools refused (name, reason), e.g. one containing a node address.
     pub refused_pools: Vec<(String, String)>,
 }
 
-/// An allocator pool from an `IPAddressPool` object.
-pub fn pool_of(p: &IPAddressPool) -> Result<Pool, String> {
+/// An allocator pool from an `IPAddressPool` object, checked by the model's pool rules (the
+/// same as a `[[pools]]` entry's) against the cluster's node addresses.
+pub fn pool_of(p: &IPAddressPool, nodes: &[NodeAddress]) -> Result<Pool, String> {
     let name = p.metadata.name.clone().unwrap_or_default();
-    let mut ranges = Vec::new();
-    for a in &p.spec.addresses {
-        let r = address_range(a)
-            .and_then(|r| Range::new(r.start, r.end))
-            .ok_or_else(|| format!("IPAddressPool `{name}`: `{a}` is not a CIDR or range"))?;
-        ranges.push(r);
+    let (spec, errors) = pool::validate(&convert::pool_input(p), nodes);
+    if let Some(e) = errors.first() {
+        return Err(convert::describe(
+            "IPAddressPool",
+            &name,
+            pool_field(e.field),
+            e,
+        ));
     }
-    let mut pool = Pool::new(&name, ranges);
-    pool.auto_assign = p.spec.auto_assign.unwrap_or(true);
-    pool.avoid_buggy_ips = p.spec.avoid_buggy_ips.unwrap_or(false);
-    if let Some(sa) = &p.spec.service_allocation {
-        let selectors = |list: &[crate::watch::crds::LabelSelector], what: &str| {
-            list.iter()
-                .map(|s| {
-                    requirements(s).map_err(|e| {
-                        format!("IPAddressPool `{name}`: serviceAllocation.{what}: {e}")
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        };
-        pool.priority = match sa.priority {
-            Some(n) if n < 0 => {
-                return Err(format!(
-                    "IPAddressPool `{name}`: serviceAllocation.priority {n} is negative"
-                ))
-            }
-            n => n.and_then(|n| NonZeroU32::new(n.unsigned_abs())),
-        };
-        pool.selector = Selector {
-            namespaces: sa.namespaces.clone(),
-            namespace_selectors: selectors(&sa.namespace_selectors, "namespaceSelectors")?,
-            service_selectors: selectors(&sa.service_selectors, "serviceSelectors")?,
-        };
-    }
-    Ok(pool)
+    spec.map(|s| s.allocator_pool())
+        .ok_or_else(|| format!("IPAddressPool without metadata.name"))
 }
 
 /// Every InternalIP and ExternalIP of every Node: addresses a pool must not contain.
@@ -111,7 +88,8 @@ pub fn node_addresses(nodes: &[Node]) -> Vec<NodeAddress> {
 /// The labels of every Namespace, by name (for pools that select namespaces by label).
 pub type NamespaceLabels = std::collections::BTreeMap<String, Labels>;
 
-/// Builds the allocator from the cluster's state and decides every Service of `class`.
+/// Builds the allocator from the cluster's state and decides every Service of `class`: the
+/// shared driver's restore-then-serve, with Service status as the source of what is held.
 pub fn take_over(
     pools: &[IPAddressPool],
     nodes: &[Node],
@@ -119,13 +97,13 @@ pub fn take_over(
     services: &[Service],
     class: &str,
 ) -> Takeover {
-    let mut alloc = Allocator::new(node_addresses(nodes));
+    let node_addrs = node_addresses(nodes);
     let mut refused_pools = Vec::new();
+    let mut usable = Vec::new();
     for p in pools {
-        let name = p.metadata.name.clone().unwrap_or_default();
-        match pool_of(p).and_then(|pool| alloc.add_pool(pool).map_err(|e| e.to_string())) {
-            Ok(()) => {}
-            Err(e) => refused_pools.push((name, e)),
+        match pool_of(p, &node_addrs) {
+            Ok(pool) => usable.push(pool),
+            Err(e) => refused_pools.push((p.metadata.name.clone().unwrap_or_default(), e)),
         }
     }
     let mut ours: Vec<&Service> = services
@@ -133,13 +111,15 @@ pub fn take_over(
         .filter(|s| service::is_ours(s, class))
         .collect();
     ours.sort_by_key(|s| (service::created(s), service::key(s)));
-    let restore_errors = alloc.restore(ours.iter().filter_map(|s| service::restored(s)).collect());
+    let held = ours.iter().filter_map(|s| service::restored(s)).collect();
+    let (mut driver, refused, restore_errors) = Driver::take_over(node_addrs, usable, held);
+    refused_pools.extend(refused.into_iter().map(|(n, e)| (n, e.to_string())));
     let none = Labels::new();
     let mut outcomes: Vec<Outcome> = ours
         .iter()
         .map(|s| {
             let ns = s.metadata.namespace.as_deref().unwrap_or("default");
-            serve(&mut alloc, s, namespaces.get(ns).unwrap_or(&none))
+            serve(&mut driver, s, namespaces.get(ns).unwrap_or(&none))
         })
         .collect();
     for e in restore_errors {
@@ -151,7 +131,7 @@ pub fn take_over(
         }
     }
     Takeover {
-        alloc,
+        driver,
         outcomes,
         refused_pools,
     }
@@ -172,37 +152,30 @@ fn service_of(e: &AllocError) -> Option<&str> {
 
 /// Allocates for one Service (keeping what it holds) and says what to write and tell;
 /// `namespace_labels` are the labels of its Namespace.
-pub fn serve(alloc: &mut Allocator, svc: &Service, namespace_labels: &Labels) -> Outcome {
+pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> Outcome {
     let key = service::key(svc);
     let mut current = service::ingress(svc);
     current.sort();
-    let request = service::request(svc).map(|mut r| {
-        r.namespace_labels = namespace_labels.clone();
-        r
-    });
-    let (mut addresses, event) = match request {
+    let (mut addresses, event) = match service::request(svc) {
         Err(e) => (current.clone(), Some(Event::Failed(e))),
-        Ok(req) => match alloc.allocate(&req) {
-            Ok(a) => {
-                let addrs: Vec<IpAddr> = a.addresses.keys().copied().collect();
-                let event = if !a.missing.is_empty() {
-                    Some(Event::Allocated(format!(
-                        "assigned {}; not yet: {}",
-                        list(&addrs),
-                        a.missing.join("; ")
-                    )))
-                } else if addrs != current {
+        Ok(mut req) => {
+            req.namespace_labels = namespace_labels.clone();
+            let served = driver.serve(&req);
+            let addrs: Vec<IpAddr> = served.addresses.keys().copied().collect();
+            let event = match served.error {
+                Some(e) => Some(Event::Failed(e.to_string())),
+                None if !served.missing.is_empty() => Some(Event::Allocated(format!(
+                    "assigned {}; not yet: {}",
+                    list(&addrs),
+                    served.missing.join("; ")
+                ))),
+                None if addrs != current => {
                     Some(Event::Allocated(format!("assigned {}", list(&addrs))))
-                } else {
-                    None
-                };
-                (addrs, event)
-            }
-            Err(e) => (
-                alloc.assignment(&key).addresses.into_keys().collect(),
-                Some(Event::Failed(e.to_string())),
-            ),
-        },
+                }
+                None => None,
+            };
+            (addrs, event)
+        }
     };
     addresses.sort();
     Outcome {

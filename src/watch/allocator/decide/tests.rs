@@ -1,3 +1,5 @@
+//! The allocator decision of Kubernetes mode: restore then serve, pools, node addresses.
+
 use std::collections::BTreeSet;
 
 use super::*;
@@ -221,7 +223,7 @@ fn service_allocation_selects_by_namespace_labels_and_service_expressions() {
         "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {name: prod, namespace: ferrolb-system}\nspec:\n  addresses: [198.51.100.0/28]\n  serviceAllocation:\n    priority: 5\n    namespaceSelectors: [{matchLabels: {env: prod}}]\n    serviceSelectors: [{matchExpressions: [{key: tier, operator: In, values: [web]}]}]\n",
     )
     .expect("pool");
-    let p = pool_of(&prod).expect("valid");
+    let p = pool_of(&prod, &[]).expect("valid");
     assert_eq!(p.priority, std::num::NonZeroU32::new(5));
     assert_eq!(p.selector.namespace_selectors.len(), 1);
     let pools = [prod, pool("rest", &["203.0.113.0/28"])];
@@ -275,7 +277,7 @@ fn a_priority_of_zero_is_no_priority_and_a_negative_one_refuses_the_pool() {
             priority: Some(priority),
             ..Default::default()
         });
-        pool_of(&p)
+        pool_of(&p, &[])
     };
     assert_eq!(with(0).expect("valid").priority, None);
     assert_eq!(
@@ -283,5 +285,8 @@ fn a_priority_of_zero_is_no_priority_and_a_negative_one_refuses_the_pool() {
         std::num::NonZeroU32::new(1)
     );
     let e = with(-1).expect_err("negative");
-    assert!(e.contains("priority -1 is negative"), "{e}");
+    assert!(
+        e.contains("priority: -1: use 0 (none) or a positive number"),
+        "{e}"
+    );
 }

@@ -1,7 +1,8 @@
 //! `ServiceAnnouncement` objects: one per Service this node is announcing, named
 //! `<service>.<node>` in the Service's namespace, owned by the Service (garbage-collected with
 //! it), labelled `ferrolb.io/node`. What an object says is what the sessions carry at that
-//! moment ([`super::announcer::Announcer::doing`]); it is deleted when the node stops.
+//! moment ([`crate::status::StatusModel::doing`], read from the sessions); it is deleted when
+//! the node stops.
 //!
 //! Writes are server-side applies (field manager `ferrolb-speaker`), so a missing object is
 //! created and a concurrent change never gives a 409 loop; a failed write is retried every
@@ -19,9 +20,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
-use super::announcer::Doing;
-use super::crds::ServiceAnnouncement;
-use super::events::{self, Kind};
+use crate::announce::carried::Doing;
+use crate::model::Mode;
+use crate::watch::crds::ServiceAnnouncement;
+use crate::watch::events::{self, Kind};
 
 /// The field manager of ServiceAnnouncement writes.
 pub const FIELD_MANAGER: &str = "ferrolb-speaker";
@@ -258,7 +260,7 @@ impl Reporter {
             "spec": {
                 "service": svc_name,
                 "node": self.node,
-                "mode": "bgp",
+                "mode": Mode::Bgp.as_str(),
                 "peers": d.peers,
                 "addresses": d.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
             },

@@ -2,11 +2,11 @@
 //! `coordination.k8s.io/v1` Lease `ferrolb-allocator` in `[kubernetes] namespace`.
 //!
 //! - Every `lease_duration / 5` the node reads the Lease and creates, renews or takes it over
-//!   ([`super::lease::decide`]); a write with a stale resourceVersion gets 409 and simply loses.
+//!   ([`crate::watch::lease`]); a write with a stale resourceVersion gets 409 and simply loses.
 //!   A follower also tries the moment the holder's Lease runs out, so a dead holder is replaced
 //!   within one lease duration of its last renewal.
 //! - While it holds the Lease and has renewed within two thirds of the lease duration, it
-//!   reconciles: [`super::controller::take_over`] over the whole mirrored state (restore every
+//!   reconciles: [`super::decide::take_over`] over the whole mirrored state (restore every
 //!   address already in Service status, then serve the rest, oldest first), then writes the
 //!   Services whose addresses differ through the status subresource (server-side apply, field
 //!   manager `ferrolb-allocator`) and records `IPAllocated` / `AllocationFailed` Events once per
@@ -23,41 +23,29 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::chrono::{DateTime, Utc};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
-use super::controller::{self, Event};
-use super::events::{self, Kind};
-use super::lease::{self, Decision};
-use super::run::{all, Cluster};
-use super::service;
+use super::decide::{self, Event, Takeover};
 use crate::config::KubernetesConfig;
+use crate::watch::crds::IPAddressPool;
+use crate::watch::events::{self, Kind};
+use crate::watch::lease::{self, Elector, Round};
+use crate::watch::mirror::{all, Cluster};
+use crate::watch::{service, Error};
 
 /// The Lease's name.
 pub const LEASE: &str = "ferrolb-allocator";
 /// The field manager of status writes.
 pub const FIELD_MANAGER: &str = "ferrolb-allocator";
 
-/// The outcome of one election round.
-enum Round {
-    /// We hold the Lease (created, renewed or taken over).
-    Held,
-    /// Another node holds it until then.
-    Follow(DateTime<Utc>),
-    /// Another node wrote first.
-    Lost,
-}
-
 /// The allocator task of one node.
 pub struct Allocating {
     client: Client,
     cluster: Cluster,
-    namespace: String,
     class: String,
     me: String,
     duration: Duration,
@@ -66,8 +54,7 @@ pub struct Allocating {
     /// The last Event told per Service key, and per refused pool.
     told: HashMap<String, Event>,
     pools_told: HashMap<String, String>,
-    /// The Lease version last read, and when (our clock) it was first seen.
-    seen: Option<(Option<String>, DateTime<Utc>)>,
+    elector: Elector,
 }
 
 fn api_code(e: &kube::Error) -> Option<u16> {
@@ -80,16 +67,21 @@ fn api_code(e: &kube::Error) -> Option<u16> {
 impl Allocating {
     pub fn new(client: Client, cluster: Cluster, k: &KubernetesConfig, me: &str) -> Allocating {
         Allocating {
-            client,
+            client: client.clone(),
             cluster,
-            namespace: k.namespace.clone(),
             class: k.load_balancer_class.clone(),
             me: me.to_string(),
             duration: Duration::from_secs(k.lease_duration.into()),
             written: HashMap::new(),
             told: HashMap::new(),
             pools_told: HashMap::new(),
-            seen: None,
+            elector: Elector::new(
+                client,
+                &k.namespace,
+                LEASE,
+                me,
+                Duration::from_secs(k.lease_duration.into()),
+            ),
         }
     }
 
@@ -99,7 +91,6 @@ impl Allocating {
 
     /// Runs until `stop` turns true (then releases the Lease if held).
     pub async fn run(mut self, mut changed: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
-        let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.namespace);
         let period = self.duration / 5;
         let mut next_round = tokio::time::Instant::now();
         let mut renewed: Option<DateTime<Utc>> = None;
@@ -110,7 +101,7 @@ impl Allocating {
                 _ = tokio::time::sleep_until(next_round) => {
                     next_round = tokio::time::Instant::now() + period;
                     // A hung API call must not outlive the renew deadline unnoticed.
-                    let step = tokio::time::timeout(period, self.lease_step(&leases)).await;
+                    let step = tokio::time::timeout(period, self.elector.round()).await;
                     match step.unwrap_or_else(|_| Err(timed_out())) {
                         Ok(Round::Held) => {
                             if renewed.is_none() {
@@ -151,7 +142,7 @@ impl Allocating {
                 }
                 _ = stop.changed() => {
                     if renewed.is_some() {
-                        self.release(&leases).await;
+                        self.elector.release().await;
                     }
                     return;
                 }
@@ -170,71 +161,6 @@ impl Allocating {
             if dirty {
                 dirty = !self.reconcile(renewed).await;
             }
-        }
-    }
-
-    /// One election round.
-    async fn lease_step(&mut self, leases: &Api<Lease>) -> Result<Round, kube::Error> {
-        let current = leases.get_opt(LEASE).await?;
-        let spec = current.as_ref().and_then(|l| l.spec.as_ref());
-        let now = Utc::now();
-        let version = current
-            .as_ref()
-            .and_then(|l| l.metadata.resource_version.clone());
-        let seen = match &self.seen {
-            Some((v, at)) if *v == version => *at,
-            _ => {
-                self.seen = Some((version, now));
-                now
-            }
-        };
-        let pp = PostParams::default();
-        let result = match lease::decide(spec, &self.me, now, self.duration, seen) {
-            Decision::Follow { until, .. } => return Ok(Round::Follow(until)),
-            Decision::Create(spec) => {
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(LEASE.into()),
-                        namespace: Some(self.namespace.clone()),
-                        ..ObjectMeta::default()
-                    },
-                    spec: Some(spec),
-                };
-                leases.create(&pp, &lease).await
-            }
-            Decision::Renew(spec) | Decision::TakeOver(spec) => {
-                let Some(mut lease) = current else {
-                    return Ok(Round::Lost);
-                };
-                lease.spec = Some(spec);
-                leases.replace(LEASE, &pp, &lease).await
-            }
-        };
-        match result {
-            Ok(_) => Ok(Round::Held),
-            // Someone else wrote first (409 on create or on a stale resourceVersion).
-            Err(e) if api_code(&e) == Some(409) => Ok(Round::Lost),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Gives the Lease up so another node can take over at once.
-    async fn release(&self, leases: &Api<Lease>) {
-        let Ok(Some(mut lease)) = leases.get_opt(LEASE).await else {
-            return;
-        };
-        let Some(spec) = lease.spec.as_mut() else {
-            return;
-        };
-        if spec.holder_identity.as_deref() != Some(&self.me) {
-            return;
-        }
-        spec.holder_identity = None;
-        spec.lease_duration_seconds = Some(1);
-        spec.renew_time = Some(MicroTime(Utc::now()));
-        match leases.replace(LEASE, &PostParams::default(), &lease).await {
-            Ok(_) => tracing::info!("released the Lease {LEASE}"),
-            Err(e) => tracing::warn!("cannot release the Lease {LEASE}: {e}"),
         }
     }
 
@@ -269,7 +195,7 @@ impl Allocating {
         let services = self.services();
         let pools = all(&self.cluster.pools);
         let nodes = all(&self.cluster.nodes);
-        let namespaces: controller::NamespaceLabels = self
+        let namespaces: decide::NamespaceLabels = self
             .cluster
             .namespaces
             .state()
@@ -281,8 +207,31 @@ impl Allocating {
                 ))
             })
             .collect();
-        let t = controller::take_over(&pools, &nodes, &namespaces, &services, &self.class);
-        let mut ok = true;
+        let t = decide::take_over(&pools, &nodes, &namespaces, &services, &self.class);
+        self.tell_refused_pools(&t, &pools).await;
+        // A Service that stopped being ours (type or class changed) loses the addresses we gave
+        // it, before anyone else can get them.
+        let Some(mut ok) = self.clear_foreign(&services, renewed).await else {
+            return false;
+        };
+        let by_key: HashMap<String, &Service> =
+            services.iter().map(|s| (service::key(s), s)).collect();
+        for o in &t.outcomes {
+            let Some(svc) = by_key.get(&o.key) else {
+                continue;
+            };
+            match self.write_outcome(svc, o, renewed).await {
+                None => return false,
+                Some(false) => ok = false,
+                Some(true) => {}
+            }
+        }
+        self.told.retain(|k, _| by_key.contains_key(k));
+        ok
+    }
+
+    /// A Warning Event on every pool newly refused (once per reason).
+    async fn tell_refused_pools(&mut self, t: &Takeover, pools: &[IPAddressPool]) {
         for (name, reason) in &t.refused_pools {
             if self.pools_told.get(name) == Some(reason) {
                 continue;
@@ -292,13 +241,14 @@ impl Allocating {
                 .iter()
                 .find(|p| p.metadata.name.as_ref() == Some(name))
             {
+                let message = format!("pool refused, nothing is assigned from it: {reason}");
                 events::record(
                     &self.client,
                     events::reference(p),
                     &self.me,
                     Kind::Warning,
                     "AllocationFailed",
-                    &format!("pool refused, nothing is assigned from it: {reason}"),
+                    &message,
                 )
                 .await;
             }
@@ -306,13 +256,22 @@ impl Allocating {
         }
         self.pools_told
             .retain(|n, _| t.refused_pools.iter().any(|(r, _)| r == n));
-        // A Service that stopped being ours (type or class changed) loses the addresses we gave
-        // it, before anyone else can get them.
-        for svc in services.iter().filter(|s| {
+    }
+
+    /// Clears the status we wrote on Services that are not ours any more; None when the Lease
+    /// was lost on the way, else whether every write went through.
+    async fn clear_foreign(
+        &self,
+        services: &[Service],
+        renewed: Option<DateTime<Utc>>,
+    ) -> Option<bool> {
+        let mut ok = true;
+        let foreign = services.iter().filter(|s| {
             !service::is_ours(s, &self.class) && !service::ingress(s).is_empty() && written_by_us(s)
-        }) {
+        });
+        for svc in foreign {
             if !self.leading(renewed) {
-                return false;
+                return None;
             }
             let key = service::key(svc);
             match self.write_status(svc, &[]).await {
@@ -324,59 +283,61 @@ impl Allocating {
                 }
             }
         }
-        let by_key: HashMap<String, &Service> =
-            services.iter().map(|s| (service::key(s), s)).collect();
-        for o in &t.outcomes {
-            let Some(svc) = by_key.get(&o.key) else {
-                continue;
-            };
-            if o.changed {
-                if !self.leading(renewed) {
-                    return false;
-                }
-                match self.write_status(svc, &o.addresses).await {
-                    Ok(()) => {
-                        self.written.insert(
-                            o.key.clone(),
-                            (svc.uid().unwrap_or_default(), o.addresses.clone()),
-                        );
-                        tracing::info!(service = %o.key, addresses = ?o.addresses, "status written");
-                    }
-                    Err(e) if api_code(&e) == Some(404) => {
-                        // Deleted meanwhile: the mirror will drop it.
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(service = %o.key, "cannot write status: {e}; retrying");
-                        ok = false;
-                        continue;
-                    }
-                }
+        Some(ok)
+    }
+
+    /// Writes one Service's outcome and tells its Event (once per distinct message); None when
+    /// the Lease was lost, else whether the write went through.
+    async fn write_outcome(
+        &mut self,
+        svc: &Service,
+        o: &decide::Outcome,
+        renewed: Option<DateTime<Utc>>,
+    ) -> Option<bool> {
+        if o.changed {
+            if !self.leading(renewed) {
+                return None;
             }
-            if let Some(ev) = &o.event {
-                if self.told.get(&o.key) != Some(ev) {
-                    let (kind, reason, message) = match ev {
-                        Event::Allocated(m) => (Kind::Normal, "IPAllocated", m),
-                        Event::Failed(m) => (Kind::Warning, "AllocationFailed", m),
-                    };
-                    if kind == Kind::Warning {
-                        tracing::warn!(service = %o.key, "{message}");
-                    }
-                    events::record(
-                        &self.client,
-                        events::reference(*svc),
-                        &self.me,
-                        kind,
-                        reason,
-                        message,
-                    )
-                    .await;
-                    self.told.insert(o.key.clone(), ev.clone());
+            match self.write_status(svc, &o.addresses).await {
+                Ok(()) => {
+                    self.written.insert(
+                        o.key.clone(),
+                        (svc.uid().unwrap_or_default(), o.addresses.clone()),
+                    );
+                    tracing::info!(service = %o.key, addresses = ?o.addresses, "status written");
+                }
+                // Deleted meanwhile: the mirror will drop it.
+                Err(e) if api_code(&e) == Some(404) => return Some(true),
+                Err(e) => {
+                    tracing::warn!(service = %o.key, "cannot write status: {e}; retrying");
+                    return Some(false);
                 }
             }
         }
-        self.told.retain(|k, _| by_key.contains_key(k));
-        ok
+        if let Some(ev) = o
+            .event
+            .as_ref()
+            .filter(|ev| self.told.get(&o.key) != Some(*ev))
+        {
+            let (kind, reason, message) = match ev {
+                Event::Allocated(m) => (Kind::Normal, "IPAllocated", m),
+                Event::Failed(m) => (Kind::Warning, "AllocationFailed", m),
+            };
+            if kind == Kind::Warning {
+                tracing::warn!(service = %o.key, "{message}");
+            }
+            events::record(
+                &self.client,
+                events::reference(svc),
+                &self.me,
+                kind,
+                reason,
+                message,
+            )
+            .await;
+            self.told.insert(o.key.clone(), ev.clone());
+        }
+        Some(true)
     }
 
     async fn write_status(&self, svc: &Service, addresses: &[IpAddr]) -> Result<(), kube::Error> {
@@ -404,11 +365,11 @@ impl Allocating {
     }
 }
 
-fn timed_out() -> kube::Error {
-    kube::Error::Service(Box::new(std::io::Error::new(
+fn timed_out() -> Error {
+    Error::Api(kube::Error::Service(Box::new(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         "the Lease request timed out",
-    )))
+    ))))
 }
 
 /// True when our field manager wrote the Service's status.
