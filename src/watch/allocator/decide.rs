@@ -62,7 +62,7 @@ pub fn pool_of(p: &IPAddressPool, nodes: &[NodeAddress]) -> Result<Pool, String>
         ));
     }
     spec.map(|s| s.allocator_pool())
-        .ok_or_else(|| format!("IPAddressPool without metadata.name"))
+        .ok_or_else(|| "IPAddressPool without metadata.name".to_string())
 }
 
 /// Every InternalIP and ExternalIP of every Node: addresses a pool must not contain.
