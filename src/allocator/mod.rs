@@ -26,6 +26,8 @@ mod vecmap;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod priority_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};

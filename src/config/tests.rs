@@ -152,6 +152,60 @@ fn a_pool_containing_a_node_address_is_refused() {
         e[0].contains("contains 192.0.2.10, an address of node"),
         "{e:?}"
     );
+    // Named by its index and by its name, at the range.
+    assert!(
+        e[0].starts_with("node.toml:17:14: pools[0].addresses: pool `p`: `192.0.2.0/24`"),
+        "{e:?}"
+    );
+}
+
+const V6_ONLY: &str = r#"
+[[pools]]
+name = "v6"
+addresses = ["2001:db8:100::/64"]
+
+[[pools]]
+name = "manual"
+addresses = ["198.51.100.0/24"]
+auto_assign = false
+"#;
+
+#[test]
+fn a_service_that_can_never_get_an_address_is_a_warning_and_the_file_stays_valid() {
+    let services = r#"
+[[services]]
+name = "v6-svc"
+pool = "v6"
+
+[[services]]
+name = "both"
+pool = "manual"
+ip_families = "RequireDualStack"
+"#;
+    let c = parse_str(&format!("{BASE}{V6_ONLY}{services}")).expect("valid with warnings");
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("node.toml:28:1: warning: services[2]: service `both` can never get an address: RequireDualStack"), "{w:?}");
+    assert!(w[0].contains("no IPv6"), "{w:?}");
+    // A service naming an IPv6-only pool asks for IPv6, so it is no warning.
+    let v6 = &c.services[1];
+    assert_eq!(
+        v6.policy(&c.pools),
+        crate::allocator::FamilyPolicy::SingleStack(crate::allocator::Fam::V6)
+    );
+    let none = parse_str(&format!(
+        "{BASE}{}\n[[services]]\nname = \"any\"\n",
+        V6_ONLY.replace(
+            "name = \"v6\"\naddresses = [\"2001:db8:100::/64\"]",
+            "name = \"v6\"\naddresses = [\"2001:db8:100::/64\"]\nauto_assign = false"
+        )
+    ))
+    .expect("valid");
+    assert!(
+        none.warnings[0].message.contains("no pool is auto_assign"),
+        "{:?}",
+        none.warnings
+    );
 }
 
 #[test]

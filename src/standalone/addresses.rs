@@ -238,3 +238,56 @@ fn node_addresses(config: &Config) -> Vec<NodeAddress> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{parse_with, HostInfo};
+
+    fn config(extra: &str) -> Config {
+        let text = format!("[node]\nrouter_id = \"192.0.2.10\"\nasn = 64512\naddresses = [\"192.0.2.10\"]\n{extra}");
+        let host = HostInfo {
+            hostname: "node-a".into(),
+            addresses: Vec::new(),
+        };
+        parse_with(Path::new("node.toml"), &text, &host).expect("valid config")
+    }
+
+    #[test]
+    fn a_service_naming_an_ipv6_only_pool_gets_an_ipv6_address() {
+        let c = config(
+            "[[pools]]\nname = \"v4\"\naddresses = [\"198.51.100.0/24\"]\n\n[[pools]]\nname = \"v6\"\naddresses = [\"2001:db8:100::/64\"]\n\n[[services]]\nname = \"web6\"\npool = \"v6\"\n\n[[services]]\nname = \"web\"\n",
+        );
+        let (_, resolved) = Addresses::start(&c).expect("start");
+        assert_eq!(
+            resolved[0].addresses,
+            ["2001:db8:100::".parse::<IpAddr>().expect("ip")]
+        );
+        assert_eq!(resolved[0].pool.as_deref(), Some("v6"));
+        assert_eq!(resolved[0].problem, None);
+        assert!(
+            resolved[1].addresses[0].is_ipv4(),
+            "without a pool, IPv4 first: {resolved:?}"
+        );
+    }
+
+    #[test]
+    fn static_addresses_outside_every_pool_are_kept_without_a_pool() {
+        let c = config("[[pools]]\nname = \"p\"\naddresses = [\"198.51.100.0/24\"]\n\n[[services]]\nname = \"s\"\naddresses = [\"203.0.113.5\", \"198.51.100.9\"]\n");
+        let (_, resolved) = Addresses::start(&c).expect("start");
+        let got: Vec<(String, Option<String>)> = resolved[0]
+            .assigned
+            .iter()
+            .map(|a| (a.address.to_string(), a.pool.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("203.0.113.5".into(), None),
+                ("198.51.100.9".into(), Some("p".into()))
+            ]
+        );
+    }
+}
