@@ -36,7 +36,9 @@ pub struct Pipeline {
     speaker: Speaker,
 }
 
-fn desired(config: &Config, resolved: &[ResolvedService]) -> Desired {
+/// The desired state of a standalone node: its peers and advertisements from node.toml, its
+/// services with the addresses the allocator gave them.
+pub fn desired(config: &Config, resolved: &[ResolvedService]) -> Desired {
     Desired {
         peers: config.bgp.peers.clone(),
         advertisements: config.advertisements.clone(),

@@ -23,11 +23,49 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use super::super::convert::{self, advertisement_field, describe, peer_field};
 use super::super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool};
 use super::super::service;
-use crate::announce::Assigned;
+use crate::announce::{Assigned, Desired};
 use crate::model::selector::any_matches;
 use crate::model::{
     address_range, advertisement, peer, AdvertisementSpec, FieldError, LocalSpec, PeerSpec,
 };
+
+/// Everything of the cluster the plan reads, as plain slices (the task fills it from the mirror).
+pub struct Inputs<'a> {
+    pub peers: &'a [BGPPeer],
+    pub advertisements: &'a [BGPAdvertisement],
+    pub pools: &'a [IPAddressPool],
+    pub services: &'a [Service],
+    pub slices: &'a [EndpointSlice],
+    /// This node's labels.
+    pub labels: &'a Labels,
+    pub passwords: &'a Passwords,
+    /// This node's name.
+    pub node: &'a str,
+    /// `[kubernetes] load_balancer_class`.
+    pub class: &'a str,
+}
+
+/// This node's desired state for the shared announcer, what it announces of every Service of
+/// ours and why not, and the problems found (refused peers, malformed values).
+pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Vec<String>) {
+    let (peers, mut problems) = peers(i.peers, i.labels, local, i.passwords);
+    let (advertisements, more) = advertisements(i.advertisements, i.pools, i.labels);
+    problems.extend(more);
+    let found = announcements(
+        i.services,
+        i.slices,
+        i.pools,
+        &advertisements,
+        i.node,
+        i.class,
+    );
+    let desired = Desired {
+        peers,
+        advertisements,
+        services: found.wanted.clone(),
+    };
+    (desired, found, problems)
+}
 
 /// Labels of an object (empty when it has none).
 pub type Labels = BTreeMap<String, String>;

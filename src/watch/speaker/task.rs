@@ -118,27 +118,28 @@ impl SpeakerTask {
                 })
                 .collect(),
         };
-        let (peers, mut problems) = plan::peers(&all(&c.peers), &labels, local, &passwords);
-        let (advertisements, more) = plan::advertisements(&all(&c.advertisements), &pools, &labels);
-        problems.extend(more);
+        let (peers, ads, services, slices) = (
+            all(&c.peers),
+            all(&c.advertisements),
+            all(&c.services),
+            all(&c.slices),
+        );
+        let inputs = plan::Inputs {
+            peers: &peers,
+            advertisements: &ads,
+            pools: &pools,
+            services: &services,
+            slices: &slices,
+            labels: &labels,
+            passwords: &passwords,
+            node,
+            class: &self.k.load_balancer_class,
+        };
+        let (desired, found, problems) = plan::desired(&inputs, local);
         for p in problems.iter().filter(|p| !logged.contains(p)) {
             tracing::error!("{p}");
         }
         *logged = problems;
-        let services = all(&c.services);
-        let found = plan::announcements(
-            &services,
-            &all(&c.slices),
-            &pools,
-            &advertisements,
-            node,
-            &self.k.load_balancer_class,
-        );
-        let desired = Desired {
-            peers,
-            advertisements,
-            services: found.wanted.clone(),
-        };
         (desired, found)
     }
 
