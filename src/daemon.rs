@@ -37,7 +37,7 @@ pub enum DaemonError {
 }
 
 impl DaemonError {
-    /// The process exit code for this error (DESIGN.md: 1 invalid input, 2 runtime failure).
+    /// The process exit code for this error (1 invalid input, 2 runtime failure).
     pub fn exit_code(&self) -> i32 {
         match self {
             DaemonError::Config(_) | DaemonError::State(_) | DaemonError::Unsupported(_) => 1,

@@ -51,6 +51,29 @@ fn check_prints_ok_and_exits_0_for_a_valid_config() {
 }
 
 #[test]
+fn check_warns_about_a_service_that_can_never_get_an_address_and_still_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "{GOOD}\n[[pools]]\nname = \"v4\"\naddresses = [\"203.0.113.0/24\"]\n\n[[services]]\nname = \"both\"\nip_families = \"RequireDualStack\"\n"
+    );
+    let path = write(&dir, "node.toml", &text);
+    let p = path.to_str().expect("utf8 path");
+    let out = ferrolb(&["check", "--config", p]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with(&format!("{p}:")), "{stdout}");
+    assert!(
+        lines[0].contains(
+            "warning: services[1]: service `both` can never get an address: RequireDualStack"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "ok");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn check_prints_file_line_col_and_exits_1_for_a_node_address_used_as_a_service_address() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = GOOD.replace(
@@ -171,7 +194,7 @@ fn check_manifests_prints_file_line_col_and_exits_1() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!(
-            "{}:7:5: `198.51.100.0/33` is not a CIDR, an address or a range `first-last` of one family\n",
+            "{}:7:5: addresses: `198.51.100.0/33` is not a CIDR (198.51.100.0/24), a range (203.0.113.10-203.0.113.20) or an address\n",
             path.display()
         )
     );

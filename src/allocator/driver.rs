@@ -1,5 +1,5 @@
 //! The one allocator driver both modes run: pools in, existing assignments re-adopted, then the
-//! rest served oldest first (DESIGN.md rule 2, "restore then serve"). The standalone state file
+//! rest served oldest first (docs/ARCHITECTURE.md rule 2, "restore then serve"). The standalone state file
 //! and the Kubernetes Service status are two sources of the same [`Restored`] entries, so a new
 //! allocator after a restart or a handover decides exactly what the old one did.
 

@@ -1,7 +1,7 @@
 //! The address allocator: which address each load-balancer service gets. Pure: no I/O, no
 //! clock (creation times are inputs), no async runtime.
 //!
-//! Rules (issue 4, DESIGN.md "Rules learned from incidents"):
+//! Rules (docs/ARCHITECTURE.md "Rules the code keeps"):
 //! - an address never moves unless its service asks (a new specific address, or release);
 //! - pools are interval sets; the used-address set is an interval set too, so a /48 costs what
 //!   is handed out, and the lowest free address is found in O(log n);

@@ -1,4 +1,4 @@
-//! The TOML node config (DESIGN.md "Node config"): serde types, validation, and errors that name
+//! The TOML node config (README "Configuration"): serde types, validation, and errors that name
 //! `file:line:col`. The rest of the daemon sees only the validated plain types defined here.
 
 use std::fmt;

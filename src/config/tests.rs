@@ -1,4 +1,4 @@
-//! Config tests: each error class with its exact location, the example and the DESIGN.md
+//! Config tests: each error class with its exact location, the example and the node config
 //! contract parse.
 
 use std::path::Path;
@@ -239,7 +239,7 @@ fn the_example_config_is_valid() {
     );
 }
 
-/// DESIGN.md's node config contract, with `[[services]]` listing addresses (pool allocation
+/// The node config contract (every documented key), with `[[services]]` listing addresses (pool allocation
 /// comes with the allocator): every key must be accepted.
 #[test]
 fn every_key_of_the_design_contract_is_accepted() {

@@ -2,7 +2,7 @@
 //! UPDATE walkers, and the mapping of every decode failure to its NOTIFICATION. The only file
 //! that uses zettabgp: it decodes path attribute values, and only after `update::walk` proved
 //! every byte it will look at is there (zettabgp 0.6 panics on several malformed inputs; see
-//! DESIGN.md). As a last line of defence those calls also run under `catch_unwind`.
+//! docs/ARCHITECTURE.md). As a last line of defence those calls also run under `catch_unwind`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ipnet::IpNet;

@@ -18,7 +18,7 @@ use crate::watch::crds::IPAddressPool;
 use crate::watch::service;
 use crate::watch::speaker::plan::Labels;
 
-/// The Event a Service gets (reasons as in DESIGN.md).
+/// The Event a Service gets (the reasons `kubectl describe` shows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// `IPAllocated`: addresses assigned or changed.
