@@ -46,6 +46,7 @@ def strip_comments(text):
 
 def expand_use(tree):
     """`a::{b, c::{d, e}}` → [a::b, a::c::d, a::c::e] (as lists of segments)."""
+    tree = re.sub(r"\s+as\s+\w+", "", tree)
     tree = tree.replace(" ", "").replace("\n", "")
     out = []
 
@@ -95,7 +96,6 @@ def references(mod, text):
 
 
 def absolute(mod, segs):
-    segs = [s.split(" as ")[0] for s in segs]
     segs = [s for s in segs if s not in ("*", "self")]
     if not segs:
         return None
@@ -118,40 +118,45 @@ def resolve(path, modules):
     return path if path else None
 
 
-def find_cycle(edges):
-    """A cycle in the graph as a list of nodes, or None (Tarjan-free DFS, graphs are small)."""
-    state, stack = {}, []
+def cycles(edges):
+    """Every strongly connected component with more than one node (Tarjan), as sorted lists."""
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+    nodes = sorted(set(edges) | {m for v in edges.values() for m in v})
 
-    def dfs(n):
-        state[n] = 1
+    def visit(n):
+        index[n] = low[n] = counter[0]
+        counter[0] += 1
         stack.append(n)
+        on.add(n)
         for m in sorted(edges.get(n, ())):
-            if state.get(m) == 1:
-                return stack[stack.index(m):] + [m]
-            if m not in state:
-                c = dfs(m)
-                if c:
-                    return c
-        stack.pop()
-        state[n] = 2
-        return None
+            if m not in index:
+                visit(m)
+                low[n] = min(low[n], low[m])
+            elif m in on:
+                low[n] = min(low[n], index[m])
+        if low[n] == index[n]:
+            comp = []
+            while True:
+                m = stack.pop()
+                on.discard(m)
+                comp.append(m)
+                if m == n:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
 
-    for n in sorted(edges):
-        if n not in state:
-            c = dfs(n)
-            if c:
-                return c
-    return None
+    for n in nodes:
+        if n not in index:
+            visit(n)
+    return out
 
 
 def main():
     files = {}
     for root, _, names in os.walk(SRC):
         for name in names:
-            if name.endswith(".rs") and not (root == os.path.abspath(SRC) and name == "main.rs"):
-                p = os.path.join(root, name)
-                if os.path.relpath(p, SRC) == "main.rs":
-                    continue
+            p = os.path.join(root, name)
+            if name.endswith(".rs") and os.path.relpath(p, SRC) != "main.rs":
                 files[module_path(p)] = p
     file_edges, top_edges, errors = {}, {}, []
     for mod, path in files.items():
@@ -161,8 +166,6 @@ def main():
             target = resolve(ref, files)
             if target is None or target == mod or target == ():
                 continue
-            if mod[: len(target)] == target and len(target) < len(mod) and is_reexport_only(ref, target):
-                pass
             file_edges.setdefault(mod, set()).add(target)
             a, b = mod[0], target[0]
             if a != b:
@@ -173,22 +176,16 @@ def main():
     if "--graph" in sys.argv:
         for a in sorted(top_edges):
             print(f"{a} -> {', '.join(sorted(top_edges[a]))}")
-    cycle = find_cycle(top_edges)
-    if cycle:
-        errors.append("cycle between top-level modules: " + " -> ".join(cycle))
-    cycle = find_cycle(file_edges)
-    if cycle:
-        errors.append("cycle between files: " + " -> ".join("::".join(c) or "crate" for c in cycle))
+    for comp in cycles(top_edges):
+        errors.append("cycle between top-level modules: " + " <-> ".join(comp))
+    for comp in cycles(file_edges):
+        errors.append("cycle between files: " + " <-> ".join("src/" + "/".join(c) for c in comp))
     for e in sorted(set(errors)):
         print(e, file=sys.stderr)
     if errors:
         return 1
     print(f"layers ok: {len(files)} files, {sum(len(v) for v in top_edges.values())} edges between top-level modules")
     return 0
-
-
-def is_reexport_only(ref, target):
-    return False
 
 
 if __name__ == "__main__":
