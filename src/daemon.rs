@@ -58,26 +58,8 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
         signal(SignalKind::interrupt()).map_err(io("cannot install SIGINT handler".into()))?;
 
     let directory: Directory = Arc::new(RwLock::new(HashMap::new()));
-    let listener = match config.bgp.listen {
-        Some(addr) => {
-            let l = Listener::bind(addr, &config.bgp.peers)
-                .map_err(io(format!("cannot listen for BGP on {addr}")))?;
-            tracing::info!(%addr, "listening for BGP connections");
-            Some(Arc::new(l))
-        }
-        None => None,
-    };
-    if let Some(l) = &listener {
-        tokio::spawn(l.clone().run(directory.clone()));
-    }
     let source = Arc::new(StatusModel::new());
-    if let Some(addr) = config.http.listen {
-        let l = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(io(format!("cannot listen for HTTP on {addr}")))?;
-        tracing::info!(%addr, "serving /status, /healthz, /readyz");
-        tokio::spawn(http::serve(l, source.clone()));
-    }
+    let listener = listen(&config, &directory, &source).await?;
 
     if config.kubernetes.is_some() {
         let stop = Box::pin(async move {
@@ -128,6 +110,34 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
     let drain = std::time::Duration::from_secs(pipeline.config().bgp.graceful_shutdown_time.into());
     pipeline.shutdown(drain).await;
     Ok(())
+}
+
+/// Binds the BGP listener and the HTTP endpoint the config asks for and starts serving them.
+async fn listen(
+    config: &Config,
+    directory: &Directory,
+    status: &Arc<StatusModel>,
+) -> Result<Option<Arc<Listener>>, DaemonError> {
+    let io = |what: String| move |source| DaemonError::Io { what, source };
+    let listener = match config.bgp.listen {
+        Some(addr) => {
+            let l = Listener::bind(addr, &config.bgp.peers)
+                .map_err(io(format!("cannot listen for BGP on {addr}")))?;
+            tracing::info!(%addr, "listening for BGP connections");
+            let l = Arc::new(l);
+            tokio::spawn(l.clone().run(directory.clone()));
+            Some(l)
+        }
+        None => None,
+    };
+    if let Some(addr) = config.http.listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("cannot listen for HTTP on {addr}")))?;
+        tracing::info!(%addr, "serving /status, /healthz, /readyz");
+        tokio::spawn(http::serve(l, status.clone()));
+    }
+    Ok(listener)
 }
 
 /// Loads the config again; on error logs every problem and keeps the running config.

@@ -6,6 +6,15 @@ use k8s_openapi::chrono::Utc;
 use kube::api::{Api, PostParams};
 use kube::{Client, Resource};
 
+/// Addresses as an Event message lists them: `198.51.100.1, 2001:db8::1`.
+pub fn addresses(addrs: &[std::net::IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Normal or Warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

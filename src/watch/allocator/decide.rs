@@ -15,6 +15,7 @@ use crate::allocator::{AllocError, Driver, NodeAddress, Pool};
 use crate::model::pool;
 use crate::watch::convert::{self, pool_field};
 use crate::watch::crds::IPAddressPool;
+use crate::watch::events;
 use crate::watch::service;
 use crate::watch::speaker::plan::Labels;
 
@@ -166,12 +167,13 @@ pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> O
                 Some(e) => Some(Event::Failed(e.to_string())),
                 None if !served.missing.is_empty() => Some(Event::Allocated(format!(
                     "assigned {}; not yet: {}",
-                    list(&addrs),
+                    events::addresses(&addrs),
                     served.missing.join("; ")
                 ))),
-                None if addrs != current => {
-                    Some(Event::Allocated(format!("assigned {}", list(&addrs))))
-                }
+                None if addrs != current => Some(Event::Allocated(format!(
+                    "assigned {}",
+                    events::addresses(&addrs)
+                ))),
                 None => None,
             };
             (addrs, event)
@@ -184,14 +186,6 @@ pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> O
         addresses,
         event,
     }
-}
-
-fn list(addrs: &[IpAddr]) -> String {
-    addrs
-        .iter()
-        .map(IpAddr::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -175,7 +175,7 @@ impl Reporter {
                     if !written.contains_key(key) {
                         let msg = format!(
                             "announcing {} to {} from node {}",
-                            list(&d.addresses),
+                            events::addresses(&d.addresses),
                             d.peers.join(", "),
                             self.node
                         );
@@ -273,14 +273,6 @@ impl Reporter {
         .await
         .map(|_| ())
     }
-}
-
-fn list(addrs: &[std::net::IpAddr]) -> String {
-    addrs
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
