@@ -144,16 +144,21 @@ async fn readyz_says_not_ready_until_every_watch_has_synced() {
     .await;
     let got = assigned(&c, &["web".to_string()]).await;
     // /status lists the Service with the address from its status (no session: nobody
-    // announces it).
-    let report = eventually("/status to list default/web", WAIT, || async {
-        let r = ferrolb::http::fetch_status(&format!("http://127.0.0.1:{port}"))
-            .await
-            .ok()?;
-        r.services
-            .iter()
-            .any(|s| s.name == "default/web")
-            .then_some(r)
-    })
+    // announces it). A Service is listed before it has an address too (with the reason), so
+    // wait for the address.
+    let report = eventually(
+        "/status to list default/web with its address",
+        WAIT,
+        || async {
+            let r = ferrolb::http::fetch_status(&format!("http://127.0.0.1:{port}"))
+                .await
+                .ok()?;
+            r.services
+                .iter()
+                .any(|s| s.name == "default/web" && !s.addresses.is_empty())
+                .then_some(r)
+        },
+    )
     .await;
     let web = report
         .services
@@ -163,6 +168,11 @@ async fn readyz_says_not_ready_until_every_watch_has_synced() {
     assert_eq!(web.addresses, got["web"]);
     assert_eq!(web.pool.as_deref(), Some("main"));
     assert!(web.announced_by.is_empty());
+    assert_eq!(
+        web.reason.as_deref(),
+        Some("no BGPAdvertisement for this node selects its pool"),
+        "{web:?}"
+    );
     assert_eq!(report.node, "node-a");
 }
 

@@ -353,7 +353,15 @@ impl PeerTask {
         });
         self.rib.clear();
         self.received.clear();
-        self.status_mut(|s| s.established_since = Some(Instant::now()));
+        let hold = self
+            .established
+            .as_ref()
+            .map_or(0, |e| e.negotiated.hold_time);
+        let negotiated = (hold, capability_names(&self.established));
+        self.status_mut(|s| {
+            s.established_since = Some(Instant::now());
+            s.negotiated = Some(negotiated);
+        });
         self.sync_routes();
         self.send_end_of_rib();
     }
@@ -381,6 +389,7 @@ impl PeerTask {
         self.status_mut(|s| {
             s.last_error = Some(text);
             s.established_since = None;
+            s.negotiated = None;
             s.prefixes_received = 0;
             s.clear_announced();
         });
@@ -572,6 +581,27 @@ impl PeerTask {
     }
 }
 
+/// The capabilities a session negotiated, by name, for `/status`.
+fn capability_names(est: &Option<Established>) -> Vec<String> {
+    let Some(n) = est.as_ref().map(|e| &e.negotiated) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = n.families.iter().map(|f| format!("mp-{f}")).collect();
+    let flags = [
+        (n.four_octet_as, "four-octet-as"),
+        (n.route_refresh, "route-refresh"),
+        (n.extended_message, "extended-message"),
+        (n.peer_graceful_restart.is_some(), "graceful-restart"),
+    ];
+    out.extend(
+        flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| name.to_string()),
+    );
+    out
+}
+
 /// Maps an IPv4-mapped IPv6 address back to IPv4.
 pub fn unmap(addr: IpAddr) -> IpAddr {
     match addr {
@@ -584,5 +614,59 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn established(four_octet_as: bool, gr: bool) -> Option<Established> {
+        let negotiated = Negotiated {
+            conn: ConnId {
+                direction: Direction::Outbound,
+                seq: 1,
+            },
+            peer_router_id: "192.0.2.1".parse().expect("id"),
+            peer_asn: 64500,
+            hold_time: 9,
+            keepalive_time: 3,
+            families: [Family::Ipv4Unicast, Family::Ipv6Unicast].into(),
+            four_octet_as,
+            route_refresh: true,
+            extended_message: false,
+            peer_graceful_restart: gr.then(Default::default),
+        };
+        Some(Established {
+            conn: negotiated.conn,
+            negotiated,
+            params: CodecParams::default(),
+            local: "192.0.2.10".parse().expect("ip"),
+        })
+    }
+
+    #[test]
+    fn status_names_the_families_and_capabilities_the_session_negotiated() {
+        assert_eq!(
+            capability_names(&established(true, false)),
+            [
+                "mp-ipv4-unicast",
+                "mp-ipv6-unicast",
+                "four-octet-as",
+                "route-refresh"
+            ]
+        );
+        assert!(
+            capability_names(&established(false, true)).contains(&"graceful-restart".to_string())
+        );
+        assert!(capability_names(&None).is_empty());
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_is_reported_as_ipv4() {
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert_eq!(unmap(mapped), "192.0.2.1".parse::<IpAddr>().expect("ip"));
+        let v6: IpAddr = "2001:db8::1".parse().expect("ip");
+        assert_eq!(unmap(v6), v6);
     }
 }

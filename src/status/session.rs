@@ -26,6 +26,10 @@ pub struct PeerStatus {
     pub prefixes_sent: usize,
     pub prefixes_received: usize,
     pub last_error: Option<String>,
+    /// What the session negotiated, while Established: hold time and capability names.
+    pub negotiated: Option<(u16, Vec<String>)>,
+    /// BFD state (`up`, `down`, `init`, `admin_down`) when BFD runs for this peer.
+    pub bfd: Option<String>,
     /// The prefixes the peer has from us right now (our Adj-RIB-Out towards it).
     pub announced: PeerRoutes,
 }
@@ -42,6 +46,8 @@ impl PeerStatus {
             prefixes_sent: 0,
             prefixes_received: 0,
             last_error: None,
+            negotiated: None,
+            bfd: None,
             announced: PeerRoutes::new(),
         }
     }
@@ -76,6 +82,13 @@ impl PeerStatus {
             prefixes_sent: self.prefixes_sent,
             prefixes_received: self.prefixes_received,
             last_error: self.last_error.clone(),
+            hold_time: self.negotiated.as_ref().map(|(h, _)| *h),
+            capabilities: self
+                .negotiated
+                .as_ref()
+                .map(|(_, c)| c.clone())
+                .unwrap_or_default(),
+            bfd: self.bfd.clone(),
         }
     }
 }
@@ -91,4 +104,13 @@ pub struct SessionSnapshot {
     pub prefixes_sent: usize,
     pub prefixes_received: usize,
     pub last_error: Option<String>,
+    /// Negotiated hold time (seconds), while Established.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_time: Option<u16>,
+    /// Negotiated capabilities (`mp-ipv4-unicast`, `four-octet-as`, …), while Established.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// BFD state; absent when BFD is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<String>,
 }

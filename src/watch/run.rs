@@ -65,6 +65,7 @@ pub async fn run(
     );
     let (stop_speaker_tx, stop_speaker) = tokio::sync::oneshot::channel::<()>();
     let speaker = SpeakerTask {
+        client: client.clone(),
         cluster,
         config,
         k,

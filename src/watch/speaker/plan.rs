@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use super::super::convert::{self, advertisement_field, describe, peer_field};
+use super::super::convert::{self, advertisement_field, peer_field};
 use super::super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool};
 use super::super::service;
 use crate::announce::{Assigned, Desired};
@@ -47,7 +47,7 @@ pub struct Inputs<'a> {
 
 /// This node's desired state for the shared announcer, what it announces of every Service of
 /// ours and why not, and the problems found (refused peers, malformed values).
-pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Vec<String>) {
+pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Vec<Problem>) {
     let (peers, mut problems) = peers(i.peers, i.labels, local, i.passwords);
     let (advertisements, more) = advertisements(i.advertisements, i.pools, i.labels);
     problems.extend(more);
@@ -65,6 +65,32 @@ pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Ve
         services: found.wanted.clone(),
     };
     (desired, found, problems)
+}
+
+/// A configuration object this node cannot use as it is: its kind, its name, and why (a
+/// refused BGPPeer, a value left out of a BGPAdvertisement). Logged and told as an Event on the
+/// object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: &'static str,
+    pub name: String,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(kind: &'static str, name: &str, crd_field: &str, e: &FieldError) -> Problem {
+        Problem {
+            kind,
+            name: name.to_string(),
+            message: format!("{crd_field}: {}", e.message),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} `{}`: {}", self.kind, self.name, self.message)
+    }
 }
 
 /// Labels of an object (empty when it has none).
@@ -111,7 +137,7 @@ pub fn peers(
     node_labels: &Labels,
     local: &LocalSpec,
     passwords: &Passwords,
-) -> (Vec<PeerSpec>, Vec<String>) {
+) -> (Vec<PeerSpec>, Vec<Problem>) {
     let mut out: Vec<(usize, PeerSpec)> = Vec::new();
     let mut refused = Vec::new();
     for (i, p) in peers.iter().enumerate() {
@@ -134,13 +160,13 @@ pub fn peers(
                 let e = first
                     .cloned()
                     .unwrap_or_else(|| FieldError::new("spec", "unusable"));
-                refused.push(describe("BGPPeer", &name, peer_field(e.field), &e));
+                refused.push(Problem::new("BGPPeer", &name, peer_field(e.field), &e));
             }
         }
     }
     for (i, e) in peer::dedupe(&mut out) {
         let name = peers[i].metadata.name.clone().unwrap_or_default();
-        refused.push(describe("BGPPeer", &name, peer_field(e.field), &e));
+        refused.push(Problem::new("BGPPeer", &name, peer_field(e.field), &e));
     }
     let mut out: Vec<PeerSpec> = out.into_iter().map(|(_, s)| s).collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -153,7 +179,7 @@ pub fn advertisements(
     ads: &[BGPAdvertisement],
     pools: &[IPAddressPool],
     node_labels: &Labels,
-) -> (Vec<AdvertisementSpec>, Vec<String>) {
+) -> (Vec<AdvertisementSpec>, Vec<Problem>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     let mut sorted: Vec<&BGPAdvertisement> = ads.iter().collect();
@@ -169,10 +195,9 @@ pub fn advertisements(
         let name = ad.metadata.name.as_deref().unwrap_or_default();
         let (spec, errors) = advertisement::validate(&convert::advertisement_input(ad, selected));
         for e in errors {
-            problems.push(format!(
-                "{}; left out",
-                describe("BGPAdvertisement", name, advertisement_field(e.field), &e)
-            ));
+            let mut p = Problem::new("BGPAdvertisement", name, advertisement_field(e.field), &e);
+            p.message.push_str("; left out");
+            problems.push(p);
         }
         out.push(spec);
     }
@@ -334,8 +359,14 @@ mod tests {
         assert_eq!(run[0].hold_time, 9);
         assert_eq!(run[0].keepalive_time, 3);
         assert_eq!(refused.len(), 2, "{refused:?}");
-        assert!(refused[0].contains("`other-asn`") && refused[0].contains("myASN: 64999"));
-        assert!(refused[1].contains("`bad-hold`") && refused[1].contains("holdTime"));
+        assert!(
+            refused[0].to_string().contains("`other-asn`")
+                && refused[0].message.contains("myASN: 64999")
+        );
+        assert!(
+            refused[1].to_string().contains("`bad-hold`")
+                && refused[1].message.contains("holdTime")
+        );
         let (run, _) = peers(
             &list,
             &labels(&[("rack", "r2")]),
@@ -370,8 +401,8 @@ mod tests {
         assert_eq!(run.len(), 1);
         assert_eq!(run[0].password.as_deref(), Some("s3cret"));
         assert_eq!(refused.len(), 2, "{refused:?}");
-        assert!(refused[0].contains("`elsewhere`") && refused[0].contains("ferrolb-system"));
-        assert!(refused[1].contains("`missing`") && refused[1].contains("no Secret `nope`"));
+        assert!(refused[0].name == "elsewhere" && refused[0].message.contains("ferrolb-system"));
+        assert!(refused[1].name == "missing" && refused[1].message.contains("no Secret `nope`"));
     }
 
     fn pool(name: &str, addrs: &str, lbls: &str) -> IPAddressPool {
@@ -431,7 +462,7 @@ mod tests {
         let (ads, problems) = advertisements(&by_selector, &pools, &labels(&[]));
         assert_eq!(ads[0].pools, ["public"]);
         assert_eq!(ads[0].communities.len(), 1);
-        assert!(problems[0].contains("bogus"));
+        assert!(problems[0].message.contains("bogus") && problems[0].kind == "BGPAdvertisement");
         let slices = vec![
             slice("local", "node-b", None),
             slice("local", "node-a", Some(false)),

@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::super::mirror::{all, Cluster};
-use super::super::service;
 use super::super::Stop;
-use super::plan::{self, Announcements, Passwords};
+use super::super::{events, service};
+use super::plan::{self, Announcements, Passwords, Problem};
 use crate::announce::carried::Doing;
 use crate::announce::{Announcer, Desired};
 use crate::bgp::listener::{Directory, Listener};
@@ -26,6 +26,7 @@ use crate::status::{ServiceEntry, StatusModel};
 
 /// What the speaker needs besides the mirror.
 pub struct SpeakerTask {
+    pub client: kube::Client,
     pub cluster: Cluster,
     pub config: Config,
     pub k: KubernetesConfig,
@@ -59,7 +60,8 @@ impl SpeakerTask {
             // second regardless: report what the sessions do, since session states and
             // Adj-RIB-Outs change without a cluster change.
             if std::mem::take(&mut dirty) {
-                let (desired, plan) = self.plan(&local, &mut logged);
+                let (desired, plan, new) = self.plan(&local, &mut logged);
+                self.tell(&new).await;
                 if let Some(l) = self
                     .listener
                     .as_ref()
@@ -94,7 +96,11 @@ impl SpeakerTask {
     }
 
     /// The desired state from the mirror; logs each new problem once.
-    fn plan(&self, local: &LocalSpec, logged: &mut Vec<String>) -> (Desired, Announcements) {
+    fn plan(
+        &self,
+        local: &LocalSpec,
+        logged: &mut Vec<Problem>,
+    ) -> (Desired, Announcements, Vec<Problem>) {
         let c = &self.cluster;
         let node = &self.config.node.name;
         let labels = c
@@ -136,11 +142,49 @@ impl SpeakerTask {
             class: &self.k.load_balancer_class,
         };
         let (desired, found, problems) = plan::desired(&inputs, local);
-        for p in problems.iter().filter(|p| !logged.contains(p)) {
-            tracing::error!("{p}");
-        }
+        let new: Vec<Problem> = problems
+            .iter()
+            .filter(|p| !logged.contains(p))
+            .cloned()
+            .collect();
         *logged = problems;
-        (desired, found)
+        (desired, found, new)
+    }
+
+    /// Logs each new problem and tells it as a Warning Event on its object.
+    async fn tell(&self, problems: &[Problem]) {
+        for p in problems {
+            tracing::error!("{p}");
+            let c = &self.cluster;
+            let named = |n: &Option<String>| n.as_deref() == Some(p.name.as_str());
+            let object = match p.kind {
+                "BGPPeer" => c
+                    .peers
+                    .state()
+                    .iter()
+                    .find(|o| named(&o.metadata.name))
+                    .map(|o| events::reference(o.as_ref())),
+                "BGPAdvertisement" => c
+                    .advertisements
+                    .state()
+                    .iter()
+                    .find(|o| named(&o.metadata.name))
+                    .map(|o| events::reference(o.as_ref())),
+                _ => None,
+            };
+            if let Some(object) = object {
+                let node = &self.config.node.name;
+                events::record(
+                    &self.client,
+                    object,
+                    node,
+                    events::Kind::Warning,
+                    "InvalidConfiguration",
+                    &p.message,
+                )
+                .await;
+            }
+        }
     }
 
     /// `/status`: every Service of ours, with what this node announces of it and why not.
