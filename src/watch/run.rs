@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::allocator::task::Allocating;
+use super::events::Events;
 use super::mirror::{self, Cluster};
 use super::speaker::report::Reporter;
 use super::speaker::task::SpeakerTask;
@@ -65,7 +66,7 @@ pub async fn run(
     );
     let (stop_speaker_tx, stop_speaker) = tokio::sync::oneshot::channel::<()>();
     let speaker = SpeakerTask {
-        client: client.clone(),
+        events: Events::new(client.clone(), &node),
         cluster,
         config,
         k,

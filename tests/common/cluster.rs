@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Event, Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde::de::DeserializeOwned;
@@ -155,7 +156,8 @@ impl Cluster {
         .await
     }
 
-    /// Events in `ns` as (involved object name, reason, message).
+    /// Events (`events.k8s.io/v1`, what kube's Recorder writes) in `ns` as (regarding object
+    /// name, reason, note).
     pub async fn events(&self, ns: &str) -> Vec<(String, String, String)> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), ns);
         api.list(&ListParams::default())
@@ -165,9 +167,9 @@ impl Cluster {
             .into_iter()
             .map(|e| {
                 (
-                    e.involved_object.name.unwrap_or_default(),
+                    e.regarding.and_then(|r| r.name).unwrap_or_default(),
                     e.reason.unwrap_or_default(),
-                    e.message.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
                 )
             })
             .collect()

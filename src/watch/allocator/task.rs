@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use super::decide::{self, Event, Takeover};
 use crate::config::KubernetesConfig;
 use crate::watch::crds::IPAddressPool;
-use crate::watch::events::{self, Kind};
+use crate::watch::events::{Events, Kind};
 use crate::watch::lease::{self, Elector, Round};
 use crate::watch::mirror::{all, Cluster};
 use crate::watch::{service, Error};
@@ -45,6 +45,7 @@ pub const FIELD_MANAGER: &str = "ferrolb-allocator";
 /// The allocator task of one node.
 pub struct Allocating {
     client: Client,
+    events: Events,
     cluster: Cluster,
     class: String,
     me: String,
@@ -68,6 +69,7 @@ impl Allocating {
     pub fn new(client: Client, cluster: Cluster, k: &KubernetesConfig, me: &str) -> Allocating {
         Allocating {
             client: client.clone(),
+            events: Events::new(client.clone(), me),
             cluster,
             class: k.load_balancer_class.clone(),
             me: me.to_string(),
@@ -242,15 +244,9 @@ impl Allocating {
                 .find(|p| p.metadata.name.as_ref() == Some(name))
             {
                 let message = format!("pool refused, nothing is assigned from it: {reason}");
-                events::record(
-                    &self.client,
-                    events::reference(p),
-                    &self.me,
-                    Kind::Warning,
-                    "AllocationFailed",
-                    &message,
-                )
-                .await;
+                self.events
+                    .record(p, Kind::Warning, "AllocationFailed", &message)
+                    .await;
             }
             self.pools_told.insert(name.clone(), reason.clone());
         }
@@ -326,15 +322,7 @@ impl Allocating {
             if kind == Kind::Warning {
                 tracing::warn!(service = %o.key, "{message}");
             }
-            events::record(
-                &self.client,
-                events::reference(svc),
-                &self.me,
-                kind,
-                reason,
-                message,
-            )
-            .await;
+            self.events.record(svc, kind, reason, message).await;
             self.told.insert(o.key.clone(), ev.clone());
         }
         Some(true)

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::announce::carried::Doing;
 use crate::model::Mode;
 use crate::watch::crds::ServiceAnnouncement;
-use crate::watch::events::{self, Kind};
+use crate::watch::events::{self, Events, Kind};
 
 /// The field manager of ServiceAnnouncement writes.
 pub const FIELD_MANAGER: &str = "ferrolb-speaker";
@@ -36,6 +36,7 @@ pub const NODE_LABEL: &str = "ferrolb.io/node";
 /// Keeps this node's ServiceAnnouncements equal to what it is doing.
 pub struct Reporter {
     client: Client,
+    events: Events,
     services: Store<Service>,
     node: String,
     /// What the API holds from us, by Service key; None until listed.
@@ -79,6 +80,7 @@ fn split(key: &str) -> (&str, &str) {
 impl Reporter {
     pub fn new(client: Client, services: Store<Service>, node: &str) -> Reporter {
         Reporter {
+            events: Events::new(client.clone(), node),
             client,
             services,
             node: node.to_string(),
@@ -179,15 +181,9 @@ impl Reporter {
                             d.peers.join(", "),
                             self.node
                         );
-                        events::record(
-                            &self.client,
-                            events::reference(svc.as_ref()),
-                            &self.node,
-                            Kind::Normal,
-                            "Announcing",
-                            &msg,
-                        )
-                        .await;
+                        self.events
+                            .record(svc.as_ref(), Kind::Normal, "Announcing", &msg)
+                            .await;
                     }
                     written.insert(key.clone(), d.clone());
                 }
@@ -223,15 +219,14 @@ impl Reporter {
             }
             written.remove(&key);
             if let Some(svc) = self.services.get(&ObjectRef::new(svc_name).within(ns)) {
-                events::record(
-                    &self.client,
-                    events::reference(svc.as_ref()),
-                    &self.node,
-                    Kind::Normal,
-                    "Withdrawn",
-                    &format!("node {} no longer announces this Service", self.node),
-                )
-                .await;
+                self.events
+                    .record(
+                        svc.as_ref(),
+                        Kind::Normal,
+                        "Withdrawn",
+                        &format!("node {} no longer announces this Service", self.node),
+                    )
+                    .await;
             }
         }
         self.written = Some(written);

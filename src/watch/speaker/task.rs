@@ -26,7 +26,7 @@ use crate::status::{ServiceEntry, StatusModel};
 
 /// What the speaker needs besides the mirror.
 pub struct SpeakerTask {
-    pub client: kube::Client,
+    pub events: events::Events,
     pub cluster: Cluster,
     pub config: Config,
     pub k: KubernetesConfig,
@@ -157,32 +157,33 @@ impl SpeakerTask {
             tracing::error!("{p}");
             let c = &self.cluster;
             let named = |n: &Option<String>| n.as_deref() == Some(p.name.as_str());
-            let object = match p.kind {
-                "BGPPeer" => c
-                    .peers
-                    .state()
-                    .iter()
-                    .find(|o| named(&o.metadata.name))
-                    .map(|o| events::reference(o.as_ref())),
-                "BGPAdvertisement" => c
-                    .advertisements
-                    .state()
-                    .iter()
-                    .find(|o| named(&o.metadata.name))
-                    .map(|o| events::reference(o.as_ref())),
-                _ => None,
-            };
-            if let Some(object) = object {
-                let node = &self.config.node.name;
-                events::record(
-                    &self.client,
-                    object,
-                    node,
-                    events::Kind::Warning,
-                    "InvalidConfiguration",
-                    &p.message,
-                )
-                .await;
+            let (kind, reason) = (events::Kind::Warning, "InvalidConfiguration");
+            match p.kind {
+                "BGPPeer" => {
+                    if let Some(o) = c
+                        .peers
+                        .state()
+                        .into_iter()
+                        .find(|o| named(&o.metadata.name))
+                    {
+                        self.events
+                            .record(o.as_ref(), kind, reason, &p.message)
+                            .await;
+                    }
+                }
+                "BGPAdvertisement" => {
+                    let found = c
+                        .advertisements
+                        .state()
+                        .into_iter()
+                        .find(|o| named(&o.metadata.name));
+                    if let Some(o) = found {
+                        self.events
+                            .record(o.as_ref(), kind, reason, &p.message)
+                            .await;
+                    }
+                }
+                _ => {}
             }
         }
     }
