@@ -44,7 +44,8 @@ enum Command {
         #[arg(long)]
         manifests: Option<PathBuf>,
     },
-    /// Ask a running daemon for its sessions and services.
+    /// Ask a running daemon for its sessions and services; exits 0 when every session is
+    /// Established, 3 when any is not, 2 when the daemon cannot be reached.
     Status {
         #[arg(long, default_value = "http://127.0.0.1:7473")]
         url: String,
@@ -178,7 +179,12 @@ fn status(url: &str, json: bool) -> ExitCode {
             } else {
                 print!("{}", ferrolb::status::render_table(&report));
             }
-            ExitCode::SUCCESS
+            // Scriptable: 0 every session Established, 3 any is not, 2 no answer.
+            if report.all_established() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
         }
         Err(e) => {
             eprintln!("ferrolb: {e}");

@@ -38,11 +38,8 @@ fn start(lab: &Lab, names: &[String]) -> common::Proc {
 
 /// service → addresses, from the daemon's /status.
 fn assignments(lab: &Lab) -> BTreeMap<String, Vec<String>> {
-    let bin = env!("CARGO_BIN_EXE_ferrolb");
-    let Some(out) = lab.exec(
-        &lab.node_ns,
-        &[bin, "status", "--json", "--url", "http://127.0.0.1:7473"],
-    ) else {
+    let Some((out, _)) = lab.status(&lab.node_ns, &["--json", "--url", "http://127.0.0.1:7473"])
+    else {
         return BTreeMap::new();
     };
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();

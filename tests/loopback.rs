@@ -143,6 +143,11 @@ fn two_daemons_peer_over_loopback_and_routes_follow_reloads_and_shutdown() {
         session_field(&a, "state").and_then(|v| v.as_str().map(String::from)),
         Some("Established".to_string())
     );
+    assert_eq!(
+        status_code(&b.http),
+        Some(0),
+        "every session Established: exit 0"
+    );
 
     // SIGHUP with one service removed: B loses exactly that route, the session stays up.
     let uptime_before = session_field(&b, "uptime_seconds").and_then(|v| v.as_u64());
@@ -186,4 +191,19 @@ fn two_daemons_peer_over_loopback_and_routes_follow_reloads_and_shutdown() {
     wait_for("B to drop A's routes", &b, || {
         received(&b).unwrap_or(0) == 0
     });
+    // B's only session is down now: `ferrolb status` says so in its exit code; A is gone: 2.
+    wait_for("B's status to exit 3", &b, || {
+        status_code(&b.http) == Some(3)
+    });
+    assert_eq!(status_code(&a.http), Some(2), "no daemon answering: exit 2");
+}
+
+/// The exit code of `ferrolb status` against `url`.
+fn status_code(url: &str) -> Option<i32> {
+    Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(["status", "--url", url])
+        .output()
+        .ok()?
+        .status
+        .code()
 }

@@ -82,6 +82,14 @@ pub struct StatusReport {
     pub services: Vec<ServiceSnapshot>,
 }
 
+impl StatusReport {
+    /// True when every configured session is Established (vacuously with none): what
+    /// `ferrolb status` exits 0 on.
+    pub fn all_established(&self) -> bool {
+        self.sessions.iter().all(|s| s.state == "Established")
+    }
+}
+
 #[derive(Debug, Default)]
 struct Model {
     node: String,

@@ -283,6 +283,18 @@ impl Lab {
     pub fn exec(&self, ns: &str, args: &[&str]) -> Option<String> {
         stdout_if_ok(Command::new("ip").args(["netns", "exec", ns]).args(args))
     }
+
+    /// Runs `ferrolb status ARGS` in `ns`: its stdout and exit code, when the daemon answered
+    /// (0: every session Established, 3: one is not).
+    pub fn status(&self, ns: &str, args: &[&str]) -> Option<(String, i32)> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_ferrolb"), "status"])
+            .args(args)
+            .output()
+            .ok()?;
+        let code = out.status.code()?;
+        matches!(code, 0 | 3).then(|| (String::from_utf8_lossy(&out.stdout).into_owned(), code))
+    }
 }
 
 impl Drop for Lab {
