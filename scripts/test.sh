@@ -10,6 +10,7 @@ command -v bird >/dev/null 2>&1 || need+=(bird2)
 [ -x /usr/lib/frr/bgpd ] || need+=(frr)
 command -v gobgpd >/dev/null 2>&1 || need+=(gobgpd)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if ! command -v cargo >/dev/null 2>&1; then
   need+=(cargo rustc)
 fi

@@ -92,7 +92,9 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                if let Some(new) = reload(path, pipeline.config()) {
+                let new = reload(path, pipeline.config());
+                source.count_reload(new.is_some());
+                if let Some(new) = new {
                     if let Some(l) = &listener {
                         l.set_keys(&new.bgp.peers);
                     }

@@ -1,4 +1,5 @@
-//! The HTTP endpoint: `/healthz`, `/readyz` and `/status` (JSON), served with hyper, and the
+//! The HTTP endpoint: `/healthz`, `/readyz`, `/status` (JSON) and `/metrics` (Prometheus), GET
+//! only, served with hyper, and the
 //! client side used by `ferrolb status`.
 
 use std::convert::Infallible;
@@ -34,7 +35,15 @@ pub async fn serve(listener: TcpListener, source: Arc<StatusModel>) {
 }
 
 fn route(req: &Request<Incoming>, source: &StatusModel) -> Response<Full<Bytes>> {
+    if req.method() != hyper::Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+    }
     match req.uri().path() {
+        "/metrics" => response(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            crate::metrics::render(&source.metrics()).into_bytes(),
+        ),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" if source.ready() => text(StatusCode::OK, "ready\n"),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
@@ -109,6 +118,38 @@ pub async fn fetch_status(url: &str) -> Result<StatusReport, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One raw HTTP/1.1 request to a served model; the status line of the answer.
+    fn ask(request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(serve(listener, Arc::new(StatusModel::new())));
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            s.write_all(request.as_bytes()).await.expect("write");
+            let mut out = vec![0; 512];
+            let n = s.read(&mut out).await.expect("read");
+            String::from_utf8_lossy(&out[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
+
+    #[test]
+    fn only_get_is_served_and_unknown_paths_are_404() {
+        let get = |path: &str| ask(&format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert_eq!(get("/metrics"), "HTTP/1.1 200 OK");
+        assert_eq!(get("/nope"), "HTTP/1.1 404 Not Found");
+        let post = ask("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(post, "HTTP/1.1 405 Method Not Allowed");
+    }
 
     #[test]
     fn a_status_url_without_http_scheme_is_refused() {

@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod fsm;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod packet;
 pub mod standalone;

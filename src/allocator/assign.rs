@@ -225,6 +225,28 @@ impl Allocator {
         self.used_v4.intervals() + self.used_v6.intervals()
     }
 
+    /// Per pool, in name order: (name, addresses in use from it, addresses it holds). The
+    /// size is a float: an IPv6 /64 holds 1.8e19.
+    pub fn usage(&self) -> Vec<(String, u64, f64)> {
+        let mut in_use: BTreeMap<&str, u64> = BTreeMap::new();
+        for o in self.owners.values() {
+            if let Some(p) = o.pool.as_deref() {
+                *in_use.entry(p).or_default() += 1;
+            }
+        }
+        self.pools
+            .values()
+            .map(|p| {
+                let size = p.ranges.iter().map(|r| (r.hi - r.lo) as f64 + 1.0).sum();
+                (
+                    p.name.clone(),
+                    in_use.get(p.name.as_str()).copied().unwrap_or(0),
+                    size,
+                )
+            })
+            .collect()
+    }
+
     /// Number of addresses in use.
     pub fn used_addresses(&self) -> usize {
         self.owners.len()

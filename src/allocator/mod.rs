@@ -168,6 +168,22 @@ pub enum AllocError {
     DualStackUnavailable { service: String, reason: String },
 }
 
+impl AllocError {
+    /// A short stable label for metrics (`ferrolb_allocation_failures_total{reason}`).
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            AllocError::PoolContainsNodeAddress { .. } => "pool_contains_node_address",
+            AllocError::NodeAddressRequested { .. } => "node_address_requested",
+            AllocError::UnknownPool { .. } => "unknown_pool",
+            AllocError::NotInAllowedPool { .. } => "not_in_allowed_pool",
+            AllocError::Conflict { .. } => "conflict",
+            AllocError::NoPool { .. } => "no_pool",
+            AllocError::Exhausted { .. } => "exhausted",
+            AllocError::DualStackUnavailable { .. } => "dual_stack_unavailable",
+        }
+    }
+}
+
 /// Why two services cannot share an address, or None when they can.
 pub fn sharing_conflict(a: Option<&Sharing>, b: Option<&Sharing>) -> Option<String> {
     let (Some(a), Some(b)) = (a, b) else {

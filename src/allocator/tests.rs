@@ -463,3 +463,22 @@ fn requirements_follow_kubernetes_semantics() {
         "the empty selector selects everything"
     );
 }
+
+#[test]
+fn usage_counts_addresses_per_pool_and_sizes_a_slash_64_as_a_float() {
+    let mut a = alloc_with(vec![
+        Pool::new("v4", vec![cidr("198.51.100.0/24")]),
+        Pool::new("v6", vec![cidr("2001:db8:100::/64")]),
+    ]);
+    a.allocate(&Request::simple("a", 1, Fam::V4)).expect("a");
+    a.allocate(&Request::simple("b", 2, Fam::V4)).expect("b");
+    a.allocate(&Request::simple("c", 3, Fam::V6)).expect("c");
+    let u = a.usage();
+    assert_eq!((u[0].0.as_str(), u[0].1, u[0].2), ("v4", 2, 256.0));
+    assert_eq!((u[1].0.as_str(), u[1].1), ("v6", 1));
+    assert!(
+        (u[1].2 - 18_446_744_073_709_551_616.0).abs() < 1e6,
+        "{}",
+        u[1].2
+    );
+}

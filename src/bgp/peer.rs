@@ -307,7 +307,21 @@ impl PeerTask {
             let mut out = BytesMut::new();
             codec::encode(msg, &params, &mut out);
             conn.send(out.freeze());
+            match msg {
+                Message::Notification(n) => self.status_mut(|s| {
+                    *s.counters
+                        .notifications_sent
+                        .entry((n.code, n.subcode))
+                        .or_default() += 1
+                }),
+                Message::Update(_) => self.count_updates(1),
+                _ => {}
+            }
         }
+    }
+
+    fn count_updates(&self, n: usize) {
+        self.status_mut(|s| s.counters.updates_sent += n as u64);
     }
 
     fn close(&mut self, id: ConnId) {
@@ -372,7 +386,10 @@ impl PeerTask {
         }
         self.received.extend(update.announced.iter().copied());
         let n = self.received.len();
-        self.status_mut(|s| s.prefixes_received = n);
+        self.status_mut(|s| {
+            s.prefixes_received = n;
+            s.counters.updates_received += 1;
+        });
     }
 
     fn on_down(&mut self, reason: DownReason) {
@@ -386,7 +403,17 @@ impl PeerTask {
         self.rib.clear();
         self.received.clear();
         self.established = None;
+        let received = match &reason {
+            DownReason::NotificationReceived(n) => Some((n.code, n.subcode)),
+            _ => None,
+        };
         self.status_mut(|s| {
+            if s.established_since.is_some() {
+                s.counters.flaps += 1;
+            }
+            if let Some(key) = received {
+                *s.counters.notifications_received.entry(key).or_default() += 1;
+            }
             s.last_error = Some(text);
             s.established_since = None;
             s.negotiated = None;
@@ -498,7 +525,10 @@ impl PeerTask {
             };
             let path = policy::attributes(peer, local, nh, attrs, self.draining);
             match codec::encode_announce(&prefixes, &path, &est.params) {
-                Ok(messages) => messages.into_iter().for_each(|m| conn.send(m)),
+                Ok(messages) => {
+                    self.count_updates(messages.len());
+                    messages.into_iter().for_each(|m| conn.send(m));
+                }
                 Err(e) => {
                     tracing::error!(peer = %self.context.peer.name, error = %e, "cannot encode UPDATE")
                 }
@@ -514,7 +544,9 @@ impl PeerTask {
             return;
         };
         if let Some(conn) = self.conns.get(&est.conn) {
-            for m in codec::encode_withdraw(prefixes, &est.params) {
+            let messages = codec::encode_withdraw(prefixes, &est.params);
+            self.count_updates(messages.len());
+            for m in messages {
                 conn.send(m);
             }
         }
@@ -530,6 +562,7 @@ impl PeerTask {
         for family in &est.negotiated.families {
             conn.send(codec::encode_end_of_rib(*family));
         }
+        self.count_updates(est.negotiated.families.len());
         for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
             if est.negotiated.families.contains(&family) && self.next_hop(est, family).is_none() {
                 tracing::warn!(

@@ -17,6 +17,7 @@ use crate::announce::Assigned;
 use crate::config::{Config, ServiceConfig};
 use crate::model::PoolSpec;
 use crate::state::{self, ServiceState, State, StateError};
+use crate::status::AllocatorStats;
 
 /// One service's addresses after allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub struct Addresses {
     sharing_keys: BTreeMap<String, String>,
     next_seq: u64,
     state_path: Option<PathBuf>,
+    /// Allocation failures since start, by reason label.
+    failures: BTreeMap<String, u64>,
 }
 
 impl Addresses {
@@ -87,6 +90,7 @@ impl Addresses {
             sharing_keys: BTreeMap::new(),
             next_seq: saved.as_ref().map_or(1, |s| s.next_seq),
             state_path,
+            failures: BTreeMap::new(),
         };
         let (resolved, saved) = me.apply(config);
         saved?;
@@ -168,6 +172,12 @@ impl Addresses {
                 ..Request::simple(&s.name, seq, Fam::V4)
             };
             let served = self.driver.serve(&req);
+            if let Some(e) = &served.error {
+                *self
+                    .failures
+                    .entry(e.metric_label().to_string())
+                    .or_default() += 1;
+            }
             assigned.extend(served.addresses.iter().map(|(a, p)| Assigned {
                 address: *a,
                 pool: p.clone(),
@@ -188,6 +198,14 @@ impl Addresses {
             pool: assigned.iter().find_map(|a| a.pool.clone()),
             assigned,
             problem,
+        }
+    }
+
+    /// What `/metrics` shows of the allocator.
+    pub fn stats(&self) -> AllocatorStats {
+        AllocatorStats {
+            pools: self.driver.allocator().usage(),
+            failures: self.failures.clone(),
         }
     }
 

@@ -183,6 +183,7 @@ impl Pipeline {
             })
             .collect();
         status.publish(services, self.speaker.status_cells());
+        status.set_allocator(Some(self.addresses.stats()));
     }
 
     /// Graceful shutdown of every session (see [`Speaker::shutdown`]).

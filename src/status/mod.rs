@@ -82,6 +82,14 @@ pub struct StatusReport {
     pub services: Vec<ServiceSnapshot>,
 }
 
+/// What `/metrics` reads from the model.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsView {
+    pub sessions: Vec<session::PeerStatus>,
+    pub allocator: Option<AllocatorStats>,
+    pub reloads: BTreeMap<String, u64>,
+}
+
 impl StatusReport {
     /// True when every configured session is Established (vacuously with none): what
     /// `ferrolb status` exits 0 on.
@@ -90,11 +98,24 @@ impl StatusReport {
     }
 }
 
+/// What the allocator of this node holds, when this node runs it (standalone: always;
+/// Kubernetes: while it holds the Lease).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AllocatorStats {
+    /// (pool, addresses in use, addresses it holds).
+    pub pools: Vec<(String, u64, f64)>,
+    /// Allocation failures since start, by reason label.
+    pub failures: BTreeMap<String, u64>,
+}
+
 #[derive(Debug, Default)]
 struct Model {
     node: String,
     services: Vec<ServiceEntry>,
     cells: Vec<StatusCell>,
+    allocator: Option<AllocatorStats>,
+    /// Config reloads since start, by result (`ok`, `error`).
+    reloads: BTreeMap<&'static str, u64>,
     /// False until the node knows what to announce (Kubernetes: every watch has synced).
     ready: bool,
 }
@@ -122,6 +143,38 @@ impl StatusModel {
             m.services = services;
             m.cells = cells;
             m.ready = true;
+        }
+    }
+
+    /// Publishes what the allocator holds (None: this node does not run it now).
+    pub fn set_allocator(&self, stats: Option<AllocatorStats>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.allocator = stats;
+        }
+    }
+
+    /// Counts a config reload by its result.
+    pub fn count_reload(&self, ok: bool) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.reloads
+                .entry(if ok { "ok" } else { "error" })
+                .or_default() += 1;
+        }
+    }
+
+    /// Everything `/metrics` exports, read at once.
+    pub fn metrics(&self) -> MetricsView {
+        let Ok(m) = self.0.lock() else {
+            return MetricsView::default();
+        };
+        MetricsView {
+            sessions: m
+                .cells
+                .iter()
+                .filter_map(|c| c.lock().ok().map(|s| s.clone()))
+                .collect(),
+            allocator: m.allocator.clone(),
+            reloads: m.reloads.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! What a peer task reports about itself, for logs, `/status` and `ferrolb status`.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,18 @@ use crate::announce::carried::Carried;
 use crate::announce::table::PeerRoutes;
 use crate::fsm::State;
 use crate::model::PeerSpec;
+
+/// What a session has done since the daemon started, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub updates_sent: u64,
+    pub updates_received: u64,
+    /// (code, subcode) → count.
+    pub notifications_sent: BTreeMap<(u8, u8), u64>,
+    pub notifications_received: BTreeMap<(u8, u8), u64>,
+    /// Times an Established session went down.
+    pub flaps: u64,
+}
 
 /// Live status of one peer, shared between its task and readers.
 pub type StatusCell = Arc<Mutex<PeerStatus>>;
@@ -30,6 +43,7 @@ pub struct PeerStatus {
     pub negotiated: Option<(u16, Vec<String>)>,
     /// BFD state (`up`, `down`, `init`, `admin_down`) when BFD runs for this peer.
     pub bfd: Option<String>,
+    pub counters: Counters,
     /// The prefixes the peer has from us right now (our Adj-RIB-Out towards it).
     pub announced: PeerRoutes,
 }
@@ -48,6 +62,7 @@ impl PeerStatus {
             last_error: None,
             negotiated: None,
             bfd: None,
+            counters: Counters::default(),
             announced: PeerRoutes::new(),
         }
     }

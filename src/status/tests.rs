@@ -132,7 +132,10 @@ fn the_status_report_survives_a_json_round_trip_and_renders_reasons() {
 fn every_session_established_is_what_ferrolb_status_exits_0_on() {
     let m = StatusModel::new();
     assert!(m.report().all_established(), "no session: nothing is down");
-    m.publish(Vec::new(), vec![cell(State::Established, &[]), cell(State::Active, &[])]);
+    m.publish(
+        Vec::new(),
+        vec![cell(State::Established, &[]), cell(State::Active, &[])],
+    );
     assert!(!m.report().all_established());
     m.publish(Vec::new(), vec![cell(State::Established, &[])]);
     assert!(m.report().all_established());

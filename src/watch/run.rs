@@ -56,7 +56,7 @@ pub async fn run(
 
     let (stop_alloc, stop_rx) = watch::channel(false);
     let allocator = tokio::spawn(
-        Allocating::new(client.clone(), cluster.clone(), &k, &node)
+        Allocating::new(client.clone(), cluster.clone(), &k, &node, status.clone())
             .run(changed.subscribe(), stop_rx),
     );
     let (doing_tx, doing_rx) = watch::channel(BTreeMap::new());

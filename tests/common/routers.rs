@@ -195,6 +195,14 @@ impl Bird {
         self.birdc("show route all").unwrap_or_default()
     }
 
+    /// Disables or enables a protocol (`birdc disable ferrolb`): BIRD closes the session with a
+    /// Cease, or starts it again.
+    pub fn set_enabled(&self, protocol: &str, on: bool) {
+        let verb = if on { "enable" } else { "disable" };
+        self.birdc(&format!("{verb} {protocol}"))
+            .unwrap_or_else(|| panic!("birdc {verb} {protocol} failed"));
+    }
+
     /// True when the named BGP protocol is Established.
     pub fn protocol_established(&self, name: &str) -> bool {
         self.birdc(&format!("show protocols {name}"))

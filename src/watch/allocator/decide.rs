@@ -38,6 +38,8 @@ pub struct Outcome {
     /// True when that differs from the status now (a write is needed).
     pub changed: bool,
     pub event: Option<Event>,
+    /// The failure's metric label, when the Event is `Failed`.
+    pub failure: Option<&'static str>,
 }
 
 /// The allocator after a takeover, and what to write and tell.
@@ -129,6 +131,7 @@ pub fn take_over(
             .find(|o| Some(o.key.as_str()) == service_of(&e))
         {
             o.event = Some(Event::Failed(e.to_string()));
+            o.failure = Some(e.metric_label());
         }
     }
     Takeover {
@@ -157,12 +160,17 @@ pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> O
     let key = service::key(svc);
     let mut current = service::ingress(svc);
     current.sort();
-    let (mut addresses, event) = match service::request(svc) {
-        Err(e) => (current.clone(), Some(Event::Failed(e))),
+    let (mut addresses, event, failure) = match service::request(svc) {
+        Err(e) => (
+            current.clone(),
+            Some(Event::Failed(e)),
+            Some("invalid_request"),
+        ),
         Ok(mut req) => {
             req.namespace_labels = namespace_labels.clone();
             let served = driver.serve(&req);
             let addrs: Vec<IpAddr> = served.addresses.keys().copied().collect();
+            let failure = served.error.as_ref().map(|e| e.metric_label());
             let event = match served.error {
                 Some(e) => Some(Event::Failed(e.to_string())),
                 None if !served.missing.is_empty() => Some(Event::Allocated(format!(
@@ -176,7 +184,7 @@ pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> O
                 ))),
                 None => None,
             };
-            (addrs, event)
+            (addrs, event, failure)
         }
     };
     addresses.sort();
@@ -185,6 +193,7 @@ pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> O
         key,
         addresses,
         event,
+        failure,
     }
 }
 

@@ -19,8 +19,9 @@
 //! Its own status writes reach the mirror a moment later; until they do, what it wrote is laid
 //! over the mirrored Service (same uid), so a reconciliation in between cannot decide twice.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 
 use super::decide::{self, Event, Takeover};
 use crate::config::KubernetesConfig;
+use crate::status::{AllocatorStats, StatusModel};
 use crate::watch::crds::IPAddressPool;
 use crate::watch::events::{Events, Kind};
 use crate::watch::lease::{self, Elector, Round};
@@ -46,6 +48,9 @@ pub const FIELD_MANAGER: &str = "ferrolb-allocator";
 pub struct Allocating {
     client: Client,
     events: Events,
+    status: Arc<StatusModel>,
+    /// Allocation failures told since start, by reason label.
+    failures: BTreeMap<String, u64>,
     cluster: Cluster,
     class: String,
     me: String,
@@ -66,10 +71,18 @@ fn api_code(e: &kube::Error) -> Option<u16> {
 }
 
 impl Allocating {
-    pub fn new(client: Client, cluster: Cluster, k: &KubernetesConfig, me: &str) -> Allocating {
+    pub fn new(
+        client: Client,
+        cluster: Cluster,
+        k: &KubernetesConfig,
+        me: &str,
+        status: Arc<StatusModel>,
+    ) -> Allocating {
         Allocating {
             client: client.clone(),
             events: Events::new(client.clone(), me),
+            status,
+            failures: BTreeMap::new(),
             cluster,
             class: k.load_balancer_class.clone(),
             me: me.to_string(),
@@ -158,6 +171,7 @@ impl Allocating {
             }
             if renewed.is_none() {
                 self.written.clear();
+                self.status.set_allocator(None);
                 continue;
             }
             if dirty {
@@ -210,6 +224,11 @@ impl Allocating {
             })
             .collect();
         let t = decide::take_over(&pools, &nodes, &namespaces, &services, &self.class);
+        let stats = AllocatorStats {
+            pools: t.driver.allocator().usage(),
+            failures: self.failures.clone(),
+        };
+        self.status.set_allocator(Some(stats));
         self.tell_refused_pools(&t, &pools).await;
         // A Service that stopped being ours (type or class changed) loses the addresses we gave
         // it, before anyone else can get them.
@@ -321,6 +340,9 @@ impl Allocating {
             };
             if kind == Kind::Warning {
                 tracing::warn!(service = %o.key, "{message}");
+            }
+            if let Some(label) = o.failure {
+                *self.failures.entry(label.to_string()).or_default() += 1;
             }
             self.events.record(svc, kind, reason, message).await;
             self.told.insert(o.key.clone(), ev.clone());
