@@ -191,6 +191,13 @@ fn allocator(view: &MetricsView, r: &mut Registry) {
     let in_use = Family::<PoolLabel, Gauge>::default();
     let size = Family::<PoolLabel, FloatGauge>::default();
     let failures = Family::<Reason, Counter>::default();
+    let leader = Gauge::<i64>::default();
+    leader.set(i64::from(view.allocator.is_some()));
+    r.register(
+        "ferrolb_allocator_leader",
+        "1 while this node runs the allocator (standalone: always; Kubernetes: the Lease holder)",
+        leader,
+    );
     if let Some(a) = &view.allocator {
         for (pool, used, total) in &a.pools {
             let l = PoolLabel { pool: pool.clone() };
@@ -310,6 +317,7 @@ mod tests {
             "ferrolb_allocator_addresses_in_use{pool=\"v6\"} 3",
             "ferrolb_allocation_failures_total{reason=\"exhausted\"} 4",
             "ferrolb_config_reloads_total{result=\"ok\"} 1",
+            "ferrolb_allocator_leader 1",
         ];
         for w in want {
             assert!(text.lines().any(|l| l == w), "missing `{w}` in\n{text}");
@@ -341,5 +349,55 @@ mod tests {
             line(&text, "ferrolb_allocator_addresses_in_use{").is_none(),
             "{text}"
         );
+    }
+
+    /// Every metric name the monitoring files under deploy/monitoring use must be one
+    /// `/metrics` exports.
+    #[test]
+    fn the_shipped_alerts_and_dashboard_use_only_exported_metric_names() {
+        let mut s = session(State::Established);
+        s.counters.notifications_received.insert((6, 4), 1);
+        s.counters.updates_received = 1;
+        let view = MetricsView {
+            sessions: vec![s],
+            allocator: Some(AllocatorStats {
+                pools: vec![("p".into(), 1, 4.0)],
+                failures: [("exhausted".to_string(), 1)].into(),
+            }),
+            reloads: [("ok".to_string(), 1), ("error".to_string(), 1)].into(),
+        };
+        let text = render(&view);
+        let exported: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let files = [
+            (
+                "prometheusrule.yaml",
+                include_str!("../deploy/monitoring/prometheusrule.yaml"),
+            ),
+            (
+                "grafana-dashboard.json",
+                include_str!("../deploy/monitoring/grafana-dashboard.json"),
+            ),
+        ];
+        let mut used = 0;
+        for (file, body) in files {
+            let mut rest = body;
+            while let Some(i) = rest.find("ferrolb_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                assert!(
+                    exported.contains(name.as_str()),
+                    "{file} uses `{name}`, which /metrics does not export: {exported:?}"
+                );
+                used += 1;
+                rest = &rest[i + name.len()..];
+            }
+        }
+        assert!(used >= 10, "the files name metrics ({used} found)");
     }
 }
