@@ -28,10 +28,13 @@ if [ "$(id -u)" != 0 ]; then
   echo "run as root: the lab creates network namespaces" >&2
   exit 1
 fi
-if ! command -v bird >/dev/null 2>&1; then
-  echo "==> installing bird2"
+need=()
+command -v bird >/dev/null 2>&1 || need+=(bird2)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq bird2 >/dev/null
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || { echo "cargo is needed to build ferrolb" >&2; exit 1; }
 
@@ -89,5 +92,8 @@ birdc_ show route protocol ferrolb all
 echo
 echo "==> ferrolb status:"
 ip netns exec flab-node "$bin" status --url http://127.0.0.1:7473 || true
+echo
+echo "==> ferrolb /metrics (BGP families):"
+ip netns exec flab-node curl -sf http://127.0.0.1:7473/metrics | grep -E '^ferrolb_bgp_(session_up|announced_prefixes|updates_sent)' || true
 echo
 echo "==> done; removing the lab"
