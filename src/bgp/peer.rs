@@ -13,17 +13,18 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::conn::{self, Conn, ConnEvent, EventTx};
-use crate::announce::adj_rib_out::{AdjRibOut, RibDiff};
-use crate::announce::policy;
-use crate::announce::table::{RouteAttrs, RouteTable};
+use crate::announce::adj_rib_out::AdjRibOut;
+use crate::announce::table::RouteTable;
 use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
 use crate::model::{LocalSpec, PeerSpec};
 use crate::packet::codec::{self, CodecParams};
 use crate::packet::codes::CeaseSubcode;
-use crate::packet::message::{Family, Message, Update};
+use crate::packet::message::{Message, Update};
 use crate::status::session::{PeerStatus, StatusCell};
+
+mod send;
 
 /// Everything a peer task needs to know about the local node and the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +103,7 @@ pub fn spawn(context: PeerContext, routes: Routes) -> PeerHandle {
         status: status.clone(),
         next_inbound: 0,
         stopping: false,
+        down_reason: None,
     };
     let join = tokio::spawn(task.run(rx, events_rx));
     PeerHandle {
@@ -137,6 +139,8 @@ struct PeerTask {
     status: StatusCell,
     next_inbound: u64,
     stopping: bool,
+    /// Why the session just went down, for the state-change log line that follows.
+    down_reason: Option<String>,
 }
 
 impl PeerTask {
@@ -285,7 +289,9 @@ impl PeerTask {
                 self.timers.remove(&timer);
             }
             Action::StateChanged { from, to } => {
-                tracing::info!(peer = %self.context.peer.name, %from, %to, "session state");
+                // The FSM reports a session going down before the state it lands in.
+                let reason = self.down_reason.take().unwrap_or_else(|| "-".into());
+                tracing::info!(peer = %self.context.peer.name, %from, %to, %reason, "session state");
                 self.status_mut(|s| s.set_state(to));
             }
             Action::Established(neg) => self.on_established(neg),
@@ -400,6 +406,7 @@ impl PeerTask {
             DownReason::Stopped => "stopped".to_string(),
         };
         tracing::warn!(peer = %self.context.peer.name, reason = %text, "session down");
+        self.down_reason = Some(text.clone());
         self.rib.clear();
         self.received.clear();
         self.established = None;
@@ -430,158 +437,6 @@ impl PeerTask {
 }
 
 impl PeerTask {
-    fn next_hop(&self, est: &Established, family: Family) -> Option<IpAddr> {
-        policy::next_hop(&self.context.peer, &self.context.local, est.local, family)
-    }
-
-    fn usable_families(&self, est: &Established) -> (bool, bool) {
-        let negotiated: Vec<Family> = est.negotiated.families.iter().copied().collect();
-        policy::usable_families(
-            &self.context.peer,
-            &self.context.local,
-            est.local,
-            &negotiated,
-        )
-    }
-
-    /// Diffs the desired table against the Adj-RIB-Out and sends the changes.
-    fn sync_routes(&mut self) {
-        let Some(est) = &self.established else {
-            return;
-        };
-        let mut desired = policy::routes_for(
-            &self.desired,
-            &self.context.peer.name,
-            self.usable_families(est),
-        );
-        if self.draining {
-            desired = policy::drained(desired);
-        }
-        let diff = self.rib.sync(desired);
-        self.send_diff(diff);
-    }
-
-    /// Sends what changed at `prefixes` after the table was replaced: O(k log n).
-    fn sync_changed(&mut self, prefixes: &[IpNet]) {
-        let Some(est) = &self.established else {
-            return;
-        };
-        if self.draining {
-            return self.sync_routes();
-        }
-        let usable = self.usable_families(est);
-        let changes =
-            policy::changed_routes(&self.desired, &self.context.peer.name, prefixes, usable);
-        let diff = self.rib.sync_prefixes(changes);
-        self.send_diff(diff);
-    }
-
-    /// Sends a diff (withdrawals first) and updates the status.
-    fn send_diff(&mut self, diff: RibDiff) {
-        if diff.is_empty() {
-            return;
-        }
-        self.send_withdraw(&diff.withdraw);
-        self.send_announce(&diff.announce);
-        let n = self.rib.len();
-        let announced = self.rib.sent();
-        tracing::info!(
-            peer = %self.context.peer.name,
-            announced = diff.announce.len(),
-            withdrawn = diff.withdraw.len(),
-            total = n,
-            draining = self.draining,
-            "routes sent"
-        );
-        self.status_mut(|s| {
-            s.prefixes_sent = n;
-            s.announced = announced;
-        });
-    }
-
-    fn resend_table(&mut self) {
-        let all: Vec<(IpNet, Arc<RouteAttrs>)> = self
-            .rib
-            .sent()
-            .iter()
-            .map(|(p, a)| (*p, a.clone()))
-            .collect();
-        self.send_announce(&all);
-    }
-
-    /// Sends routes, grouped by family and attributes so each group packs into as few UPDATEs
-    /// as the negotiated message size allows.
-    fn send_announce(&self, routes: &[(IpNet, Arc<RouteAttrs>)]) {
-        let Some(est) = &self.established else {
-            return;
-        };
-        let Some(conn) = self.conns.get(&est.conn) else {
-            return;
-        };
-        let (peer, local) = (&self.context.peer, &self.context.local);
-        for ((family, attrs), prefixes) in policy::groups(routes) {
-            let Some(nh) = self.next_hop(est, family) else {
-                continue;
-            };
-            let path = policy::attributes(peer, local, nh, attrs, self.draining);
-            match codec::encode_announce(&prefixes, &path, &est.params) {
-                Ok(messages) => {
-                    self.count_updates(messages.len());
-                    messages.into_iter().for_each(|m| conn.send(m));
-                }
-                Err(e) => {
-                    tracing::error!(peer = %self.context.peer.name, error = %e, "cannot encode UPDATE")
-                }
-            }
-        }
-    }
-
-    fn send_withdraw(&self, prefixes: &[IpNet]) {
-        if prefixes.is_empty() {
-            return;
-        }
-        let Some(est) = &self.established else {
-            return;
-        };
-        if let Some(conn) = self.conns.get(&est.conn) {
-            let messages = codec::encode_withdraw(prefixes, &est.params);
-            self.count_updates(messages.len());
-            for m in messages {
-                conn.send(m);
-            }
-        }
-    }
-
-    fn send_end_of_rib(&self) {
-        let Some(est) = &self.established else {
-            return;
-        };
-        let Some(conn) = self.conns.get(&est.conn) else {
-            return;
-        };
-        for family in &est.negotiated.families {
-            conn.send(codec::encode_end_of_rib(*family));
-        }
-        self.count_updates(est.negotiated.families.len());
-        for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-            if est.negotiated.families.contains(&family) && self.next_hop(est, family).is_none() {
-                tracing::warn!(
-                    peer = %self.context.peer.name,
-                    %family,
-                    "no {family} next hop: the session is not over {family} and [node] addresses has no such address; {family} service addresses are not announced to this peer"
-                );
-            }
-            if !est.negotiated.families.contains(&family)
-                && self
-                    .desired
-                    .prefixes()
-                    .any(|p| Family::of(p.addr()) == family)
-            {
-                tracing::warn!(peer = %self.context.peer.name, %family, "{family} was not negotiated with this peer; its service addresses are not announced to it");
-            }
-        }
-    }
-
     /// Withdraws everything, sends Cease and waits (bounded) for the bytes to leave.
     async fn shutdown(&mut self, subcode: CeaseSubcode) {
         self.stopping = true;
@@ -651,55 +506,4 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn established(four_octet_as: bool, gr: bool) -> Option<Established> {
-        let negotiated = Negotiated {
-            conn: ConnId {
-                direction: Direction::Outbound,
-                seq: 1,
-            },
-            peer_router_id: "192.0.2.1".parse().expect("id"),
-            peer_asn: 64500,
-            hold_time: 9,
-            keepalive_time: 3,
-            families: [Family::Ipv4Unicast, Family::Ipv6Unicast].into(),
-            four_octet_as,
-            route_refresh: true,
-            extended_message: false,
-            peer_graceful_restart: gr.then(Default::default),
-        };
-        Some(Established {
-            conn: negotiated.conn,
-            negotiated,
-            params: CodecParams::default(),
-            local: "192.0.2.10".parse().expect("ip"),
-        })
-    }
-
-    #[test]
-    fn status_names_the_families_and_capabilities_the_session_negotiated() {
-        assert_eq!(
-            capability_names(&established(true, false)),
-            [
-                "mp-ipv4-unicast",
-                "mp-ipv6-unicast",
-                "four-octet-as",
-                "route-refresh"
-            ]
-        );
-        assert!(
-            capability_names(&established(false, true)).contains(&"graceful-restart".to_string())
-        );
-        assert!(capability_names(&None).is_empty());
-    }
-
-    #[test]
-    fn an_ipv4_mapped_address_is_reported_as_ipv4() {
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
-        assert_eq!(unmap(mapped), "192.0.2.1".parse::<IpAddr>().expect("ip"));
-        let v6: IpAddr = "2001:db8::1".parse().expect("ip");
-        assert_eq!(unmap(v6), v6);
-    }
-}
+mod tests;
