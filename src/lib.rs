@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod fsm;
 pub mod http;
 pub mod metrics;
+pub mod migrate;
 pub mod model;
 pub mod packet;
 pub mod standalone;

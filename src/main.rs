@@ -28,6 +28,14 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MigrateTo {
+    /// ferrolb.io/v1alpha1 YAML documents.
+    Crds,
+    /// A node TOML.
+    Toml,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon (standalone without a [kubernetes] table).
@@ -55,6 +63,16 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions (YAML) generated from the Rust types.
     Crds,
+    /// Convert MetalLB manifests into ferrolb CRDs or a node TOML (stdout); every field that
+    /// cannot be carried over is a `file:line: kind/name: field: why` warning on stderr.
+    Migrate {
+        /// MetalLB manifests (YAML, several documents per file).
+        #[arg(long = "from-metallb", required = true, num_args = 1..)]
+        from_metallb: Vec<PathBuf>,
+        /// What to print.
+        #[arg(long, value_enum, default_value_t = MigrateTo::Crds)]
+        to: MigrateTo,
+    },
     /// Print version, git commit and enabled features.
     Version,
 }
@@ -75,6 +93,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Migrate { from_metallb, to } => migrate(&from_metallb, to),
         Command::Version => {
             println!(
                 "ferrolb {} (commit {}) features: bgp, standalone",
@@ -159,6 +178,52 @@ fn check(config: Option<&std::path::Path>, manifests: Option<&std::path::Path>) 
         return ExitCode::from(1);
     }
     println!("ok");
+    ExitCode::SUCCESS
+}
+
+/// Exit 0 when something was converted, 1 when an input cannot be read or parsed (or holds
+/// no MetalLB object).
+fn migrate(files: &[PathBuf], to: MigrateTo) -> ExitCode {
+    let mut m = ferrolb::migrate::Migration::default();
+    let mut failed = false;
+    for path in files {
+        let file = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                if let Err(e) = ferrolb::migrate::read(&file, &text, &mut m) {
+                    eprintln!("{e}");
+                    failed = true;
+                }
+            }
+            Err(e) => {
+                eprintln!("{file}: cannot read: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return ExitCode::from(1);
+    }
+    if m.is_empty() {
+        m.warnings.iter().for_each(|w| eprintln!("{w}"));
+        eprintln!("nothing to convert: no metallb.io object in the input");
+        return ExitCode::from(1);
+    }
+    let (out, warnings) = match to {
+        MigrateTo::Crds => match ferrolb::migrate::render_crds(&m) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("cannot render the CRDs: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        MigrateTo::Toml => ferrolb::migrate::render_toml(&m),
+    };
+    print!("{out}");
+    m.warnings
+        .iter()
+        .chain(&warnings)
+        .for_each(|w| eprintln!("{w}"));
     ExitCode::SUCCESS
 }
 

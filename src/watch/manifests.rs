@@ -75,10 +75,10 @@ pub fn check_dir(dir: &Path, node: Option<&LocalSpec>) -> Report {
 }
 
 /// One YAML document: its text and the file line it starts on.
-struct Doc<'a> {
-    text: String,
-    first_line: usize,
-    file: &'a str,
+pub(crate) struct Doc<'a> {
+    pub(crate) text: String,
+    pub(crate) first_line: usize,
+    pub(crate) file: &'a str,
 }
 
 impl Doc<'_> {
@@ -93,7 +93,7 @@ impl Doc<'_> {
 
     /// The location of `needle` (a key or a value): first as a list item (`- needle`), then
     /// as a mapping value (`: needle`), then anywhere; the document start when absent.
-    fn find(&self, needle: &str, message: impl Into<String>) -> ManifestError {
+    pub(crate) fn find(&self, needle: &str, message: impl Into<String>) -> ManifestError {
         let patterns = [
             format!("- {needle}"),
             format!(": {needle}"),
@@ -111,7 +111,7 @@ impl Doc<'_> {
     }
 }
 
-fn documents<'a>(file: &'a str, text: &str) -> Vec<Doc<'a>> {
+pub(crate) fn documents<'a>(file: &'a str, text: &str) -> Vec<Doc<'a>> {
     let mut docs = Vec::new();
     let mut current = String::new();
     let mut first_line = 1;
@@ -223,7 +223,7 @@ pub fn check_text(
     }
 }
 
-fn located(doc: &Doc<'_>, e: &serde_yaml::Error) -> ManifestError {
+pub(crate) fn located(doc: &Doc<'_>, e: &serde_yaml::Error) -> ManifestError {
     let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
     let message = e.to_string();
     // serde_yaml appends " at line L column C"; the location is already in front.
