@@ -121,6 +121,27 @@ impl Migration {
             && self.bfd_profiles.is_empty()
     }
 
+    /// One ferrolb speaker speaks one ASN (`[node] asn`; a BGPPeer's myASN must equal it): a
+    /// warning for each peer whose myASN differs from the first peer's.
+    pub fn asn_warnings(&self) -> Vec<Warning> {
+        let Some(asn) = self.peers.first().map(|p| p.object.spec.my_asn) else {
+            return Vec::new();
+        };
+        self.peers
+            .iter()
+            .filter(|p| p.object.spec.my_asn != asn)
+            .map(|p| {
+                p.origin.warn(
+                    "myASN",
+                    format!(
+                        "{} differs from the first peer's {asn}: a ferrolb node speaks one ASN ([node] asn) and refuses a peer with another",
+                        p.object.spec.my_asn
+                    ),
+                )
+            })
+            .collect()
+    }
+
     /// An advertisement's communities with the aliases of the `Community` objects resolved;
     /// an alias no Community defines is dropped with a warning.
     pub fn communities_of(&self, ad: &Item<BGPAdvertisement>) -> (Vec<String>, Vec<Warning>) {

@@ -197,6 +197,22 @@ fn community_aliases_are_resolved_into_the_advertisements_and_no_community_is_em
 }
 
 #[test]
+fn peers_with_another_my_asn_than_the_first_are_warned_in_the_crds_too() {
+    let (_, warnings) = crds(BGP);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "m.yaml:45: BGPPeer/peersample: myASN: 64512 differs from the first peer's 64500"
+        ),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].starts_with("m.yaml:56: BGPPeer/example: myASN: "),
+        "{warnings:?}"
+    );
+}
+
+#[test]
 fn an_alias_no_community_defines_is_a_warning_at_its_entry() {
     let text = "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: a\nspec:\n  communities:\n  - 64500:1\n  - no-such-alias\n";
     let (out, warnings) = crds(text);
@@ -331,4 +347,119 @@ fn the_toml_output_of_every_fixture_passes_ferrolb_check_config() {
         let config = crate::config::parse_with(Path::new("node.toml"), &out, &host());
         assert!(config.is_ok(), "{name}: {:?}\n{out}", config.err());
     }
+}
+
+fn toml_value(out: &str) -> toml::Value {
+    toml::from_str(out).expect("toml")
+}
+
+#[test]
+fn the_toml_carries_each_peer_field_under_its_node_toml_key() {
+    let text = PEER.replace("  passwordSecret:\n    name: tor-md5\n", "");
+    let (out, warnings) = toml_of(&text);
+    let v = toml_value(&out);
+    assert_eq!(v["node"]["asn"].as_integer(), Some(64512));
+    assert_eq!(v["node"]["router_id"].as_str(), Some("192.0.2.10"));
+    let p = &v["bgp"]["peers"][0];
+    assert_eq!(p["name"].as_str(), Some("tor"));
+    assert_eq!(p["address"].as_str(), Some("192.0.2.1"));
+    assert_eq!(p["asn"].as_integer(), Some(64500));
+    assert_eq!(p["port"].as_integer(), Some(1179));
+    assert_eq!(p["hold_time"].as_integer(), Some(90));
+    assert_eq!(p["keepalive_time"].as_integer(), Some(30));
+    assert_eq!(p["source_address"].as_str(), Some("192.0.2.10"));
+    assert_eq!(p["ebgp_multihop"].as_integer(), Some(255));
+    assert_eq!(p["bfd"].as_bool(), Some(true));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("m.yaml:17: BGPPeer/tor: nodeSelectors: node.toml"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn the_toml_carries_pools_and_warns_about_service_allocation() {
+    let (out, warnings) = toml_of(POOLS);
+    let v = toml_value(&out);
+    let pools = v["pools"].as_array().expect("pools");
+    assert_eq!(pools[0]["name"].as_str(), Some("cheap"));
+    assert_eq!(pools[0]["addresses"][0].as_str(), Some("198.51.100.0/24"));
+    assert_eq!(pools[1]["auto_assign"].as_bool(), Some(false));
+    assert_eq!(pools[2]["avoid_buggy_ips"].as_bool(), Some(true));
+    assert_eq!(v["node"]["asn"].as_integer(), Some(64512));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "m.yaml:34: IPAddressPool/ippool-ns-service-alloc-sample: serviceAllocation: "
+        ),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn the_toml_carries_bgp_advertisements_and_warns_about_node_selectors_asns_and_bfd() {
+    let (out, warnings) = toml_of(BGP);
+    let v = toml_value(&out);
+    let ads = v["advertisements"].as_array().expect("advertisements");
+    assert_eq!(ads.len(), 3);
+    assert_eq!(ads[0]["pools"][0].as_str(), Some("first-pool"));
+    assert_eq!(ads[0]["communities"][0].as_str(), Some("1234:1"));
+    assert_eq!(ads[0]["local_pref"].as_integer(), Some(100));
+    assert_eq!(ads[0]["aggregation_length"].as_integer(), Some(32));
+    assert_eq!(ads[1]["aggregation_length"].as_integer(), Some(24));
+    assert_eq!(v["bgp"]["peers"].as_array().map(Vec::len), Some(3));
+    let starts = [
+        "m.yaml:45: BGPPeer/peersample: myASN: 64512 differs",
+        "m.yaml:56: BGPPeer/example: myASN: 64512 differs",
+        "m.yaml:31: BFDProfile/testbfdprofile: spec: node.toml has no BFD profiles",
+        "m.yaml:61: BGPPeer/example: nodeSelectors: ",
+        "m.yaml:105: BGPAdvertisement/example: nodeSelectors: ",
+    ];
+    assert_eq!(warnings.len(), starts.len(), "{warnings:?}");
+    for (w, s) in warnings.iter().zip(starts) {
+        assert!(w.starts_with(s), "{s} in {warnings:?}");
+    }
+}
+
+#[test]
+fn the_toml_carries_l2_advertisements_as_mode_l2_with_their_interfaces() {
+    let (out, warnings) = toml_of(L2);
+    let v = toml_value(&out);
+    let ads = v["advertisements"].as_array().expect("advertisements");
+    assert_eq!(ads.len(), 3);
+    for ad in ads {
+        assert_eq!(ad["mode"].as_str(), Some("l2"));
+        assert_eq!(ad["pools"][0].as_str(), Some("first-pool"));
+    }
+    assert_eq!(ads[2]["interfaces"].as_array().map(Vec::len), Some(2));
+    assert_eq!(ads[2]["interfaces"][1].as_str(), Some("eth1"));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("m.yaml:35: L2Advertisement/example-nodes: nodeSelectors: "),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn pool_selectors_become_the_names_of_the_pools_they_select_in_the_toml() {
+    let text = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: gold\n  labels: {tier: gold}\nspec:\n  addresses: [198.51.100.0/24]\n---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: other\nspec:\n  addresses: [203.0.113.0/24]\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: a\nspec:\n  ipAddressPoolSelectors:\n  - matchLabels: {tier: gold}\n";
+    let (out, warnings) = toml_of(text);
+    let v = toml_value(&out);
+    assert_eq!(v["advertisements"][0]["pools"][0].as_str(), Some("gold"));
+    assert_eq!(
+        v["advertisements"][0]["pools"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("m.yaml:21: BGPAdvertisement/a: ipAddressPoolSelectors: "),
+        "{warnings:?}"
+    );
+    let (crd, _) = crds(text);
+    let pool: Vec<IPAddressPool> = objects(&crd, "IPAddressPool");
+    assert_eq!(
+        pool[0].metadata.labels.as_ref().map(|l| l["tier"].as_str()),
+        Some("gold"),
+        "labels are kept for the selectors in the cluster"
+    );
 }

@@ -9,7 +9,7 @@ use crate::watch::crds::SecretReference;
 /// The YAML stream and the warnings of this target.
 pub fn render(m: &Migration) -> Result<(String, Vec<Warning>), serde_yaml::Error> {
     let mut out = String::from("# Converted from MetalLB by `ferrolb migrate --from-metallb`.\n");
-    let mut warnings = Vec::new();
+    let mut warnings = m.asn_warnings();
     for p in &m.pools {
         document(&mut out, &p.object)?;
     }

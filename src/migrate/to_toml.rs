@@ -72,12 +72,7 @@ fn node(m: &Migration, out: &mut String, w: &mut Vec<Warning>) {
         Some(first) => {
             let asn = first.object.spec.my_asn;
             let _ = writeln!(out, "asn = {asn}");
-            for p in m.peers.iter().filter(|p| p.object.spec.my_asn != asn) {
-                w.push(p.origin.warn(
-                    "myASN",
-                    format!("{} differs from the first peer's {asn}: one node speaks with one ASN ([node] asn = {asn})", p.object.spec.my_asn),
-                ));
-            }
+            w.extend(m.asn_warnings());
         }
         None => out.push_str("asn = 64512 # no BGPPeer in the input: set this node's ASN\n"),
     }
