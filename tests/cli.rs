@@ -297,3 +297,63 @@ fn the_daemonset_node_config_passes_check() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+const METALLB_BGP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/metallb/bgp.yaml"
+);
+
+#[test]
+fn migrate_prints_crds_that_check_accepts_and_warnings_on_stderr() {
+    let out = ferrolb(&["migrate", "--from-metallb", METALLB_BGP]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&stdout)
+        .map(|d| serde::Deserialize::deserialize(d).expect("yaml on stdout"))
+        .collect();
+    assert!(
+        docs.iter()
+            .all(|d| d["apiVersion"].as_str() == Some("ferrolb.io/v1alpha1")),
+        "{stdout}"
+    );
+    assert_eq!(docs.len(), 8, "{stdout}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(&dir, "ferrolb.yaml", &stdout);
+    let check = ferrolb(&["check", "--manifests", dir.path().to_str().expect("utf8")]);
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("{METALLB_BGP}:45: BGPPeer/peersample: myASN: ")),
+        "{stderr}"
+    );
+
+    let out = ferrolb(&["migrate", "--from-metallb", METALLB_BGP, "--to", "toml"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let toml: toml::Value =
+        toml::from_str(&String::from_utf8_lossy(&out.stdout)).expect("toml on stdout");
+    assert_eq!(toml["node"]["asn"].as_integer(), Some(64500));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{METALLB_BGP}:61: BGPPeer/example: nodeSelectors: "
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn migrate_exits_1_naming_the_file_it_cannot_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.yaml");
+    let missing = missing.to_str().expect("utf8");
+    let out = ferrolb(&["migrate", "--from-metallb", METALLB_BGP, missing]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("{missing}: cannot read")),
+        "{stderr}"
+    );
+}
