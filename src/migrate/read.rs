@@ -252,15 +252,17 @@ fn peer(mut spec: Mapping, mut origin: Origin, m: &mut Migration) {
         return;
     };
     if let Some(secret) = s.password_secret.as_mut() {
-        if let Some(ns) = secret.namespace.take() {
-            m.warnings.push(origin.warn(
-                "passwordSecret",
-                format!(
-                    "ferrolb reads Secret `{}` from `{NAMESPACE}`, not `{ns}`: copy it there",
-                    secret.name
-                ),
-            ));
-        }
+        let from = secret
+            .namespace
+            .take()
+            .unwrap_or_else(|| "metallb-system".into());
+        m.warnings.push(origin.warn(
+            "passwordSecret",
+            format!(
+                "ferrolb reads Secret `{}` (key `password`) from `{NAMESPACE}`: copy it there from `{from}`",
+                secret.name
+            ),
+        ));
     }
     let o = BGPPeer::new(&origin.name, s);
     push(&mut m.peers, o, origin, |o| &mut o.metadata);

@@ -76,10 +76,16 @@ spec:
       rack: a
 ";
 
+const SECRET: &str = "  passwordSecret:\n    name: tor-md5\n";
+
 #[test]
 fn every_supported_peer_field_lands_in_the_ferrolb_bgppeer() {
     let (out, warnings) = crds(PEER);
-    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("m.yaml:17: BGPPeer/tor: passwordSecret: ferrolb reads Secret `tor-md5` (key `password`) from `ferrolb-system`: copy it there from `metallb-system`"),
+        "{warnings:?}"
+    );
     let p: BGPPeer = one(&out, "BGPPeer");
     assert_eq!(p.metadata.name.as_deref(), Some("tor"));
     assert_eq!(p.metadata.namespace.as_deref(), Some(NAMESPACE));
@@ -136,7 +142,7 @@ fn a_plain_password_becomes_a_secret_to_fill_and_is_never_printed() {
 #[test]
 fn each_peer_field_ferrolb_lacks_is_a_warning_at_its_line() {
     let extra = "  vrf: red\n  dynamicASN: external\n  interface: eth0\n  disableMP: true\n  enableGracefulRestart: true\n  connectTime: 5s\n  someFutureField: 1\n";
-    let (out, warnings) = crds(&format!("{PEER}{extra}"));
+    let (out, warnings) = crds(&format!("{}{extra}", PEER.replace(SECRET, "")));
     let fields = [
         "vrf",
         "dynamicASN",
@@ -148,7 +154,7 @@ fn each_peer_field_ferrolb_lacks_is_a_warning_at_its_line() {
     ];
     assert_eq!(warnings.len(), fields.len(), "{warnings:?}");
     for (i, field) in fields.iter().enumerate() {
-        let want = format!("m.yaml:{}: BGPPeer/tor: {field}: ", 22 + i);
+        let want = format!("m.yaml:{}: BGPPeer/tor: {field}: ", 20 + i);
         assert!(warnings[i].starts_with(&want), "{want} in {warnings:?}");
         assert!(!out.contains(&format!("{field}:")), "{out}");
     }
@@ -355,7 +361,7 @@ fn toml_value(out: &str) -> toml::Value {
 
 #[test]
 fn the_toml_carries_each_peer_field_under_its_node_toml_key() {
-    let text = PEER.replace("  passwordSecret:\n    name: tor-md5\n", "");
+    let text = PEER.replace(SECRET, "");
     let (out, warnings) = toml_of(&text);
     let v = toml_value(&out);
     assert_eq!(v["node"]["asn"].as_integer(), Some(64512));
