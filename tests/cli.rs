@@ -344,7 +344,7 @@ fn migrate_prints_crds_that_check_accepts_and_warnings_on_stderr() {
 }
 
 #[test]
-fn migrate_exits_1_naming_the_file_it_cannot_read() {
+fn migrate_exits_1_naming_the_file_it_cannot_read_or_parse() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.yaml");
     let missing = missing.to_str().expect("utf8");
@@ -356,4 +356,15 @@ fn migrate_exits_1_naming_the_file_it_cannot_read() {
         stderr.starts_with(&format!("{missing}: cannot read")),
         "{stderr}"
     );
+
+    let bad = write(
+        &dir,
+        "bad.yaml",
+        "apiVersion: metallb.io/v1beta1\nkind: [\n",
+    );
+    let bad = bad.to_str().expect("utf8");
+    let out = ferrolb(&["migrate", "--from-metallb", bad]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(&format!("{bad}:3: ")), "{stderr}");
 }
