@@ -302,6 +302,21 @@ fn an_unknown_metallb_kind_is_a_warning_and_other_groups_are_skipped_silently() 
 }
 
 #[test]
+fn a_value_our_type_cannot_hold_is_a_warning_and_the_object_is_skipped() {
+    let text = PEER.replace("peerASN: 64500", "peerASN: sixty-four-thousand");
+    let m = migrate(&text);
+    assert!(m.peers.is_empty());
+    let w: Vec<String> = m.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w.iter().any(
+            |w| w.starts_with("m.yaml:2: BGPPeer/tor: spec: cannot convert (")
+                && w.ends_with("object skipped")
+        ),
+        "{w:?}"
+    );
+}
+
+#[test]
 fn a_namespace_other_than_metallb_system_is_a_warning() {
     let text = POOLS.replacen("namespace: metallb-system", "namespace: lb", 1);
     let (_, warnings) = crds(&text);

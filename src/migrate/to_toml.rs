@@ -10,7 +10,7 @@ use crate::watch::crds::{
     BGPAdvertisement, BGPAdvertisementSpec, BGPPeer, IPAddressPool, LabelSelector,
 };
 
-const NO_SELECTORS: &str = "node.toml applies to the node that reads it and has no node selectors; left out (keep this peer only in the files of the nodes it selected)";
+const NO_SELECTORS: &str = "node.toml applies to the node that reads it and has no node selectors; left out (keep this entry only in the files of the nodes it selected)";
 
 /// A TOML string literal.
 fn q(s: &str) -> String {
@@ -234,9 +234,6 @@ fn pools_of(
 
 fn node_selectors(list: &[LabelSelector], origin: &super::Origin, w: &mut Vec<Warning>) {
     if !list.is_empty() {
-        w.push(origin.warn(
-            "nodeSelectors",
-            "node.toml applies to the node that reads it and has no node selectors; left out",
-        ));
+        w.push(origin.warn("nodeSelectors", NO_SELECTORS));
     }
 }
