@@ -27,8 +27,8 @@ pub struct Doing {
 }
 
 /// Per service: the sessions that carry its addresses. Services nobody carries are left out.
-pub fn doing(
-    services: &BTreeMap<String, Vec<Assigned>>,
+pub fn doing<'a>(
+    services: impl IntoIterator<Item = (&'a String, &'a Vec<Assigned>)>,
     carried: &[Carried],
 ) -> BTreeMap<String, Doing> {
     let mut out = BTreeMap::new();

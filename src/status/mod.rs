@@ -195,12 +195,9 @@ impl StatusModel {
         let Ok(m) = self.0.lock() else {
             return BTreeMap::new();
         };
-        let wanted: BTreeMap<String, Vec<Assigned>> = m
-            .services
-            .iter()
-            .map(|s| (s.name.clone(), s.wanted.clone()))
-            .collect();
-        carried::doing(&wanted, &Self::carried(&m))
+        // Read in place: this runs every second, for every Service of the node.
+        let wanted = m.services.iter().map(|s| (&s.name, &s.wanted));
+        carried::doing(wanted, &Self::carried(&m))
     }
 
     /// The body of `/status`: `announced_by` read from the sessions, not from the plan.

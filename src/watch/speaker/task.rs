@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::super::crds::IPAddressPool;
 use super::super::mirror::{all, Cluster};
 use super::super::Stop;
 use super::super::{events, service};
@@ -60,7 +61,9 @@ impl SpeakerTask {
             // second regardless: report what the sessions do, since session states and
             // Adj-RIB-Outs change without a cluster change.
             if std::mem::take(&mut dirty) {
-                let (desired, plan, new) = self.plan(&local, &mut logged);
+                // One copy of the pools per cluster change, for the plan and for /status.
+                let pools = all(&self.cluster.pools);
+                let (desired, plan, new) = self.plan(&local, &pools, &mut logged);
                 self.tell(&new).await;
                 if let Some(l) = self
                     .listener
@@ -72,7 +75,7 @@ impl SpeakerTask {
                 }
                 let step = announcer.apply(desired);
                 speaker.apply(&local, step).await;
-                self.publish(&announcer, &speaker, plan);
+                self.publish(&announcer, &speaker, &pools, plan);
             }
             doing.send_if_modified(|d| {
                 let now = self.status.doing();
@@ -99,6 +102,7 @@ impl SpeakerTask {
     fn plan(
         &self,
         local: &LocalSpec,
+        pools: &[IPAddressPool],
         logged: &mut Vec<Problem>,
     ) -> (Desired, Announcements, Vec<Problem>) {
         let c = &self.cluster;
@@ -110,7 +114,6 @@ impl SpeakerTask {
             .find(|n| n.metadata.name.as_deref() == Some(node))
             .and_then(|n| n.metadata.labels.clone())
             .unwrap_or_default();
-        let pools = all(&c.pools);
         let passwords = Passwords {
             namespace: self.k.namespace.clone(),
             by_secret: c
@@ -133,7 +136,7 @@ impl SpeakerTask {
         let inputs = plan::Inputs {
             peers: &peers,
             advertisements: &ads,
-            pools: &pools,
+            pools,
             services: &services,
             slices: &slices,
             labels: &labels,
@@ -189,8 +192,13 @@ impl SpeakerTask {
     }
 
     /// `/status`: every Service of ours, with what this node announces of it and why not.
-    fn publish(&self, announcer: &Announcer, speaker: &Speaker, found: Announcements) {
-        let pools = all(&self.cluster.pools);
+    fn publish(
+        &self,
+        announcer: &Announcer,
+        speaker: &Speaker,
+        pools: &[IPAddressPool],
+        found: Announcements,
+    ) {
         let mut services: Vec<ServiceEntry> = self
             .cluster
             .services
@@ -202,7 +210,7 @@ impl SpeakerTask {
                 let addresses = service::ingress(s);
                 let pool = addresses
                     .first()
-                    .and_then(|a| plan::pool_holding(&pools, *a));
+                    .and_then(|a| plan::pool_holding(pools, *a));
                 let wanted = found.wanted.get(&key).cloned().unwrap_or_default();
                 let reason = found.not.get(&key).cloned();
                 ServiceEntry::planned(key, addresses, pool, wanted, announcer, reason)
