@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the real routers the interop tests talk to
-# (BIRD 2, FRR, GoBGP), the manifest validator (kubernetes-validate) and kubectl 1.20, then runs
-# fmt, clippy -D warnings, the purity check and cargo test.
+# (BIRD 2, FRR, GoBGP), the image tools (umoci, skopeo, podman with runc), the manifest validator
+# (kubernetes-validate), kubectl 1.20 and promtool, then runs fmt, clippy -D warnings, the purity
+# check, builds the OCI image (scripts/image.sh) and runs cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,9 @@ command -v bird >/dev/null 2>&1 || need+=(bird2)
 command -v gobgpd >/dev/null 2>&1 || need+=(gobgpd)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+for tool in umoci skopeo podman runc; do
+  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
 if ! command -v cargo >/dev/null 2>&1; then
   need+=(cargo rustc)
 fi
@@ -40,6 +44,21 @@ if [ ! -x "$kubectl120" ]; then
   rm -rf "$tmp"
 fi
 export KUBECTL="$PWD/$kubectl120"
+# promtool from Debian's prometheus package, unpacked under target/ the same way (the package
+# would install and start a Prometheus server; the tests need only its rule checker).
+promtool=target/tools/prometheus/usr/bin/promtool
+if [ ! -x "$promtool" ]; then
+  echo "==> fetching promtool (Debian prometheus)"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
+    apt-get update -qq
+    (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1)
+  fi
+  mkdir -p target/tools/prometheus
+  dpkg-deb -x "$tmp"/prometheus_*.deb target/tools/prometheus
+  rm -rf "$tmp"
+fi
+export PROMTOOL="$PWD/$promtool"
 if ! rustup component list --installed 2>/dev/null | grep -q clippy; then
   rustup component add clippy rustfmt 2>/dev/null || true
 fi
@@ -65,6 +84,9 @@ if [ -n "$zb" ]; then
   echo "zettabgp used outside src/packet/codec.rs: $zb" >&2
   exit 1
 fi
+
+echo "==> the OCI image (scripts/image.sh; tests/image.rs inspects and runs it)"
+scripts/image.sh
 
 echo "==> cargo test"
 cargo test
