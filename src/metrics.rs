@@ -278,7 +278,11 @@ mod tests {
             asn: Some(64500),
             ..PeerInput::default()
         };
-        let mut s = PeerStatus::new(&peer::validate(&input, None).0.expect("peer"));
+        let mut s = PeerStatus::new(
+            &peer::validate(&input, None, &Default::default())
+                .0
+                .expect("peer"),
+        );
         s.state = state;
         s.counters.flaps = 2;
         s.counters.updates_sent = 7;

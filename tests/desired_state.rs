@@ -1,6 +1,6 @@
 //! One desired state, two front ends: the same peers, pools, advertisements and service
 //! addresses written as node.toml and as CRD objects (BGPPeer, IPAddressPool, BGPAdvertisement,
-//! a Service with status) give the shared announcer identical sink changes, step by step.
+//! BFDProfile, a Service with status) give the shared announcer identical sink changes, step by step.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use ferrolb::announce::{Announcer, Changes};
 use ferrolb::config::{parse_with, HostInfo};
 use ferrolb::standalone::{desired, Addresses};
-use ferrolb::watch::crds::{BGPAdvertisement, BGPPeer, IPAddressPool};
+use ferrolb::watch::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool};
 use ferrolb::watch::speaker::plan::{self, Inputs, Passwords};
 
 const NODE: &str = r#"
@@ -28,12 +28,20 @@ name = "tor1"
 address = "192.0.2.1"
 asn = 64500
 hold_time = 9
+bfd_profile = "fast"
+
+[[bfd_profiles]]
+name = "fast"
+receive_interval = 100
+transmit_interval = 150
+detect_multiplier = 4
 
 [[bgp.peers]]
 name = "tor2"
 address = "2001:db8::1"
 asn = 64512
 port = 1179
+bfd = true
 
 [[pools]]
 name = "public"
@@ -53,8 +61,9 @@ aggregation_length_v6 = 64
 "#;
 
 const CRDS: &[&str] = &[
-    "kind: BGPPeer\nmetadata: {name: tor1}\nspec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s}",
-    "kind: BGPPeer\nmetadata: {name: tor2}\nspec: {myASN: 64512, peerASN: 64512, peerAddress: \"2001:db8::1\", peerPort: 1179}",
+    "kind: BGPPeer\nmetadata: {name: tor1}\nspec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9s, bfdProfile: fast}",
+    "kind: BGPPeer\nmetadata: {name: tor2}\nspec: {myASN: 64512, peerASN: 64512, peerAddress: \"2001:db8::1\", peerPort: 1179, bfdProfile: default}",
+    "kind: BFDProfile\nmetadata: {name: fast}\nspec: {receiveInterval: 100, transmitInterval: 150, detectMultiplier: 4}",
     "kind: IPAddressPool\nmetadata: {name: public}\nspec: {addresses: [198.51.100.0/24, \"2001:db8:100::/64\"]}",
     "kind: BGPAdvertisement\nmetadata: {name: a-hosts}\nspec: {ipAddressPools: [public], peers: [tor1], communities: [\"64500:100\", \"large:64500:1:2\", no-export], aggregationLength: 32}",
     "kind: BGPAdvertisement\nmetadata: {name: b-aggregates}\nspec: {ipAddressPools: [public], localPref: 200, aggregationLength: 24, aggregationLengthV6: 64}",
@@ -114,6 +123,11 @@ fn from_crds(services: &[(&str, &[&str])]) -> ferrolb::announce::Desired {
         .filter(|t| t.starts_with("kind: BGPAdvertisement"))
         .map(|t| object(t))
         .collect();
+    let profiles: Vec<BFDProfile> = CRDS
+        .iter()
+        .filter(|t| t.starts_with("kind: BFDProfile"))
+        .map(|t| object(t))
+        .collect();
     let services: Vec<Service> = services.iter().map(|(n, a)| service(n, a)).collect();
     let inputs = Inputs {
         peers: &peers,
@@ -123,6 +137,7 @@ fn from_crds(services: &[(&str, &[&str])]) -> ferrolb::announce::Desired {
         slices: &[],
         labels: &BTreeMap::new(),
         passwords: &Passwords::default(),
+        bfd_profiles: &profiles,
         node: "node-a",
         class: "",
     };

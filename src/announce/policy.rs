@@ -165,7 +165,9 @@ mod tests {
             next_hop_v6: next_hop_v6.map(str::to_string),
             ..PeerInput::default()
         };
-        peer::validate(&input, None).0.expect("valid peer")
+        peer::validate(&input, None, &Default::default())
+            .0
+            .expect("valid peer")
     }
 
     #[test]

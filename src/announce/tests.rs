@@ -15,7 +15,9 @@ fn peer_spec(name: &str, last: u8) -> PeerSpec {
         asn: Some(64500),
         ..PeerInput::default()
     };
-    peer::validate(&input, None).0.expect("valid peer")
+    peer::validate(&input, None, &Default::default())
+        .0
+        .expect("valid peer")
 }
 
 fn at(addr: &str, pool: Option<&str>) -> Assigned {

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use super::problems::{span_in, span_of, Problems};
-use super::raw::{RawAdvertisement, RawPeer, RawPool, S};
+use super::raw::{RawAdvertisement, RawBfdProfile, RawPeer, RawPool, S};
 use crate::allocator::NodeAddress;
 use crate::model::{
-    advertisement, peer, pool, AdvertisementInput, AdvertisementSpec, FieldError, LocalSpec,
-    PeerInput, PeerSpec, PoolInput, PoolSpec,
+    advertisement, bfd, peer, pool, AdvertisementInput, AdvertisementSpec, BfdProfileInput,
+    BfdProfiles, FieldError, LocalSpec, PeerInput, PeerSpec, PoolInput, PoolSpec,
 };
 
 fn text(v: &Option<S<String>>) -> Option<String> {
@@ -43,6 +43,7 @@ fn peer_input(r: &RawPeer) -> PeerInput {
         passive: r.passive,
         families: r.families.as_deref().map(texts),
         bfd: r.bfd,
+        bfd_profile: text(&r.bfd_profile),
         extended_messages: r.extended_messages,
         next_hop: text(&r.next_hop),
         next_hop_v6: text(&r.next_hop_v6),
@@ -64,15 +65,62 @@ fn peer_span(r: &RawPeer, e: &FieldError, whole: &Range<usize>) -> Range<usize> 
         "families" => span_in(r.families.as_deref().unwrap_or(&[]), e.index, whole),
         "next_hop" => span_of(r.next_hop.as_ref(), whole),
         "next_hop_v6" => span_of(r.next_hop_v6.as_ref(), whole),
+        "bfd_profile" => span_of(r.bfd_profile.as_ref(), whole),
         _ => whole.clone(),
     }
 }
 
+/// `[[bfd_profiles]]` by name; a second profile of the same name is refused.
+pub fn bfd_profiles(raw: &[S<RawBfdProfile>], p: &mut Problems) -> BfdProfiles {
+    let mut out = BfdProfiles::new();
+    for (i, rp) in raw.iter().enumerate() {
+        let r = rp.get_ref();
+        let input = BfdProfileInput {
+            name: text(&r.name),
+            receive_interval: int(&r.receive_interval),
+            transmit_interval: int(&r.transmit_interval),
+            detect_multiplier: int(&r.detect_multiplier),
+            passive: r.passive,
+            minimum_ttl: int(&r.minimum_ttl),
+            echo_mode: None,
+        };
+        let whole = rp.span();
+        let span = |e: &FieldError| match e.field {
+            "name" => span_of(r.name.as_ref(), &whole),
+            "receive_interval" => span_of(r.receive_interval.as_ref(), &whole),
+            "transmit_interval" => span_of(r.transmit_interval.as_ref(), &whole),
+            "detect_multiplier" => span_of(r.detect_multiplier.as_ref(), &whole),
+            "minimum_ttl" => span_of(r.minimum_ttl.as_ref(), &whole),
+            _ => whole.clone(),
+        };
+        let (profile, errors) = bfd::validate(&input);
+        for e in &errors {
+            p.field(&format!("bfd_profiles[{i}]"), e, span(e));
+        }
+        let Some(profile) = profile else { continue };
+        if out.contains_key(&profile.name) {
+            let e = FieldError::new(
+                "name",
+                format!("`{}` names an earlier profile", profile.name),
+            );
+            p.field(&format!("bfd_profiles[{i}]"), &e, span(&e));
+            continue;
+        }
+        out.insert(profile.name.clone(), profile);
+    }
+    out
+}
+
 /// Every usable peer; a peer with the address or name of an earlier one is refused.
-pub fn peers(raw: &[S<RawPeer>], node: &LocalSpec, p: &mut Problems) -> Vec<PeerSpec> {
+pub fn peers(
+    raw: &[S<RawPeer>],
+    node: &LocalSpec,
+    profiles: &BfdProfiles,
+    p: &mut Problems,
+) -> Vec<PeerSpec> {
     let mut out = Vec::new();
     for (i, rp) in raw.iter().enumerate() {
-        let (spec, errors) = peer::validate(&peer_input(rp.get_ref()), Some(node));
+        let (spec, errors) = peer::validate(&peer_input(rp.get_ref()), Some(node), profiles);
         for e in &errors {
             p.field(
                 &format!("bgp.peers[{i}]"),

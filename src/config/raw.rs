@@ -11,6 +11,8 @@ pub struct RawConfig {
     pub node: Option<S<RawNode>>,
     pub bgp: Option<RawBgp>,
     #[serde(default)]
+    pub bfd_profiles: Vec<S<RawBfdProfile>>,
+    #[serde(default)]
     pub pools: Vec<S<RawPool>>,
     #[serde(default)]
     pub advertisements: Vec<S<RawAdvertisement>>,
@@ -57,9 +59,21 @@ pub struct RawPeer {
     pub passive: Option<bool>,
     pub families: Option<Vec<S<String>>>,
     pub bfd: Option<bool>,
+    pub bfd_profile: Option<S<String>>,
     pub extended_messages: Option<bool>,
     pub next_hop: Option<S<String>>,
     pub next_hop_v6: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBfdProfile {
+    pub name: Option<S<String>>,
+    pub receive_interval: Option<S<i64>>,
+    pub transmit_interval: Option<S<i64>>,
+    pub detect_multiplier: Option<S<i64>>,
+    pub passive: Option<bool>,
+    pub minimum_ttl: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,7 +31,8 @@ pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems, w: &mut Proble
         addresses: node.addresses.clone(),
         graceful_restart_time,
     };
-    let peers = objects::peers(bgp_raw.map_or(&[][..], |b| &b.peers), &local, p);
+    let profiles = objects::bfd_profiles(&raw.bfd_profiles, p);
+    let peers = objects::peers(bgp_raw.map_or(&[][..], |b| &b.peers), &local, &profiles, p);
     let bgp = BgpConfig {
         listen: listen(
             bgp_raw.and_then(|b| b.listen.as_ref()),

@@ -12,6 +12,7 @@
 //! allocator's selector types.
 
 pub mod advertisement;
+pub mod bfd;
 mod field;
 pub mod peer;
 pub mod pool;
@@ -19,6 +20,7 @@ pub mod selector;
 mod values;
 
 pub use advertisement::{AdvertisementInput, AdvertisementSpec, Mode};
+pub use bfd::{BfdProfile, BfdProfileInput, BfdProfiles};
 pub use field::FieldError;
 pub use peer::{LocalSpec, PeerInput, PeerSpec};
 pub use pool::{PoolInput, PoolSpec};

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
+use super::bfd::{self, BfdProfile, BfdProfiles};
 use super::field::{ranged, FieldError};
 use super::values::is_link_local;
 use crate::packet::message::Family;
@@ -46,7 +47,8 @@ pub struct PeerSpec {
     pub ttl_security: bool,
     pub passive: bool,
     pub families: BTreeSet<Family>,
-    pub bfd: bool,
+    /// The BFD profile of this peer's BFD session; `None`: no BFD.
+    pub bfd: Option<BfdProfile>,
     /// Offer extended messages (RFC 8654).
     pub extended_messages: bool,
     /// IPv4 next hop to announce instead of the default (session address or node address).
@@ -85,17 +87,21 @@ pub struct PeerInput {
     /// `"ipv4"`, `"ipv6"`; `None` = both.
     pub families: Option<Vec<String>>,
     pub bfd: Option<bool>,
+    /// A BFD profile by name; implies `bfd`.
+    pub bfd_profile: Option<String>,
     pub extended_messages: Option<bool>,
     pub next_hop: Option<String>,
     pub next_hop_v6: Option<String>,
 }
 
 /// Checks one peer against the node it runs on (`None`: the node is not known, as in an
-/// offline manifest check, and the rules relative to it are skipped). Every problem is
-/// returned; the spec is `None` only when the peer cannot run at all.
+/// offline manifest check, and the rules relative to it are skipped) and the BFD profiles its
+/// `bfd_profile` may name. Every problem is returned; the spec is `None` only when the peer
+/// cannot run at all.
 pub fn validate(
     input: &PeerInput,
     node: Option<&LocalSpec>,
+    profiles: &BfdProfiles,
 ) -> (Option<PeerSpec>, Vec<FieldError>) {
     let mut e = Vec::new();
     let address = match input.address.as_deref().map(str::trim) {
@@ -144,6 +150,11 @@ pub fn validate(
         ranged(input.connect_retry, "connect_retry", 1, 65535, &mut e).unwrap_or(5) as u32;
     let ebgp_multihop =
         ranged(input.ebgp_multihop, "ebgp_multihop", 1, 255, &mut e).map(|v| v as u8);
+    let bfd =
+        bfd::for_peer(input.bfd, input.bfd_profile.as_deref(), profiles).unwrap_or_else(|err| {
+            e.push(err);
+            None
+        });
     let (Some(address), Some(asn)) = (address, asn) else {
         return (None, e);
     };
@@ -161,7 +172,7 @@ pub fn validate(
         ttl_security: input.ttl_security.unwrap_or(false),
         passive: input.passive.unwrap_or(false),
         families,
-        bfd: input.bfd.unwrap_or(false),
+        bfd,
         extended_messages: input.extended_messages.unwrap_or(true),
         next_hop,
         next_hop_v6,
@@ -323,6 +334,14 @@ pub fn dedupe(peers: &mut Vec<(usize, PeerSpec)>) -> Vec<(usize, FieldError)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With no BFD profiles defined.
+    fn validate(
+        input: &PeerInput,
+        node: Option<&LocalSpec>,
+    ) -> (Option<PeerSpec>, Vec<FieldError>) {
+        super::validate(input, node, &BfdProfiles::new())
+    }
 
     fn node() -> LocalSpec {
         LocalSpec {

@@ -20,7 +20,9 @@ fn cell(state: State, carries: &[&str]) -> StatusCell {
         asn: Some(64500),
         ..PeerInput::default()
     };
-    let spec = peer::validate(&input, None).0.expect("peer");
+    let spec = peer::validate(&input, None, &Default::default())
+        .0
+        .expect("peer");
     let mut s = PeerStatus::new(&spec);
     s.state = state;
     s.announced = carries

@@ -8,9 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool, LabelSelector};
+use super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, LabelSelector};
 use crate::model::{
-    AdvertisementInput, ExpressionInput, FieldError, PeerInput, PoolInput, SelectorInput,
+    AdvertisementInput, BfdProfileInput, ExpressionInput, FieldError, PeerInput, PoolInput,
+    SelectorInput,
 };
 
 /// A label selector as the model reads it.
@@ -80,9 +81,37 @@ pub fn peer_input(p: &BGPPeer, password: Option<String>) -> (PeerInput, Vec<Fiel
         password,
         // MetalLB's ebgpMultiHop is a switch: on means any TTL.
         ebgp_multihop: s.ebgp_multi_hop.and_then(|m| m.then_some(255)),
+        bfd_profile: s.bfd_profile.clone(),
         ..PeerInput::default()
     };
     (input, errors)
+}
+
+/// A BFDProfile as the model reads it (MetalLB's fields; intervals in milliseconds).
+pub fn bfd_profile_input(p: &BFDProfile) -> BfdProfileInput {
+    let s = &p.spec;
+    BfdProfileInput {
+        name: p.metadata.name.clone(),
+        receive_interval: s.receive_interval.map(i64::from),
+        transmit_interval: s.transmit_interval.map(i64::from),
+        detect_multiplier: s.detect_multiplier.map(i64::from),
+        passive: s.passive_mode,
+        minimum_ttl: s.minimum_ttl.map(i64::from),
+        echo_mode: s.echo_mode,
+    }
+}
+
+/// A BFDProfile field in the CRD's spelling.
+pub fn bfd_field(field: &str) -> &'static str {
+    match field {
+        "receive_interval" => "receiveInterval",
+        "transmit_interval" => "transmitInterval",
+        "detect_multiplier" => "detectMultiplier",
+        "minimum_ttl" => "minimumTtl",
+        "echo_mode" => "echoMode",
+        "name" => "name",
+        _ => "spec",
+    }
 }
 
 /// A BGPAdvertisement as the model reads it, with the pools it selects resolved to names.
@@ -134,6 +163,7 @@ pub fn peer_field(field: &str) -> &'static str {
         "source_address" => "sourceAddress",
         "password" => "passwordSecret",
         "ebgp_multihop" => "ebgpMultiHop",
+        "bfd_profile" => "bfdProfile",
         "name" => "name",
         _ => "spec",
     }

@@ -23,7 +23,9 @@ use super::convert::{self, advertisement_field, peer_field, pool_field};
 use super::crds::{
     BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement, ServiceAnnouncement,
 };
-use crate::model::{advertisement, peer, pool, selector, FieldError, LocalSpec};
+use crate::model::{
+    advertisement, bfd, peer, pool, selector, BfdProfile, BfdProfiles, FieldError, LocalSpec,
+};
 
 const API_VERSION: &str = "ferrolb.io/v1alpha1";
 
@@ -188,7 +190,7 @@ pub fn check_text(
                 typed::<BGPAdvertisement>(&doc, report).map(|o| bgp_ad(&doc, &o, report))
             }
             "L2Advertisement" => typed::<L2Advertisement>(&doc, report).map(drop),
-            "BFDProfile" => typed::<BFDProfile>(&doc, report).map(drop),
+            "BFDProfile" => typed::<BFDProfile>(&doc, report).map(|o| check_bfd(&doc, &o, report)),
             "ServiceAnnouncement" => typed::<ServiceAnnouncement>(&doc, report).map(drop),
             other => {
                 report.errors.push(doc.find(
@@ -277,11 +279,26 @@ fn selectors(doc: &Doc<'_>, list: &[super::crds::LabelSelector], report: &mut Re
     }
 }
 
+fn check_bfd(doc: &Doc<'_>, o: &BFDProfile, report: &mut Report) {
+    let (_, errors) = bfd::validate(&convert::bfd_profile_input(o));
+    for e in &errors {
+        let field = convert::bfd_field(e.field);
+        report.errors.push(locate(doc, field, field, e));
+    }
+}
+
 fn check_peer(doc: &Doc<'_>, o: &BGPPeer, node: Option<&LocalSpec>, report: &mut Report) {
     let s = &o.spec;
     selectors(doc, &s.node_selectors, report);
     let (input, mut errors) = convert::peer_input(o, None);
-    errors.extend(peer::validate(&input, node).1);
+    // The BFDProfile a peer names may be in the cluster rather than in these files: offline,
+    // any name is taken (the speaker refuses the peer while the profile does not exist).
+    let profiles: BfdProfiles = input
+        .bfd_profile
+        .iter()
+        .map(|n| (n.clone(), BfdProfile::default_profile()))
+        .collect();
+    errors.extend(peer::validate(&input, node, &profiles).1);
     for e in &errors {
         // String values are located at the value, numbers and switches at their key.
         let value = match e.field {

@@ -1,7 +1,7 @@
 //! The mirror of the cluster: kube-rs reflectors (watcher + store, with back-off) and the client.
 //!
 //! - Reflectors (kube-rs watcher + store, with back-off) mirror Services, EndpointSlices,
-//!   Nodes and Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements and Secrets
+//!   Nodes and Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements, BFDProfiles and Secrets
 //!   (BGPPeer passwords) of `[kubernetes] namespace`. Nothing is assigned, announced or withdrawn, and `/readyz` says
 //!   not ready, until every one of them has listed once.
 //! - Every node is a speaker ([`speak`]): it announces what Service status says, through the
@@ -23,7 +23,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
 use tokio::sync::watch;
 
-use super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool};
+use super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool};
 use super::Error;
 use crate::config::KubernetesConfig;
 
@@ -38,6 +38,8 @@ pub struct Cluster {
     pub pools: Store<IPAddressPool>,
     pub peers: Store<BGPPeer>,
     pub advertisements: Store<BGPAdvertisement>,
+    /// Timers of the BFD sessions of the BGPPeers that name them.
+    pub bfd_profiles: Store<BFDProfile>,
     /// Secrets of the configuration namespace (BGPPeer passwords).
     pub secrets: Store<Secret>,
 }
@@ -73,6 +75,11 @@ impl Cluster {
                 "bgpadvertisements",
                 changed,
             ),
+            bfd_profiles: reflect(
+                Api::namespaced(client.clone(), namespace),
+                "bfdprofiles",
+                changed,
+            ),
             secrets: reflect(
                 Api::namespaced(client.clone(), namespace),
                 "secrets",
@@ -92,6 +99,7 @@ impl Cluster {
         let _ = self.pools.wait_until_ready().await;
         let _ = self.peers.wait_until_ready().await;
         let _ = self.advertisements.wait_until_ready().await;
+        let _ = self.bfd_profiles.wait_until_ready().await;
         let _ = self.secrets.wait_until_ready().await;
     }
 }

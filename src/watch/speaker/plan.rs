@@ -12,7 +12,8 @@
 //!   and field, the other peers run.
 //! - `passwordSecret` names a Secret in `[kubernetes] namespace` whose key `password` is the
 //!   TCP MD5 password (like MetalLB); a missing Secret or key refuses the peer with the reason.
-//!   `bfdProfile` is not read yet.
+//! - `bfdProfile` names a BFDProfile in the same namespace; a missing or refused profile
+//!   (e.g. `echoMode: true`) refuses the peer with the reason until it is fixed.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -21,12 +22,13 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::super::convert::{self, advertisement_field, peer_field};
-use super::super::crds::{BGPAdvertisement, BGPPeer, IPAddressPool};
+use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool};
 use super::super::service;
 use crate::announce::{Assigned, Desired};
 use crate::model::selector::any_matches;
 use crate::model::{
-    address_range, advertisement, peer, AdvertisementSpec, FieldError, LocalSpec, PeerSpec,
+    address_range, advertisement, bfd, peer, AdvertisementSpec, BfdProfiles, FieldError, LocalSpec,
+    PeerSpec,
 };
 
 /// Everything of the cluster the plan reads, as plain slices (the task fills it from the mirror).
@@ -39,6 +41,7 @@ pub struct Inputs<'a> {
     /// This node's labels.
     pub labels: &'a Labels,
     pub passwords: &'a Passwords,
+    pub bfd_profiles: &'a [BFDProfile],
     /// This node's name.
     pub node: &'a str,
     /// `[kubernetes] load_balancer_class`.
@@ -48,7 +51,9 @@ pub struct Inputs<'a> {
 /// This node's desired state for the shared announcer, what it announces of every Service of
 /// ours and why not, and the problems found (refused peers, malformed values).
 pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Vec<Problem>) {
-    let (peers, mut problems) = peers(i.peers, i.labels, local, i.passwords);
+    let (profiles, mut problems) = bfd_profiles(i.bfd_profiles);
+    let (peers, more) = peers(i.peers, i.labels, local, i.passwords, &profiles);
+    problems.extend(more);
     let (advertisements, more) = advertisements(i.advertisements, i.pools, i.labels);
     problems.extend(more);
     let found = announcements(
@@ -131,12 +136,31 @@ impl Passwords {
     }
 }
 
+/// The usable BFDProfiles by name, and the refused ones.
+pub fn bfd_profiles(list: &[BFDProfile]) -> (BfdProfiles, Vec<Problem>) {
+    let mut out = BfdProfiles::new();
+    let mut refused = Vec::new();
+    for o in list {
+        let name = o.metadata.name.as_deref().unwrap_or_default();
+        match bfd::validate(&convert::bfd_profile_input(o)) {
+            (Some(p), errors) if errors.is_empty() => drop(out.insert(p.name.clone(), p)),
+            (_, errors) => refused.extend(
+                errors
+                    .iter()
+                    .map(|e| Problem::new("BFDProfile", name, convert::bfd_field(e.field), e)),
+            ),
+        }
+    }
+    (out, refused)
+}
+
 /// The sessions of this node: (peers to run, refusal messages).
 pub fn peers(
     peers: &[BGPPeer],
     node_labels: &Labels,
     local: &LocalSpec,
     passwords: &Passwords,
+    profiles: &BfdProfiles,
 ) -> (Vec<PeerSpec>, Vec<Problem>) {
     let mut out: Vec<(usize, PeerSpec)> = Vec::new();
     let mut refused = Vec::new();
@@ -149,7 +173,7 @@ pub fn peers(
             Err(e) => (None, vec![e]),
             Ok(password) => {
                 let (input, mut errors) = convert::peer_input(p, password);
-                let (spec, more) = peer::validate(&input, Some(local));
+                let (spec, more) = peer::validate(&input, Some(local), profiles);
                 errors.extend(more);
                 (spec, errors)
             }
@@ -353,6 +377,7 @@ mod tests {
             &labels(&[("rack", "r1")]),
             &local(),
             &Passwords::default(),
+            &BfdProfiles::new(),
         );
         let names: Vec<&str> = run.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["tor1"]);
@@ -372,6 +397,7 @@ mod tests {
             &labels(&[("rack", "r2")]),
             &local(),
             &Passwords::default(),
+            &BfdProfiles::new(),
         );
         assert_eq!(run.len(), 2);
     }
@@ -397,7 +423,13 @@ mod tests {
             namespace: "ferrolb-system".into(),
             by_secret: BTreeMap::from([("tor-md5".to_string(), "s3cret".to_string())]),
         };
-        let (run, refused) = peers(&list, &labels(&[]), &local(), &passwords);
+        let (run, refused) = peers(
+            &list,
+            &labels(&[]),
+            &local(),
+            &passwords,
+            &BfdProfiles::new(),
+        );
         assert_eq!(run.len(), 1);
         assert_eq!(run[0].password.as_deref(), Some("s3cret"));
         assert_eq!(refused.len(), 2, "{refused:?}");

@@ -127,11 +127,12 @@ impl SpeakerTask {
                 })
                 .collect(),
         };
-        let (peers, ads, services, slices) = (
+        let (peers, ads, services, slices, bfd_profiles) = (
             all(&c.peers),
             all(&c.advertisements),
             all(&c.services),
             all(&c.slices),
+            all(&c.bfd_profiles),
         );
         let inputs = plan::Inputs {
             peers: &peers,
@@ -141,6 +142,7 @@ impl SpeakerTask {
             slices: &slices,
             labels: &labels,
             passwords: &passwords,
+            bfd_profiles: &bfd_profiles,
             node,
             class: &self.k.load_balancer_class,
         };
