@@ -19,7 +19,7 @@ fn service(i: usize, status: bool) -> Service {
     } else {
         String::new()
     };
-    serde_yaml::from_str(&format!(
+    ferrolb::yaml::from_str(&format!(
         "metadata: {{name: svc-{i}, namespace: ns-{}, creationTimestamp: \"2026-01-01T00:00:00Z\"}}\nspec: {{type: LoadBalancer, ipFamilies: [IPv6]}}{ingress}",
         i % 50
     ))
@@ -27,7 +27,7 @@ fn service(i: usize, status: bool) -> Service {
 }
 
 fn bench(c: &mut Criterion) {
-    let pools: Vec<IPAddressPool> = vec![serde_yaml::from_str(
+    let pools: Vec<IPAddressPool> = vec![ferrolb::yaml::from_str(
         "metadata: {name: v6, namespace: ferrolb-system}\nspec: {addresses: [\"2001:db8:100::/64\"]}",
     )
     .expect("bench pool")];

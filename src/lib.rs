@@ -22,3 +22,4 @@ pub mod standalone;
 pub mod state;
 pub mod status;
 pub mod watch;
+pub mod yaml;

@@ -70,12 +70,13 @@ const CRDS: &[&str] = &[
 ];
 
 fn object<T: DeserializeOwned>(text: &str) -> T {
-    serde_yaml::from_str(&format!("apiVersion: ferrolb.io/v1alpha1\n{text}")).expect("test object")
+    ferrolb::yaml::from_str(&format!("apiVersion: ferrolb.io/v1alpha1\n{text}"))
+        .expect("test object")
 }
 
 fn service(name: &str, ips: &[&str]) -> Service {
     let ingress: Vec<String> = ips.iter().map(|i| format!("{{ip: \"{i}\"}}")).collect();
-    serde_yaml::from_str(&format!(
+    ferrolb::yaml::from_str(&format!(
         "metadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{}]}}}}",
         ingress.join(",")
     ))

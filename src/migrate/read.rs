@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde_yaml::{Mapping, Value};
+use serde_json::{Map, Value};
 
 use super::{Item, Migration, Origin, ReadError, NAMESPACE};
 use crate::watch::crds::{
@@ -12,6 +12,10 @@ use crate::watch::crds::{
     IPAddressPool, IPAddressPoolSpec, L2Advertisement, L2AdvertisementSpec,
 };
 use crate::watch::manifests::{documents, located, Doc};
+use crate::yaml;
+
+/// A YAML mapping, read as a JSON object (its keys as strings).
+type Mapping = Map<String, Value>;
 
 const POOL: &[&str] = &[
     "addresses",
@@ -63,7 +67,7 @@ const BFD: &[&str] = &[
 pub fn read(file: &str, text: &str, m: &mut Migration) -> Result<(), ReadError> {
     let mut values = Vec::new();
     for doc in documents(file, text) {
-        match serde_yaml::from_str::<Value>(&doc.text) {
+        match yaml::from_str::<Value>(&doc.text) {
             Ok(v) => values.push((doc, v)),
             Err(e) => {
                 let at = located(&doc, &e);
@@ -94,7 +98,7 @@ fn object(doc: &Doc<'_>, value: &Value, m: &mut Migration) {
     let meta = value.get("metadata").cloned().unwrap_or_default();
     let kind = text(value, "kind");
     let spec = match value.get("spec") {
-        Some(Value::Mapping(s)) => s.clone(),
+        Some(Value::Object(s)) => s.clone(),
         _ => Mapping::new(),
     };
     let origin = origin(doc, kind, text(&meta, "name"), &spec);
@@ -114,7 +118,7 @@ fn object(doc: &Doc<'_>, value: &Value, m: &mut Migration) {
     }
     let labels: Option<BTreeMap<String, String>> = meta
         .get("labels")
-        .and_then(|l| serde_yaml::from_value(l.clone()).ok());
+        .and_then(|l| serde_json::from_value(l.clone()).ok());
     match kind {
         "IPAddressPool" => {
             if let Some(s) = typed::<IPAddressPoolSpec>(spec, POOL, &origin, m) {
@@ -160,12 +164,12 @@ fn origin(doc: &Doc<'_>, kind: &str, name: &str, spec: &Mapping) -> Origin {
     let mut lines = BTreeMap::new();
     let spec_line = line_after(doc, "spec:", 1).unwrap_or(doc.first_line);
     let start = spec_line.saturating_sub(doc.first_line) + 1;
-    for key in spec.keys().filter_map(Value::as_str) {
+    for key in spec.keys() {
         if let Some(l) = line_after(doc, &format!("{key}:"), start) {
             lines.insert(key.to_string(), l);
         }
     }
-    if let Some(Value::Sequence(list)) = spec.get("communities") {
+    if let Some(Value::Array(list)) = spec.get("communities") {
         let from = lines.get("communities").copied().unwrap_or(spec_line);
         for (i, c) in list.iter().enumerate() {
             if let Some(c) = c.as_str() {
@@ -204,17 +208,18 @@ fn typed<T: DeserializeOwned>(
     origin: &Origin,
     m: &mut Migration,
 ) -> Option<T> {
-    let unknown: Vec<String> = spec
+    // In file order (a JSON map is sorted by key).
+    let mut unknown: Vec<String> = spec
         .keys()
-        .filter_map(Value::as_str)
-        .filter(|k| !known.contains(k))
-        .map(str::to_string)
+        .filter(|k| !known.contains(&k.as_str()))
+        .cloned()
         .collect();
+    unknown.sort_by_key(|k| origin.lines.get(k).copied().unwrap_or(origin.line));
     for key in unknown {
         spec.remove(key.as_str());
         m.warnings.push(origin.warn(&key, why_unsupported(&key)));
     }
-    match serde_yaml::from_value(Value::Mapping(spec)) {
+    match serde_json::from_value(Value::Object(spec)) {
         Ok(s) => Some(s),
         Err(e) => {
             m.warnings
@@ -282,7 +287,7 @@ fn bfd(mut spec: Mapping, origin: Origin, m: &mut Migration) {
 
 /// `Community` objects: their aliases are resolved into the BGPAdvertisements.
 fn community(spec: &Mapping, origin: &Origin, m: &mut Migration) {
-    let list = spec.get("communities").and_then(Value::as_sequence);
+    let list = spec.get("communities").and_then(Value::as_array);
     for entry in list.into_iter().flatten() {
         let (name, value) = (text(entry, "name"), text(entry, "value"));
         if name.is_empty() || value.is_empty() {

@@ -40,10 +40,11 @@ fn toml_of(text: &str) -> (String, Vec<String>) {
 
 /// Every output document of `kind`, typed.
 fn objects<T: DeserializeOwned>(out: &str, kind: &str) -> Vec<T> {
-    serde_yaml::Deserializer::from_str(out)
-        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
-        .filter(|v: &serde_yaml::Value| v.get("kind").and_then(|k| k.as_str()) == Some(kind))
-        .map(|v| serde_yaml::from_value(v).expect("our type"))
+    crate::yaml::from_multiple::<serde_json::Value>(out)
+        .expect("yaml")
+        .into_iter()
+        .filter(|v| v.get("kind").and_then(|k| k.as_str()) == Some(kind))
+        .map(|v| serde_json::from_value(v).expect("our type"))
         .collect()
 }
 
@@ -123,7 +124,7 @@ fn a_plain_password_becomes_a_secret_to_fill_and_is_never_printed() {
         p.spec.password_secret.map(|s| s.name).as_deref(),
         Some("tor-password")
     );
-    let secret: serde_yaml::Value = one(&out, "Secret");
+    let secret: serde_json::Value = one(&out, "Secret");
     assert_eq!(secret["metadata"]["name"].as_str(), Some("tor-password"));
     assert_eq!(secret["metadata"]["namespace"].as_str(), Some(NAMESPACE));
     assert_eq!(
@@ -336,7 +337,9 @@ fn a_document_that_is_not_yaml_is_a_read_error_with_its_line() {
         &mut m,
     )
     .unwrap_err();
-    assert_eq!((e.file.as_str(), e.line), ("m.yaml", 3));
+    // At the bracket that is never closed.
+    assert_eq!((e.file.as_str(), e.line), ("m.yaml", 2));
+    assert_eq!(e.message, "unclosed bracket '['");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::{Migration, Warning, NAMESPACE};
 use crate::watch::crds::SecretReference;
 
 /// The YAML stream and the warnings of this target.
-pub fn render(m: &Migration) -> Result<(String, Vec<Warning>), serde_yaml::Error> {
+pub fn render(m: &Migration) -> Result<(String, Vec<Warning>), crate::yaml::SerializeError> {
     let mut out = String::from("# Converted from MetalLB by `ferrolb migrate --from-metallb`.\n");
     let mut warnings = m.asn_warnings();
     for p in &m.pools {
@@ -45,9 +45,9 @@ pub fn render(m: &Migration) -> Result<(String, Vec<Warning>), serde_yaml::Error
     Ok((out, warnings))
 }
 
-fn document<T: Serialize>(out: &mut String, object: &T) -> Result<(), serde_yaml::Error> {
+fn document<T: Serialize>(out: &mut String, object: &T) -> Result<(), crate::yaml::SerializeError> {
     out.push_str("---\n");
-    out.push_str(&serde_yaml::to_string(object)?);
+    out.push_str(&crate::yaml::to_string(object)?);
     Ok(())
 }
 

@@ -113,7 +113,7 @@ fn decode_capabilities(buf: &[u8], caps: &mut Capabilities) -> Result<(), Notifi
 fn decode_graceful_restart(value: &[u8]) -> Result<GracefulRestart, Notification> {
     let mut v = Reader::new(value);
     let head = v.u16().ok_or_else(unspecific)?;
-    if v.remaining() % 4 != 0 {
+    if !v.remaining().is_multiple_of(4) {
         return Err(unspecific());
     }
     let mut gr = GracefulRestart {

@@ -147,10 +147,10 @@ fn check_attr(a: RawAttr<'_>, four_octet_as: bool) -> Option<&'static str> {
         AS_PATH if !as_path_ok(a.value, four_octet_as) => Some("malformed AS_PATH"),
         NEXT_HOP if len != 4 => Some("NEXT_HOP length is not 4"),
         MED | LOCAL_PREF if len != 4 => Some("MED or LOCAL_PREF length is not 4"),
-        COMMUNITIES if len == 0 || len % 4 != 0 => {
+        COMMUNITIES if len == 0 || !len.is_multiple_of(4) => {
             Some("COMMUNITIES length is not a multiple of 4")
         }
-        LARGE_COMMUNITY if len == 0 || len % 12 != 0 => {
+        LARGE_COMMUNITY if len == 0 || !len.is_multiple_of(12) => {
             Some("LARGE_COMMUNITY length is not a multiple of 12")
         }
         _ => None,

@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_peer_with_a_malformed_duration_names_the_field() {
-        let p: BGPPeer = serde_yaml::from_str("apiVersion: ferrolb.io/v1alpha1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9x, ebgpMultiHop: true}").expect("peer");
+        let p: BGPPeer = crate::yaml::from_str("apiVersion: ferrolb.io/v1alpha1\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.1, holdTime: 9x, ebgpMultiHop: true}").expect("peer");
         let (input, errors) = peer_input(&p, None);
         assert_eq!(errors.len(), 1);
         assert_eq!(peer_field(errors[0].field), "holdTime");

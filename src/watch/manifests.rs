@@ -26,6 +26,7 @@ use super::crds::{
 use crate::model::{
     advertisement, bfd, peer, pool, selector, BfdProfile, BfdProfiles, FieldError, LocalSpec,
 };
+use crate::yaml;
 
 const API_VERSION: &str = "ferrolb.io/v1alpha1";
 
@@ -152,7 +153,7 @@ pub fn check_text(
     report: &mut Report,
 ) {
     for doc in documents(file, text) {
-        let value: serde_yaml::Value = match serde_yaml::from_str(&doc.text) {
+        let value: serde_json::Value = match yaml::from_str(&doc.text) {
             Ok(v) => v,
             Err(e) => {
                 report.errors.push(located(&doc, &e));
@@ -225,20 +226,13 @@ pub fn check_text(
     }
 }
 
-pub(crate) fn located(doc: &Doc<'_>, e: &serde_yaml::Error) -> ManifestError {
-    let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-    let message = e.to_string();
-    // serde_yaml appends " at line L column C"; the location is already in front.
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .to_string();
-    doc.error(line, col, message)
+pub(crate) fn located(doc: &Doc<'_>, e: &yaml::Error) -> ManifestError {
+    let (line, col) = yaml::location(e);
+    doc.error(line, col, yaml::message(e))
 }
 
 fn typed<T: DeserializeOwned>(doc: &Doc<'_>, report: &mut Report) -> Option<T> {
-    match serde_yaml::from_str(&doc.text) {
+    match yaml::from_str(&doc.text) {
         Ok(o) => Some(o),
         Err(e) => {
             report.errors.push(located(doc, &e));
@@ -465,8 +459,33 @@ mod tests {
     #[test]
     fn a_yaml_syntax_error_is_located() {
         let m = messages("apiVersion: ferrolb.io/v1alpha1\nkind: [\n");
-        assert_eq!(m.len(), 1);
-        assert!(m[0].starts_with("m.yaml:3:"), "{m:?}");
+        assert_eq!(m, ["m.yaml:2:7: unclosed bracket '['"]);
+    }
+
+    #[test]
+    fn a_type_error_in_the_third_document_is_located_at_its_value() {
+        let third = POOL
+            .replace("name: public", "name: third")
+            .replace("spec:\n", "spec:\n  autoAssign: 3\n");
+        let second = POOL.replace("name: public", "name: second");
+        let m = messages(&format!("{POOL}---\n{second}---\n{third}"));
+        // POOL is 9 lines: the third document starts at line 21, autoAssign is its line 7.
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(
+            m,
+            ["m.yaml:27:15: invalid boolean (strict mode expects true/false)"]
+        );
+    }
+
+    #[test]
+    fn a_yaml_syntax_error_in_a_later_document_is_located() {
+        let bad = POOL.replace("  namespace: ferrolb-system\n", "    namespace: x\n");
+        let m = messages(&format!("{POOL}---\n{bad}"));
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(
+            m,
+            ["m.yaml:15:14: mapping values are not allowed in this context"]
+        );
     }
 
     #[test]

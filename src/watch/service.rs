@@ -155,7 +155,7 @@ mod tests {
     use super::*;
 
     fn svc(yaml: &str) -> Service {
-        serde_yaml::from_str(yaml).expect("test Service")
+        crate::yaml::from_str(yaml).expect("test Service")
     }
 
     const BASE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n  creationTimestamp: \"2026-01-01T00:00:10Z\"\nspec:\n  type: LoadBalancer\n  ports:\n  - port: 80\n";

@@ -49,7 +49,7 @@ where
 
 /// An object from YAML text (test data).
 pub fn yaml<T: DeserializeOwned>(text: &str) -> T {
-    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("test object: {e}\n{text}"))
+    ferrolb::yaml::from_str(text).unwrap_or_else(|e| panic!("test object: {e}\n{text}"))
 }
 
 impl Cluster {

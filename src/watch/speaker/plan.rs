@@ -336,7 +336,7 @@ mod tests {
     use super::*;
 
     fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
-        serde_yaml::from_str(text).expect("test object")
+        crate::yaml::from_str(text).expect("test object")
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {

@@ -43,8 +43,12 @@ pub fn parse_body(bytes: &[u8], yaml: bool) -> Result<Value, ApiError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => Ok(v),
         Err(e) if !yaml => Err(ApiError::bad_request(format!("invalid JSON body: {e}"))),
-        Err(_) => serde_yaml::from_slice::<Value>(bytes)
-            .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}"))),
+        Err(_) => std::str::from_utf8(bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
+            .and_then(|text| {
+                ferrolb::yaml::from_str::<Value>(text)
+                    .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
+            }),
     }
 }
 

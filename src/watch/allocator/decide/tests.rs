@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::*;
 
 fn pool(name: &str, addresses: &[&str]) -> IPAddressPool {
-    serde_yaml::from_str(&format!(
+    crate::yaml::from_str(&format!(
         "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata:\n  name: {name}\n  namespace: ferrolb-system\nspec:\n  addresses: [{}]\n",
         addresses.join(", ")
     ))
@@ -13,14 +13,14 @@ fn pool(name: &str, addresses: &[&str]) -> IPAddressPool {
 }
 
 fn node(name: &str, internal: &str) -> Node {
-    serde_yaml::from_str(&format!(
+    crate::yaml::from_str(&format!(
         "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  addresses:\n  - type: InternalIP\n    address: {internal}\n  - type: Hostname\n    address: {name}\n"
     ))
     .expect("test node")
 }
 
 fn service(name: &str, created: u32, extra_spec: &str) -> Service {
-    serde_yaml::from_str(&format!(
+    crate::yaml::from_str(&format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: shop\n  creationTimestamp: \"2026-01-01T{:02}:{:02}:{:02}Z\"\nspec:\n  type: LoadBalancer\n{extra_spec}",
         created / 3600,
         created / 60 % 60,
@@ -36,7 +36,7 @@ fn with_status(mut s: Service, o: &Outcome) -> Service {
         .iter()
         .map(|a| format!("{{\"ip\": \"{a}\"}}"))
         .collect();
-    s.status = serde_yaml::from_str(&format!(
+    s.status = crate::yaml::from_str(&format!(
         "loadBalancer:\n  ingress: [{}]\n",
         ingress.join(", ")
     ))
@@ -219,7 +219,7 @@ fn services_of_another_class_are_left_alone() {
 
 #[test]
 fn service_allocation_selects_by_namespace_labels_and_service_expressions() {
-    let prod: IPAddressPool = serde_yaml::from_str(
+    let prod: IPAddressPool = crate::yaml::from_str(
         "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {name: prod, namespace: ferrolb-system}\nspec:\n  addresses: [198.51.100.0/28]\n  serviceAllocation:\n    priority: 5\n    namespaceSelectors: [{matchLabels: {env: prod}}]\n    serviceSelectors: [{matchExpressions: [{key: tier, operator: In, values: [web]}]}]\n",
     )
     .expect("pool");
@@ -251,7 +251,7 @@ fn service_allocation_selects_by_namespace_labels_and_service_expressions() {
 
 #[test]
 fn a_pool_with_an_unknown_selector_operator_is_refused_by_name() {
-    let bad: IPAddressPool = serde_yaml::from_str(
+    let bad: IPAddressPool = crate::yaml::from_str(
         "apiVersion: ferrolb.io/v1alpha1\nkind: IPAddressPool\nmetadata: {name: odd, namespace: ferrolb-system}\nspec:\n  addresses: [198.51.100.0/28]\n  serviceAllocation:\n    serviceSelectors: [{matchExpressions: [{key: tier, operator: Like}]}]\n",
     )
     .expect("pool");
