@@ -286,8 +286,7 @@ proptest! {
         b[0] = (b[0] & 0x1f) | 0x20;
         let mut bytes = b.to_vec();
         bytes.extend(extra);
-        b[3] = b[3] % (bytes.len() as u8 + 4);
-        bytes[3] = b[3];
+        bytes[3] = b[3] % (bytes.len() as u8 + 4);
         let _ = ControlPacket::parse(&bytes);
     }
 }
