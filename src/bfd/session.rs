@@ -11,7 +11,8 @@
 //! - A change during a poll is carried by the poll's later packets and confirmed by a second
 //!   poll started when the first one's F arrives, so each F confirms known values.
 //! - A state change, a new poll and a received P each send one packet at once (a P is answered
-//!   with F and P clear, §6.8.7); the periodic timer restarts from that packet.
+//!   with F and P clear, §6.8.7), also when the peer asked for no periodic packets (Required Min
+//!   RX 0); the periodic timer restarts from that packet.
 //! - Detection Time passing (any state but AdminDown) resets bfd.RemoteDiscr to 0 (§6.8.1) and
 //!   forgets the peer's other values (RemoteMinRxInterval back to its initial 1 µs), so a
 //!   passive session goes quiet again and an active one keeps calling at the slow rate; Init or
@@ -55,6 +56,8 @@ pub struct Session {
     remote_desired_min_tx: Duration,
     /// bfd.RemoteDemandMode
     remote_demand: bool,
+    /// The Diag of the peer's last accepted packet (for logs: why the peer went down).
+    remote_diag: Diag,
     /// The peer's last Detect Mult (0 = no packet since the last detection timeout).
     remote_detect_mult: u8,
     /// DesiredMinTxInterval our transmit interval uses (lags `desired_min_tx` during a poll).
@@ -125,6 +128,7 @@ impl Session {
             remote_min_rx: INITIAL_REMOTE_MIN_RX,
             remote_desired_min_tx: Duration::ZERO,
             remote_demand: false,
+            remote_diag: Diag::NoDiagnostic,
             remote_detect_mult: 0,
             tx_in_use: config.desired_min_tx.max(SLOW_TX),
             rx_in_use: config.required_min_rx,
@@ -194,6 +198,10 @@ impl Session {
     pub fn local_diag(&self) -> Diag {
         self.local_diag
     }
+    /// The Diag the peer last sent.
+    pub fn remote_diag(&self) -> Diag {
+        self.remote_diag
+    }
     /// bfd.LocalDiscr
     pub fn local_discr(&self) -> u32 {
         self.local_discr
@@ -260,6 +268,7 @@ impl Session {
         self.remote_discr = p.my_discr;
         self.remote_state = p.state;
         self.remote_demand = p.demand;
+        self.remote_diag = p.diag;
         self.remote_min_rx = from_micros(p.required_min_rx);
         self.remote_desired_min_tx = from_micros(p.desired_min_tx);
         self.remote_detect_mult = p.detect_mult;

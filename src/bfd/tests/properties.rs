@@ -1,5 +1,6 @@
 //! Random packet, timer, admin and configuration sequences against one session: it never
-//! panics, never reaches Up without a valid handshake packet, and what it sends keeps the rules.
+//! panics, follows the state table of a plain model, never reaches Up without a valid handshake
+//! packet, and what it sends keeps the rules.
 
 use proptest::prelude::*;
 
@@ -84,6 +85,40 @@ fn is_valid_handshake(p: &ControlPacket) -> bool {
         && !p.auth_present
 }
 
+/// Whether §6.8.6 accepts `p` for a session with discriminator LOCAL (no authentication).
+fn accepted(p: &ControlPacket) -> bool {
+    p.detect_mult != 0
+        && !p.multipoint
+        && p.my_discr != 0
+        && (p.your_discr == LOCAL
+            || (p.your_discr == 0 && matches!(p.state, State::Down | State::AdminDown)))
+        && !p.auth_present
+}
+
+/// The state table of §6.8.6 and §6.8.16 as a plain function; `Detect` may or may not have
+/// been armed, so it allows both outcomes.
+fn model(before: State, e: &Event) -> Vec<State> {
+    use State::*;
+    let next = match e {
+        Event::Received(p) if accepted(p) && before != AdminDown => match (before, p.state) {
+            (_, AdminDown) => Down,
+            (Down, Down) => Init,
+            (Down, Init) | (Init, Init | Up) => Up,
+            (Up, Down) => Down,
+            (s, _) => s,
+        },
+        Event::Received(_) | Event::TimerExpired(Timer::Transmit) | Event::SetConfig(_) => before,
+        Event::TimerExpired(Timer::Detect) => match before {
+            Init | Up => return vec![before, Down],
+            s => s,
+        },
+        Event::AdminDown | Event::Stop => AdminDown,
+        Event::AdminUp if before == AdminDown => Down,
+        Event::AdminUp => before,
+    };
+    vec![next]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -94,6 +129,7 @@ proptest! {
     ) {
         let (mut s, _) = Session::new(start, discr(LOCAL), 3, Duration::ZERO);
         let mut now = Duration::ZERO;
+        let mut stopped = false;
         for (dt, e) in steps {
             now += ms(dt);
             let before = s.state();
@@ -125,6 +161,10 @@ proptest! {
                 }
             }
             prop_assert_eq!(state, s.state());
+            if !stopped {
+                prop_assert!(model(before, &e).contains(&state), "{:?} --{:?}--> {:?}", before, e, state);
+            }
+            stopped |= e == Event::Stop;
             if s.state() == State::AdminDown {
                 prop_assert!(armed(&actions, Timer::Detect).is_none());
             }

@@ -346,3 +346,68 @@ fn stop_sends_one_admin_down_and_then_nothing() {
         .handle(Event::Received(peer(State::Up, 1)), t + ms(2))
         .is_empty());
 }
+
+#[test]
+fn outside_up_a_parameter_change_takes_effect_at_once_without_a_poll() {
+    let (mut s, _) = Session::new(config(300, 300, 3), discr(1), 0, Duration::ZERO);
+    assert_eq!(s.transmit_interval(), Some(ms(1_000)));
+    let a = s.handle(Event::SetConfig(config(2_000, 300, 3)), ms(10));
+    assert_eq!(s.transmit_interval(), Some(ms(2_000)));
+    assert!(!s.poll_in_progress());
+    assert!(sends(&a).iter().all(|p| !p.poll));
+}
+
+#[test]
+fn a_change_during_a_poll_is_confirmed_by_a_second_poll() {
+    let (mut s, t) = scripted_up(config(300, 300, 3));
+    // The peer asks for 10 ms and has not answered the poll that going Up started.
+    let p = ControlPacket {
+        required_min_rx: 10_000,
+        ..peer(State::Up, 1)
+    };
+    s.handle(Event::Received(p), t + ms(1));
+    assert!(s.poll_in_progress());
+    assert_eq!(
+        s.transmit_interval(),
+        Some(ms(300)),
+        "a decrease is used at once"
+    );
+    s.handle(Event::SetConfig(config(800, 300, 3)), t + ms(2));
+    assert_eq!(
+        s.transmit_interval(),
+        Some(ms(300)),
+        "an increase waits for its F"
+    );
+    let fin = ControlPacket { final_: true, ..p };
+    let a = s.handle(Event::Received(fin), t + ms(3));
+    assert!(s.poll_in_progress(), "the F answered the first poll only");
+    assert_eq!(s.transmit_interval(), Some(ms(300)));
+    assert!(sends(&a)
+        .iter()
+        .any(|p| p.poll && p.desired_min_tx == 800_000));
+    s.handle(Event::Received(fin), t + ms(4));
+    assert!(!s.poll_in_progress());
+    assert_eq!(s.transmit_interval(), Some(ms(800)));
+}
+
+#[test]
+fn the_peer_going_down_takes_us_down_with_diag_3_and_the_peer_diag_is_kept() {
+    let (mut s, t) = scripted_up(config(300, 300, 3));
+    let p = ControlPacket {
+        diag: Diag::ControlDetectionTimeExpired,
+        ..peer(State::Down, 0)
+    };
+    let a = s.handle(Event::Received(p), t + ms(1));
+    assert!(a.contains(&Action::StateChanged {
+        from: State::Up,
+        to: State::Down,
+        diag: Diag::NeighborSignaledSessionDown
+    }));
+    assert_eq!(s.remote_diag(), Diag::ControlDetectionTimeExpired);
+    let out = sends(&a);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].state, out[0].desired_min_tx),
+        (State::Down, 1_000_000)
+    );
+}
