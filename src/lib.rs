@@ -9,6 +9,7 @@
 
 pub mod allocator;
 pub mod announce;
+pub mod bfd;
 pub mod bgp;
 pub mod config;
 pub mod daemon;
