@@ -2,8 +2,9 @@
 //! Every scrape builds the families from one consistent read of the model; names start with
 //! `ferrolb_`, per-peer series carry `peer` (the peer's name) and `peer_address`.
 //!
-//! The L2 (`ferrolb_l2_*`) and BFD (`ferrolb_bfd_session_up`) families of the observability
-//! contract come with those features (prometheus-client encodes no family without a series).
+//! `ferrolb_bfd_session_up` has a series per peer that runs BFD. The L2 (`ferrolb_l2_*`)
+//! families of the observability contract come with L2 (prometheus-client encodes no family
+//! without a series).
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -89,6 +90,7 @@ struct Bgp {
     notifications_sent: Family<PeerCode, Counter>,
     notifications_received: Family<PeerCode, Counter>,
     announced: Family<PeerFamily, Gauge>,
+    bfd_up: Family<Peer, Gauge>,
 }
 
 impl Bgp {
@@ -109,6 +111,9 @@ impl Bgp {
             self.state
                 .get_or_create(&labels)
                 .set(i64::from(s.state == st));
+        }
+        if let Some(bfd) = &s.bfd {
+            self.bfd_up.get_or_create(&peer).set(i64::from(bfd == "up"));
         }
         let c = &s.counters;
         self.flaps.get_or_create(&peer).inc_by(c.flaps);
@@ -183,6 +188,11 @@ impl Bgp {
             "ferrolb_bgp_announced_prefixes",
             "Prefixes the peer has from us now (Adj-RIB-Out)",
             self.announced,
+        );
+        r.register(
+            "ferrolb_bfd_session_up",
+            "1 while the peer's BFD session is Up (RFC 5880); a series only for peers with BFD",
+            self.bfd_up,
         );
     }
 }

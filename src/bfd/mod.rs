@@ -22,6 +22,7 @@ pub use crate::packet::bfd::{ControlPacket, Diag, State};
 
 mod jitter;
 mod session;
+pub mod socket;
 
 pub use session::Session;
 

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use ipnet::IpNet;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::conn::{self, Conn, ConnEvent, EventTx};
 use crate::announce::adj_rib_out::AdjRibOut;
 use crate::announce::table::RouteTable;
+use crate::bfd::socket::BfdStatus;
+use crate::bfd::State as BfdState;
 use crate::fsm::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
 };
@@ -82,8 +84,13 @@ pub struct PeerHandle {
     pub task: JoinHandle<()>,
 }
 
-/// Starts the task for one peer.
-pub fn spawn(context: PeerContext, routes: Routes) -> PeerHandle {
+/// Starts the task for one peer; `bfd` is the state of its BFD session (`None` while there is
+/// none).
+pub fn spawn(
+    context: PeerContext,
+    routes: Routes,
+    bfd: watch::Receiver<Option<BfdStatus>>,
+) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let status: StatusCell = Arc::new(Mutex::new(PeerStatus::new(&context.peer)));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -104,6 +111,9 @@ pub fn spawn(context: PeerContext, routes: Routes) -> PeerHandle {
         next_inbound: 0,
         stopping: false,
         down_reason: None,
+        bfd,
+        bfd_was_up: false,
+        held_by_bfd: false,
     };
     let join = tokio::spawn(task.run(rx, events_rx));
     PeerHandle {
@@ -141,6 +151,11 @@ struct PeerTask {
     stopping: bool,
     /// Why the session just went down, for the state-change log line that follows.
     down_reason: Option<String>,
+    bfd: watch::Receiver<Option<BfdStatus>>,
+    /// BFD has been Up since the session (or BFD) started: only then does its failure count.
+    bfd_was_up: bool,
+    /// The session was torn down by BFD and stays down until BFD is Up again.
+    held_by_bfd: bool,
 }
 
 impl PeerTask {
@@ -150,6 +165,7 @@ impl PeerTask {
         mut events: mpsc::UnboundedReceiver<(ConnId, ConnEvent)>,
     ) {
         self.feed(Event::ManualStart);
+        self.bfd_changed();
         loop {
             let deadline = self.timers.values().min().map(|d| self.epoch + *d);
             tokio::select! {
@@ -177,8 +193,50 @@ impl PeerTask {
                     }
                 },
                 Some((id, ev)) = events.recv() => self.conn_event(id, ev),
+                Ok(()) = self.bfd.changed() => self.bfd_changed(),
                 _ = sleep_until_opt(deadline) => self.fire_timers(),
             }
+        }
+    }
+
+    /// RFC 5882 §3.2 / RFC 9384: a BFD session that goes down after being Up tears the BGP
+    /// session down at once with Cease/BFD Down and holds it down until BFD is Up again. A BFD
+    /// session that has never come up holds nothing (a router without BFD still peers), and a
+    /// peer that sets its BFD session AdminDown is not a failure.
+    fn bfd_changed(&mut self) {
+        let now = *self.bfd.borrow_and_update();
+        self.status_mut(|s| s.bfd = now.map(|b| b.state.words().to_string()));
+        match now {
+            Some(b) if b.state == BfdState::Up => {
+                self.bfd_was_up = true;
+                if self.held_by_bfd {
+                    self.held_by_bfd = false;
+                    tracing::info!(peer = %self.context.peer.name, "BFD up: starting the BGP session again");
+                    self.feed(Event::ManualStart);
+                }
+            }
+            Some(b) if b.failed() && self.bfd_was_up && !self.held_by_bfd => {
+                self.bfd_was_up = false;
+                self.held_by_bfd = true;
+                tracing::warn!(
+                    peer = %self.context.peer.name,
+                    bfd = %b.state,
+                    diag = %b.diag,
+                    "BFD down: closing the BGP session (Cease/BFD down) until BFD is up again"
+                );
+                self.down_reason = Some(format!("BFD down ({})", b.diag));
+                self.feed(Event::ManualStop(CeaseSubcode::BfdDown));
+                self.status_mut(|s| {
+                    s.last_error = Some(format!("BFD down ({}); waiting for BFD", b.diag))
+                });
+            }
+            None if self.held_by_bfd => {
+                self.held_by_bfd = false;
+                self.bfd_was_up = false;
+                self.feed(Event::ManualStart);
+            }
+            None => self.bfd_was_up = false,
+            Some(_) => {}
         }
     }
 

@@ -11,6 +11,8 @@ use super::listener::Directory;
 use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
 use crate::announce::table::RouteTable;
 use crate::announce::{Changes, RouteChange};
+use crate::bfd::socket::{Bfd, PeerBfd};
+use crate::bfd::SessionConfig;
 use crate::model::{LocalSpec, PeerSpec};
 use crate::packet::codes::CeaseSubcode;
 use crate::status::{SessionSnapshot, StatusCell};
@@ -22,6 +24,7 @@ pub struct Speaker {
     peers: BTreeMap<IpAddr, PeerHandle>,
     routes: Routes,
     directory: Directory,
+    bfd: Bfd,
 }
 
 impl Speaker {
@@ -37,11 +40,38 @@ impl Speaker {
             peers: BTreeMap::new(),
             routes,
             directory,
+            bfd: Bfd::start(),
         };
         for p in peers {
             speaker.add_peer(p.clone());
         }
+        speaker.set_bfd();
         speaker
+    }
+
+    /// The BFD sessions of the peers that have a profile.
+    fn set_bfd(&self) {
+        let wanted = self
+            .peers
+            .values()
+            .filter_map(|h| {
+                let p = &h.context.peer;
+                let profile = p.bfd.as_ref()?;
+                Some(PeerBfd {
+                    peer: p.address,
+                    local: p.source_address,
+                    multihop: p.ebgp_multihop.is_some_and(|ttl| ttl > 1),
+                    config: SessionConfig {
+                        desired_min_tx: Duration::from_millis(u64::from(profile.transmit_interval)),
+                        required_min_rx: Duration::from_millis(u64::from(profile.receive_interval)),
+                        detect_mult: profile.detect_multiplier,
+                        passive: profile.passive,
+                    },
+                    minimum_ttl: profile.minimum_ttl,
+                })
+            })
+            .collect();
+        self.bfd.set(wanted);
     }
 
     fn context(&self, peer: PeerSpec) -> PeerContext {
@@ -54,7 +84,11 @@ impl Speaker {
     fn add_peer(&mut self, peer: PeerSpec) {
         tracing::info!(peer = %peer.name, address = %peer.address, asn = peer.asn, "starting session");
         let addr = peer.address;
-        let handle = peer::spawn(self.context(peer), self.routes.clone());
+        let handle = peer::spawn(
+            self.context(peer),
+            self.routes.clone(),
+            self.bfd.subscribe(addr),
+        );
         if let Ok(mut d) = self.directory.write() {
             d.insert(addr, handle.commands.clone());
         }
@@ -95,14 +129,17 @@ impl Speaker {
             for addr in existing {
                 match wanted.get(&addr) {
                     None => self.remove_peer(addr, CeaseSubcode::PeerDeconfigured).await,
-                    Some(p)
-                        if self.peers.get(&addr).map(|h| &h.context)
-                            != Some(&self.context(p.clone())) =>
-                    {
-                        self.remove_peer(addr, CeaseSubcode::OtherConfigurationChange)
-                            .await
+                    Some(p) => {
+                        let next = self.context(p.clone());
+                        match self.peers.get_mut(&addr) {
+                            // BFD timers change under a running session (a poll sequence).
+                            Some(h) if same_session(&h.context, &next) => h.context = next,
+                            _ => {
+                                self.remove_peer(addr, CeaseSubcode::OtherConfigurationChange)
+                                    .await
+                            }
+                        }
                     }
-                    Some(_) => {}
                 }
             }
             self.apply_routes(changes.routes);
@@ -111,6 +148,7 @@ impl Speaker {
                     self.add_peer(p);
                 }
             }
+            self.set_bfd();
         } else {
             self.apply_routes(changes.routes);
         }
@@ -188,5 +226,18 @@ impl Speaker {
                 let _ = h.task.await;
             }
         }
+        // Only now: BFD sessions end with AdminDown, which the routers do not count as a failure.
+        self.bfd.stop_all().await;
     }
+}
+
+/// Whether `a` and `b` are the same BGP session: everything but the BFD profile, which changes
+/// without a flap.
+fn same_session(a: &PeerContext, b: &PeerContext) -> bool {
+    let strip = |c: &PeerContext| {
+        let mut c = c.clone();
+        c.peer.bfd = None;
+        c
+    };
+    strip(a) == strip(b)
 }

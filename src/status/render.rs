@@ -11,8 +11,8 @@ pub fn render_table(report: &StatusReport) -> String {
     let _ = writeln!(out, "node {}", report.node);
     let _ = writeln!(
         out,
-        "\n{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  LAST ERROR",
-        "PEER", "ADDRESS", "STATE", "UPTIME", "SENT", "RCVD"
+        "\n{:<16} {:<40} {:<12} {:<10} {:>8} {:>6} {:>6}  LAST ERROR",
+        "PEER", "ADDRESS", "STATE", "BFD", "UPTIME", "SENT", "RCVD"
     );
     for s in &report.sessions {
         let uptime = s
@@ -20,10 +20,11 @@ pub fn render_table(report: &StatusReport) -> String {
             .map_or_else(|| "-".into(), |u| format!("{u}s"));
         let _ = writeln!(
             out,
-            "{:<16} {:<40} {:<12} {:>8} {:>6} {:>6}  {}",
+            "{:<16} {:<40} {:<12} {:<10} {:>8} {:>6} {:>6}  {}",
             s.peer,
             s.address,
             s.state,
+            s.bfd.as_deref().unwrap_or("-"),
             uptime,
             s.prefixes_sent,
             s.prefixes_received,

@@ -333,6 +333,8 @@ pub struct NodeToml {
     pub ipv6_transport: bool,
     /// Extra lines for the `[[bgp.peers]]` entry.
     pub peer_extra: String,
+    /// `[http] listen` (default "": no HTTP endpoint).
+    pub http: Option<&'static str>,
 }
 
 impl NodeToml {
@@ -342,6 +344,12 @@ impl NodeToml {
             "[node]\nname = \"node{}\"\nrouter_id = \"{v4}\"\nasn = {}\naddresses = [\"{v4}\", \"{v6}\"]\n\n[bgp]\nlisten = \"0.0.0.0:179\"\ngraceful_shutdown_time = {}\n\n[[bgp.peers]]\nname = \"router\"\naddress = \"{ROUTER_V4}\"\nasn = {}\nhold_time = {}\nkeepalive_time = 1\nconnect_retry = 1\npassive = {}\n\n[http]\nlisten = \"\"\n",
             self.node, self.asn, self.drain, self.peer_asn, self.hold_time, self.passive
         );
+        if let Some(listen) = self.http {
+            s = s.replace(
+                "[http]\nlisten = \"\"",
+                &format!("[http]\nlisten = \"{listen}\""),
+            );
+        }
         if !self.peer_extra.is_empty() {
             s = s.replace(
                 "\n\n[http]",

@@ -103,6 +103,8 @@ pub struct BirdOpts {
     pub ipv6_transport: bool,
     /// TCP MD5 password of every session (RFC 2385).
     pub password: Option<String>,
+    /// `protocol bfd` with (interval ms, multiplier) and `bfd on` on every session.
+    pub bfd: Option<(u32, u32)>,
 }
 
 impl Bird {
@@ -124,6 +126,17 @@ impl Bird {
         if opts.kernel_merge_paths {
             text.push_str("protocol kernel k4 {\n  ipv4 { export all; };\n  merge paths on;\n}\nprotocol kernel k6 {\n  ipv6 { export all; };\n  merge paths on;\n}\n");
         }
+        if let Some((interval, multiplier)) = opts.bfd {
+            // BIRD's default multiplier is 5; the tests set it like the peer's profile.
+            text.push_str(&format!(
+                "protocol bfd {{\n  interface \"*\" {{ interval {interval} ms; multiplier {multiplier}; }};\n  multihop {{ interval {interval} ms; multiplier {multiplier}; }};\n}}\n"
+            ));
+        }
+        let bfd = if opts.bfd.is_some() {
+            "  bfd on;\n"
+        } else {
+            ""
+        };
         let password = opts
             .password
             .as_ref()
@@ -142,7 +155,7 @@ impl Bird {
                 (ROUTER_V4, node_v4)
             };
             text.push_str(&format!(
-                "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {neighbor} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}{password}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
+                "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {neighbor} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}{password}{bfd}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
             ));
         }
         std::fs::write(&conf, text).expect("write bird.conf");
@@ -203,6 +216,17 @@ impl Bird {
         let cmd = format!("{} {protocol}", if on { "enable" } else { "disable" });
         self.birdc(&cmd)
             .unwrap_or_else(|| panic!("birdc {cmd} failed"));
+    }
+
+    /// `show bfd sessions` output.
+    pub fn bfd_sessions(&self) -> String {
+        self.birdc("show bfd sessions").unwrap_or_default()
+    }
+
+    /// `show protocols all NAME` output (state, last error).
+    pub fn protocol(&self, name: &str) -> String {
+        self.birdc(&format!("show protocols all {name}"))
+            .unwrap_or_default()
     }
 
     /// True when the named BGP protocol is Established.
