@@ -203,3 +203,261 @@ fn bfd_with_bird_comes_up_and_takes_bgp_down_both_ways() {
     )
     .unwrap_or_else(|e| fail("recovery after input drop", e));
 }
+
+/// BIRD with graceful restart and BFD: how long ferrolb's routes stay after ferrolb dies.
+fn gr_with_bfd(signal: &str) -> (Duration, String) {
+    let lab = Lab::new();
+    let bird = Bird::start_with(
+        &lab,
+        64500,
+        64512,
+        true,
+        &BirdOpts {
+            bfd: Some((300, 3)),
+            graceful_restart: true,
+            ..BirdOpts::default()
+        },
+    );
+    let toml = NodeToml {
+        asn: 64512,
+        peer_asn: 64500,
+        hold_time: 90,
+        services: vec![("web", vec!["198.51.100.7"])],
+        peer_extra: "bfd = true".into(),
+        http: Some("127.0.0.1:7473"),
+        ..NodeToml::default()
+    };
+    let node = Ferrolb::start(&lab, &toml);
+    wait_for("BFD Up and the route in BIRD", WAIT, || {
+        bird.bfd_sessions().contains("Up") && routes(&bird) == 1
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}\n{}",
+            bird.protocol("ferrolb"),
+            node.proc.log_text()
+        )
+    });
+    node.proc.signal(signal);
+    let t = Instant::now();
+    let gone = wait_for("BIRD to drop the route", Duration::from_secs(20), || {
+        routes(&bird) == 0
+    });
+    let took = t.elapsed();
+    let text = bird.protocol("ferrolb");
+    if signal == "STOP" {
+        node.proc.signal("CONT");
+    }
+    gone.unwrap_or_else(|e| panic!("{signal}: {e}\n{text}"));
+    (took, text)
+}
+
+/// Graceful restart (RFC 4724, 120 s on both sides) does not keep a dead node's routes when
+/// BFD is on: BFD Down is a real failure, and BIRD flushes the routes at once instead of keeping
+/// them stale for the restart time. Both ways a node dies: SIGKILL (the kernel closes the TCP
+/// connection, which alone would start BIRD's graceful restart) and SIGSTOP (a frozen node:
+/// nothing is sent at all). Without BFD, tests/announce.rs shows BIRD keeping them.
+#[test]
+fn graceful_restart_does_not_keep_routes_when_bfd_goes_down() {
+    for sig in ["KILL", "STOP"] {
+        let (took, text) = gr_with_bfd(sig);
+        eprintln!("SIG{sig}: BIRD withdrew the route after {took:?}");
+        assert!(
+            text.contains("BFD session down"),
+            "SIG{sig}: BIRD names BFD:\n{text}"
+        );
+    }
+}
+
+/// A multihop session (RFC 5883, port 4784) between loopbacks two hops apart, across a
+/// forwarding namespace: `ebgp_multihop = 2` and BIRD's `multihop 2`; BFD comes Up and a lost
+/// path takes BGP down.
+#[test]
+fn multihop_bfd_across_a_forwarding_namespace() {
+    common::require("curl");
+    common::require("nft");
+    let lab = Lab::routed();
+    let bird = Bird::start_with(
+        &lab,
+        64500,
+        64512,
+        true,
+        &BirdOpts {
+            bfd: Some((300, 3)),
+            multihop: Some(2),
+            ..BirdOpts::default()
+        },
+    );
+    let toml = NodeToml {
+        asn: 64512,
+        peer_asn: 64500,
+        hold_time: 90,
+        graceful_restart_time: Some(0),
+        services: vec![("web", vec!["203.0.113.7"])],
+        // BIRD sends multihop BFD with the system's default TTL (64), not 255 as FRR does: the
+        // profile's minimum TTL must allow 64 less the hops (MetalLB's default 254 would drop
+        // every packet, and ferrolb would count them as TTL drops).
+        peer_extra: "bfd_profile = \"multihop\"\nebgp_multihop = 2\nsource_address = \"192.0.2.2\""
+            .into(),
+        extra: "[[bfd_profiles]]\nname = \"multihop\"\nminimum_ttl = 62\n".into(),
+        http: Some("127.0.0.1:7473"),
+        ..NodeToml::default()
+    };
+    let node = Ferrolb::start(&lab, &toml);
+    let fail = |what: &str, e: String| -> ! {
+        panic!(
+            "{what}: {e}\nBIRD bfd:\n{}\nBIRD protocol:\n{}\nBIRD log:\n{}\nferrolb status: {:?}\n{}",
+            bird.bfd_sessions(),
+            bird.protocol("ferrolb"),
+            bird.log(),
+            status(&lab),
+            node.proc.log_text()
+        )
+    };
+    wait_for(
+        "multihop BFD Up on both sides and the route in BIRD",
+        WAIT,
+        || {
+            bird.bfd_sessions().contains("Up")
+                && bfd_state(&lab).as_deref() == Some("up")
+                && routes(&bird) == 1
+        },
+    )
+    .unwrap_or_else(|e| fail("multihop handshake", e));
+    // The path through the forwarding namespace breaks (its forwarding is switched off): both
+    // BFD sessions time out and BIRD drops the route long before the 90 s hold time.
+    let fwd = &lab.node_nss[1];
+    common::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        fwd,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=0",
+    ]);
+    wait_for(
+        "BIRD to drop the route and ferrolb's BFD to go down",
+        WAIT,
+        || routes(&bird) == 0 && bfd_state(&lab).as_deref() == Some("down"),
+    )
+    .unwrap_or_else(|e| fail("path lost", e));
+    assert!(
+        bird.protocol("ferrolb").contains("BFD session down"),
+        "{}",
+        bird.protocol("ferrolb")
+    );
+    common::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        fwd,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+    ]);
+    wait_for("multihop BFD and BGP back with the route", WAIT, || {
+        bfd_state(&lab).as_deref() == Some("up") && established(&lab) && routes(&bird) == 1
+    })
+    .unwrap_or_else(|e| fail("path back", e));
+}
+
+/// A profile change on SIGHUP (300/300/×3 → receive 600, transmit 500, ×4) goes out as a poll
+/// sequence: BIRD's session takes the new intervals (its transmit interval becomes our 600 ms
+/// receive interval, its detection time 4 × 500 ms) while BFD stays Up and the BGP session is
+/// never reset.
+#[test]
+fn a_profile_change_applies_without_a_flap() {
+    common::require("curl");
+    let lab = Lab::new();
+    let bird = Bird::start_with(
+        &lab,
+        64500,
+        64512,
+        true,
+        &BirdOpts {
+            bfd: Some((300, 3)),
+            ..BirdOpts::default()
+        },
+    );
+    let mut toml = NodeToml {
+        asn: 64512,
+        peer_asn: 64500,
+        hold_time: 90,
+        graceful_restart_time: Some(0),
+        services: vec![("web", vec!["198.51.100.7"])],
+        peer_extra: "bfd = true".into(),
+        http: Some("127.0.0.1:7473"),
+        ..NodeToml::default()
+    };
+    let node = Ferrolb::start(&lab, &toml);
+    let line = || {
+        bird.bfd_sessions()
+            .lines()
+            .find(|l| l.starts_with(NODE_ADDR))
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let fail = |what: &str, e: String| -> ! {
+        panic!(
+            "{what}: {e}\n{}\n{:?}\n{}",
+            bird.bfd_sessions(),
+            status(&lab),
+            node.proc.log_text()
+        )
+    };
+    // IP address, Interface, State, Since, Interval, Timeout
+    wait_for("BFD Up at 300 ms and the route in BIRD", WAIT, || {
+        let l = line();
+        l.get(2).map(String::as_str) == Some("Up")
+            && l.get(4).map(String::as_str) == Some("0.300")
+            && routes(&bird) == 1
+    })
+    .unwrap_or_else(|e| fail("up", e));
+    let since = line()[3].clone();
+    // BIRD's `Since` of the BGP protocol: it changes with every session reset.
+    let bgp_since = || {
+        bird.protocol("ferrolb")
+            .lines()
+            .find(|l| l.starts_with("ferrolb "))
+            .and_then(|l| l.split_whitespace().nth(4).map(str::to_string))
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    let bgp_before = bgp_since().expect("BIRD's protocol line");
+    let uptime = || session(&lab).and_then(|s| s["uptime_seconds"].as_u64());
+    toml.peer_extra = "bfd_profile = \"slow\"".into();
+    toml.extra = "[[bfd_profiles]]\nname = \"slow\"\nreceive_interval = 600\ntransmit_interval = 500\ndetect_multiplier = 4\n".into();
+    let before = uptime().expect("uptime");
+    node.reload(&toml);
+    wait_for("BIRD to run the new intervals", WAIT, || {
+        let l = line();
+        l.get(4).map(String::as_str) == Some("0.600")
+            && l.get(5).map(String::as_str) == Some("2.000")
+    })
+    .unwrap_or_else(|e| fail("poll sequence", e));
+    let l = line();
+    assert_eq!(
+        (l[2].as_str(), l[3].as_str()),
+        ("Up", since.as_str()),
+        "BFD stayed Up: {l:?}"
+    );
+    assert!(
+        uptime().expect("uptime") >= before,
+        "the BGP session was not reset"
+    );
+    assert_eq!(
+        bgp_since(),
+        Some(bgp_before),
+        "BIRD's BGP session was not reset"
+    );
+    assert!(established(&lab) && routes(&bird) == 1);
+    assert!(
+        metrics(&lab).contains(
+            "ferrolb_bgp_session_flaps_total{peer=\"router\",peer_address=\"192.0.2.1\"} 0"
+        ),
+        "no flap:\n{}",
+        metrics(&lab)
+    );
+}
+
+const NODE_ADDR: &str = common::NODE_V4;

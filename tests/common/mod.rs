@@ -7,6 +7,7 @@
 
 pub mod apiserver;
 pub mod cluster;
+pub mod routed;
 pub mod routers;
 
 use std::path::{Path, PathBuf};

@@ -105,6 +105,8 @@ pub struct BirdOpts {
     pub password: Option<String>,
     /// `protocol bfd` with (interval ms, multiplier) and `bfd on` on every session.
     pub bfd: Option<(u32, u32)>,
+    /// `multihop N` on every session (the peer is N hops away, `Lab::routed`).
+    pub multihop: Option<u8>,
 }
 
 impl Bird {
@@ -123,6 +125,9 @@ impl Bird {
             ""
         };
         let mut text = format!("router id {ROUTER_V4};\nprotocol device {{ scan time 1; }}\n");
+        if opts.multihop.is_some() {
+            text.insert_str(0, "log stderr all;\ndebug protocols all;\n");
+        }
         if opts.kernel_merge_paths {
             text.push_str("protocol kernel k4 {\n  ipv4 { export all; };\n  merge paths on;\n}\nprotocol kernel k6 {\n  ipv6 { export all; };\n  merge paths on;\n}\n");
         }
@@ -136,6 +141,10 @@ impl Bird {
             "  bfd on;\n"
         } else {
             ""
+        };
+        let bfd = match opts.multihop {
+            Some(n) => format!("{bfd}  multihop {n};\n"),
+            None => bfd.to_string(),
         };
         let password = opts
             .password
@@ -216,6 +225,11 @@ impl Bird {
         let cmd = format!("{} {protocol}", if on { "enable" } else { "disable" });
         self.birdc(&cmd)
             .unwrap_or_else(|| panic!("birdc {cmd} failed"));
+    }
+
+    /// BIRD's own log (stderr).
+    pub fn log(&self) -> String {
+        self.proc.log_text()
     }
 
     /// `show bfd sessions` output.
