@@ -248,6 +248,19 @@ pub fn render(view: &MetricsView) -> String {
     view.sessions.iter().for_each(|s| bgp.fill(s));
     bgp.register(&mut r);
     allocator(view, &mut r);
+    let bfd_dropped = Family::<Reason, Counter>::default();
+    for (reason, n) in &view.bfd_dropped {
+        bfd_dropped
+            .get_or_create(&Reason {
+                reason: reason.clone(),
+            })
+            .inc_by(*n);
+    }
+    r.register(
+        "ferrolb_bfd_packets_dropped",
+        "BFD packets dropped before reaching a session: malformed, from an unknown session, or with a TTL below the required (255 single-hop, minimum_ttl multihop)",
+        bfd_dropped,
+    );
     let reloads = Family::<ReloadResult, Counter>::default();
     for (result, n) in &view.reloads {
         reloads
@@ -310,13 +323,16 @@ mod tests {
 
     #[test]
     fn sessions_pools_and_reloads_become_the_contracts_families() {
+        let mut with_bfd = session(State::Established);
+        with_bfd.bfd = Some("up".into());
         let view = MetricsView {
-            sessions: vec![session(State::Established)],
+            sessions: vec![with_bfd],
             allocator: Some(AllocatorStats {
                 pools: vec![("v6".into(), 3, 18_446_744_073_709_551_616.0)],
                 failures: [("exhausted".to_string(), 4)].into(),
             }),
             reloads: [("ok".to_string(), 1)].into(),
+            bfd_dropped: [("ttl".to_string(), 5)].into(),
         };
         let text = render(&view);
         let want = [
@@ -330,6 +346,8 @@ mod tests {
             "ferrolb_bgp_announced_prefixes{peer=\"tor1\",peer_address=\"192.0.2.1\",family=\"ipv6\"} 1",
             "ferrolb_allocator_addresses_in_use{pool=\"v6\"} 3",
             "ferrolb_allocation_failures_total{reason=\"exhausted\"} 4",
+            "ferrolb_bfd_session_up{peer=\"tor1\",peer_address=\"192.0.2.1\"} 1",
+            "ferrolb_bfd_packets_dropped_total{reason=\"ttl\"} 5",
             "ferrolb_config_reloads_total{result=\"ok\"} 1",
             "ferrolb_allocator_leader 1",
         ];
@@ -372,6 +390,7 @@ mod tests {
         let mut s = session(State::Established);
         s.counters.notifications_received.insert((6, 4), 1);
         s.counters.updates_received = 1;
+        s.bfd = Some("down".into());
         let view = MetricsView {
             sessions: vec![s],
             allocator: Some(AllocatorStats {
@@ -379,6 +398,7 @@ mod tests {
                 failures: [("exhausted".to_string(), 1)].into(),
             }),
             reloads: [("ok".to_string(), 1), ("error".to_string(), 1)].into(),
+            bfd_dropped: [("ttl".to_string(), 1)].into(),
         };
         let text = render(&view);
         let exported: std::collections::BTreeSet<&str> = text

@@ -182,6 +182,22 @@ impl Speaker {
         }
     }
 
+    /// BFD packets dropped before reaching a session, by reason; empty while no peer has BFD.
+    pub fn bfd_dropped(&self) -> BTreeMap<String, u64> {
+        if !self.peers.values().any(|h| h.context.peer.bfd.is_some()) {
+            return BTreeMap::new();
+        }
+        let d = self.bfd.dropped();
+        [
+            ("malformed", d.malformed),
+            ("unknown_session", d.unknown_session),
+            ("ttl", d.ttl),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// The announcement table.
     pub fn routes(&self) -> &RouteTable {
         &self.routes

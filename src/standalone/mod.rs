@@ -183,6 +183,7 @@ impl Pipeline {
             })
             .collect();
         status.publish(services, self.speaker.status_cells());
+        status.set_bfd_dropped(self.speaker.bfd_dropped());
         status.set_allocator(Some(self.addresses.stats()));
     }
 

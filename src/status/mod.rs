@@ -88,6 +88,9 @@ pub struct MetricsView {
     pub sessions: Vec<session::PeerStatus>,
     pub allocator: Option<AllocatorStats>,
     pub reloads: BTreeMap<String, u64>,
+    /// BFD packets dropped before reaching a session, by reason (`malformed`,
+    /// `unknown_session`, `ttl`); empty while this node runs no BFD session.
+    pub bfd_dropped: BTreeMap<String, u64>,
 }
 
 impl StatusReport {
@@ -116,6 +119,7 @@ struct Model {
     allocator: Option<AllocatorStats>,
     /// Config reloads since start, by result (`ok`, `error`).
     reloads: BTreeMap<&'static str, u64>,
+    bfd_dropped: BTreeMap<String, u64>,
     /// False until the node knows what to announce (Kubernetes: every watch has synced).
     ready: bool,
 }
@@ -147,6 +151,13 @@ impl StatusModel {
     }
 
     /// Publishes what the allocator holds (None: this node does not run it now).
+    /// BFD packets dropped so far, by reason.
+    pub fn set_bfd_dropped(&self, dropped: BTreeMap<String, u64>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.bfd_dropped = dropped;
+        }
+    }
+
     pub fn set_allocator(&self, stats: Option<AllocatorStats>) {
         if let Ok(mut m) = self.0.lock() {
             m.allocator = stats;
@@ -175,6 +186,7 @@ impl StatusModel {
                 .collect(),
             allocator: m.allocator.clone(),
             reloads: m.reloads.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            bfd_dropped: m.bfd_dropped.clone(),
         }
     }
 

@@ -220,5 +220,6 @@ impl SpeakerTask {
             .collect();
         services.sort_by(|a, b| a.name.cmp(&b.name));
         self.status.publish(services, speaker.status_cells());
+        self.status.set_bfd_dropped(speaker.bfd_dropped());
     }
 }
