@@ -7,6 +7,8 @@
 //!                                 # prints "T_ESTABLISHED T_FULL"
 //! bird_probe SOCKET NAME empty    # waits for 0 imported routes (the session must stay
 //!                                 # Established); prints "T_EMPTY"
+//! bird_probe SOCKET NAME gone     # waits for 0 imported routes, the session going down
+//!                                 # included (a failover); prints "T_GONE"
 //! ```
 //!
 //! Times are Unix epoch seconds with microseconds, comparable with bash's `$EPOCHREALTIME`.
@@ -78,15 +80,16 @@ fn fail(msg: &str) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(socket), Some(name), Some(mode)) = (args.first(), args.get(1), args.get(2)) else {
-        fail("usage: bird_probe SOCKET NAME full N | empty");
+        fail("usage: bird_probe SOCKET NAME full N | empty | gone");
     };
+    let gone = mode == "gone";
     let want: Option<u64> = match mode.as_str() {
         "full" => Some(
             args.get(3)
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| fail("full needs N")),
         ),
-        "empty" => None,
+        "empty" | "gone" => None,
         other => fail(&format!("unknown mode `{other}`")),
     };
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -114,7 +117,7 @@ fn main() {
                 }
             }
             None => {
-                if !established {
+                if !established && !gone {
                     fail("the session went down while waiting for the withdrawal");
                 }
                 if imported == 0 {

@@ -393,10 +393,19 @@ fn the_toml_carries_each_peer_field_under_its_node_toml_key() {
     assert_eq!(p["keepalive_time"].as_integer(), Some(30));
     assert_eq!(p["source_address"].as_str(), Some("192.0.2.10"));
     assert_eq!(p["ebgp_multihop"].as_integer(), Some(255));
+    // No BFDProfile `fast` among the inputs: the default profile, with a warning.
     assert_eq!(p["bfd"].as_bool(), Some(true));
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
-        warnings[0].starts_with("m.yaml:17: BGPPeer/tor: nodeSelectors: node.toml"),
+        warnings
+            .iter()
+            .any(|w| w.contains("BGPPeer/tor: bfdProfile: no BFDProfile `fast` among the inputs")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("m.yaml:17: BGPPeer/tor: nodeSelectors: node.toml")),
         "{warnings:?}"
     );
 }
@@ -421,7 +430,7 @@ fn the_toml_carries_pools_and_warns_about_service_allocation() {
 }
 
 #[test]
-fn the_toml_carries_bgp_advertisements_and_warns_about_node_selectors_asns_and_bfd() {
+fn the_toml_carries_bgp_advertisements_and_bfd_profiles_and_warns_about_node_selectors_and_asns() {
     let (out, warnings) = toml_of(BGP);
     let v = toml_value(&out);
     let ads = v["advertisements"].as_array().expect("advertisements");
@@ -432,10 +441,18 @@ fn the_toml_carries_bgp_advertisements_and_warns_about_node_selectors_asns_and_b
     assert_eq!(ads[0]["aggregation_length"].as_integer(), Some(32));
     assert_eq!(ads[1]["aggregation_length"].as_integer(), Some(24));
     assert_eq!(v["bgp"]["peers"].as_array().map(Vec::len), Some(3));
+    let profile = &v["bfd_profiles"][0];
+    assert_eq!(profile["name"].as_str(), Some("testbfdprofile"));
+    assert_eq!(profile["receive_interval"].as_integer(), Some(380));
+    assert_eq!(profile["transmit_interval"].as_integer(), Some(270));
+    let sample = v["bgp"]["peers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"].as_str() == Some("peersample")))
+        .expect("peersample");
+    assert_eq!(sample["bfd_profile"].as_str(), Some("testbfdprofile"));
     let starts = [
         "m.yaml:45: BGPPeer/peersample: myASN: 64512 differs",
         "m.yaml:56: BGPPeer/example: myASN: 64512 differs",
-        "m.yaml:31: BFDProfile/testbfdprofile: spec: node.toml has no BFD profiles",
         "m.yaml:61: BGPPeer/example: nodeSelectors: ",
         "m.yaml:105: BGPAdvertisement/example: nodeSelectors: ",
     ];

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::{Item, Migration, Warning};
 use crate::watch::convert::{go_duration, selected_pools};
 use crate::watch::crds::{
-    BGPAdvertisement, BGPAdvertisementSpec, BGPPeer, IPAddressPool, LabelSelector,
+    BFDProfile, BGPAdvertisement, BGPAdvertisementSpec, BGPPeer, IPAddressPool, LabelSelector,
 };
 
 const NO_SELECTORS: &str = "node.toml applies to the node that reads it and has no node selectors; left out (keep this entry only in the files of the nodes it selected)";
@@ -31,13 +31,15 @@ pub fn render(m: &Migration) -> (String, Vec<Warning>) {
         pool(p, &mut out, &mut w);
     }
     for p in &m.bfd_profiles {
-        w.push(p.origin.warn(
-            "spec",
-            "node.toml has no BFD profiles: peers that name it get `bfd = true` with ferrolb's default timers",
-        ));
+        bfd_profile(p, &mut out);
     }
+    let profiles: Vec<&str> = m
+        .bfd_profiles
+        .iter()
+        .map(|p| p.origin.name.as_str())
+        .collect();
     for p in &m.peers {
-        peer(p, &mut out, &mut w);
+        peer(p, &profiles, &mut out, &mut w);
     }
     for ad in &m.bgp_advertisements {
         bgp_advertisement(m, ad, &mut out, &mut w);
@@ -117,7 +119,28 @@ fn pool(p: &Item<IPAddressPool>, out: &mut String, w: &mut Vec<Warning>) {
     out.push('\n');
 }
 
-fn peer(p: &Item<BGPPeer>, out: &mut String, w: &mut Vec<Warning>) {
+/// A BFDProfile as `[[bfd_profiles]]` (echo fields were warned about when read).
+fn bfd_profile(p: &Item<BFDProfile>, out: &mut String) {
+    let s = &p.object.spec;
+    let _ = writeln!(out, "[[bfd_profiles]]\nname = {}", q(&p.origin.name));
+    let fields = [
+        ("receive_interval", s.receive_interval),
+        ("transmit_interval", s.transmit_interval),
+        ("detect_multiplier", s.detect_multiplier),
+        ("minimum_ttl", s.minimum_ttl),
+    ];
+    for (key, v) in fields {
+        if let Some(v) = v {
+            let _ = writeln!(out, "{key} = {v}");
+        }
+    }
+    if let Some(passive) = s.passive_mode {
+        let _ = writeln!(out, "passive = {passive}");
+    }
+    out.push('\n');
+}
+
+fn peer(p: &Item<BGPPeer>, profiles: &[&str], out: &mut String, w: &mut Vec<Warning>) {
     let s = &p.object.spec;
     let o = &p.origin;
     let _ = writeln!(out, "[[bgp.peers]]\nname = {}", q(&o.name));
@@ -148,8 +171,18 @@ fn peer(p: &Item<BGPPeer>, out: &mut String, w: &mut Vec<Warning>) {
     if s.ebgp_multi_hop == Some(true) {
         out.push_str("ebgp_multihop = 255\n");
     }
-    if s.bfd_profile.is_some() {
-        out.push_str("bfd = true\n");
+    match s.bfd_profile.as_deref() {
+        Some(name) if profiles.contains(&name) => {
+            let _ = writeln!(out, "bfd_profile = {}", q(name));
+        }
+        Some(name) => {
+            out.push_str("bfd = true\n");
+            w.push(o.warn(
+                "bfdProfile",
+                format!("no BFDProfile `{name}` among the inputs: the peer gets `bfd = true`, ferrolb's default timers (300 ms / 300 ms / x3)"),
+            ));
+        }
+        None => {}
     }
     if o.lines.contains_key("password") || s.password_secret.is_some() {
         let field = if s.password_secret.is_some() {
