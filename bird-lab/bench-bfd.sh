@@ -119,7 +119,7 @@ table inet fbfd {
 EOF
 }
 restore() { ip netns exec fbfd-n nft delete table inet fbfd; }
-elapsed_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
+elapsed_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f\n", (b - a) * 1000 }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 worst() { sort -g | tail -1; }
 

@@ -12,6 +12,7 @@ command -v bird >/dev/null 2>&1 || need+=(bird2)
 command -v gobgpd >/dev/null 2>&1 || need+=(gobgpd)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 for tool in umoci skopeo podman runc; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
