@@ -15,78 +15,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::bfd::{bfd_down_sent, bfd_state, drop_bfd, established, metrics, session, status};
 use common::routers::{Bird, BirdOpts};
 use common::{wait_for, Ferrolb, Lab, NodeToml, ROUTER_V4};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn status(lab: &Lab) -> Option<serde_json::Value> {
-    let body = lab.exec(
-        &lab.node_ns,
-        &["curl", "-sf", "http://127.0.0.1:7473/status"],
-    )?;
-    serde_json::from_str(&body).ok()
-}
-
-fn session(lab: &Lab) -> Option<serde_json::Value> {
-    status(lab)?["sessions"].as_array()?.first().cloned()
-}
-
-fn bfd_state(lab: &Lab) -> Option<String> {
-    session(lab)?["bfd"].as_str().map(str::to_string)
-}
-
-fn established(lab: &Lab) -> bool {
-    session(lab).is_some_and(|s| s["state"] == "Established")
-}
-
-fn metrics(lab: &Lab) -> String {
-    lab.exec(
-        &lab.node_ns,
-        &["curl", "-sf", "http://127.0.0.1:7473/metrics"],
-    )
-    .unwrap_or_default()
-}
-
-/// nftables in ferrolb's namespace: drop BFD control packets in one direction.
-fn drop_bfd(lab: &Lab, hook: &str, on: bool) {
-    let ns = &lab.node_ns;
-    if on {
-        common::sh(&[
-            "ip", "netns", "exec", ns, "nft", "add", "table", "inet", "flbt",
-        ]);
-        common::sh(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "nft",
-            "add",
-            "chain",
-            "inet",
-            "flbt",
-            hook,
-            &format!("{{ type filter hook {hook} priority 0; }}"),
-        ]);
-        common::sh(&[
-            "ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "flbt", hook, "udp", "dport",
-            "3784", "drop",
-        ]);
-    } else {
-        common::sh(&[
-            "ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "flbt",
-        ]);
-    }
-}
-
-/// Cease/BFD Down (6/10) NOTIFICATIONs ferrolb has sent.
-fn bfd_down_sent(lab: &Lab) -> u64 {
-    let key = format!("ferrolb_bgp_notifications_sent_total{{peer=\"router\",peer_address=\"{ROUTER_V4}\",code=\"6\",subcode=\"10\"}} ");
-    metrics(lab)
-        .lines()
-        .find_map(|l| l.strip_prefix(&key).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0)
-}
 
 fn routes(bird: &Bird) -> usize {
     bird.ctl().routes_of("ferrolb").len()

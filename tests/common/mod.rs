@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod bfd;
 pub mod cluster;
 pub mod routed;
 pub mod routers;

@@ -1,9 +1,12 @@
-//! The real routers: BIRD 2, FRR bgpd (without zebra) and GoBGP, each configured to peer with
+//! The real routers: BIRD 2, FRR bgpd (alone, or with zebra and bfdd) and GoBGP, each configured to peer with
 //! ferrolb at 192.0.2.2 and queried for the session state and the routes it learned.
 
 use super::{require, stdout_if_ok, wait_ready, Lab, Proc, NODE_V4, ROUTER_V4};
 
+mod frr;
 mod gobgp;
+#[allow(unused_imports)]
+pub use frr::{Frr, FrrOpts};
 pub use gobgp::Gobgp;
 
 /// A route as the router shows it.
@@ -304,160 +307,6 @@ impl Router for Bird {
     }
     fn routes(&self) -> Vec<RouteInfo> {
         parse_bird_routes(&self.show_routes())
-    }
-    fn process(&self) -> &Proc {
-        &self.proc
-    }
-}
-
-pub struct Frr {
-    proc: Proc,
-    vty: String,
-    ns: String,
-}
-
-impl Frr {
-    pub fn start(lab: &Lab, asn: u32, peer_asn: u32, passive: bool) -> Frr {
-        require("/usr/lib/frr/bgpd");
-        require("vtysh");
-        let dir = lab.path("frr");
-        std::fs::create_dir_all(&dir).expect("frr dir");
-        let conf = dir.join("bgpd.conf");
-        let passive = if passive {
-            format!(" neighbor {NODE_V4} passive\n")
-        } else {
-            String::new()
-        };
-        std::fs::write(
-            &conf,
-            format!(
-                "frr defaults traditional\nhostname router\n!\nrouter bgp {asn}\n bgp router-id {ROUTER_V4}\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n neighbor {NODE_V4} remote-as {peer_asn}\n neighbor {NODE_V4} timers connect 1\n{passive} address-family ipv4 unicast\n  neighbor {NODE_V4} activate\n exit-address-family\n address-family ipv6 unicast\n  neighbor {NODE_V4} activate\n exit-address-family\n!\n"
-            ),
-        )
-        .expect("write bgpd.conf");
-        let vty = dir.to_str().expect("utf8").to_string();
-        let proc = lab.spawn(
-            &lab.router_ns,
-            "bgpd",
-            &[
-                "/usr/lib/frr/bgpd",
-                "-Z",
-                "-n",
-                "-S",
-                "-f",
-                conf.to_str().expect("utf8"),
-                "-i",
-                dir.join("bgpd.pid").to_str().expect("utf8"),
-                "--vty_socket",
-                &vty,
-                "-z",
-                dir.join("zserv").to_str().expect("utf8"),
-                "-P",
-                "0",
-                "--log",
-                "stdout",
-            ],
-        );
-        let f = Frr {
-            proc,
-            vty,
-            ns: lab.router_ns.clone(),
-        };
-        wait_ready("bgpd to answer", &f.proc, || {
-            f.vtysh("show bgp summary").is_some()
-        });
-        f
-    }
-
-    fn vtysh(&self, cmd: &str) -> Option<String> {
-        stdout_if_ok(std::process::Command::new("vtysh").args([
-            "--vty_socket",
-            &self.vty,
-            "-d",
-            "bgpd",
-            "-c",
-            cmd,
-        ]))
-    }
-
-    /// `show bgp neighbor <node> json`, parsed.
-    pub fn neighbor(&self) -> serde_json::Value {
-        self.vtysh(&format!("show bgp neighbor {NODE_V4} json"))
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
-    }
-
-    /// Number of prefixes in a family's table, without per-route detail.
-    pub fn count(&self, afi: &str) -> usize {
-        self.vtysh(&format!("show bgp {afi} unicast json"))
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("routes").and_then(|r| r.as_object()).map(|o| o.len()))
-            .unwrap_or(0)
-    }
-
-    fn family_routes(&self, afi: &str) -> Vec<RouteInfo> {
-        let Some(text) = self.vtysh(&format!("show bgp {afi} unicast json")) else {
-            return vec![];
-        };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-            return vec![];
-        };
-        let mut out = Vec::new();
-        for (prefix, paths) in v
-            .get("routes")
-            .and_then(|r| r.as_object())
-            .into_iter()
-            .flatten()
-        {
-            for p in paths.as_array().into_iter().flatten() {
-                let as_path = p
-                    .get("path")
-                    .and_then(|x| x.as_str())
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .filter_map(|a| a.parse().ok())
-                    .collect();
-                let next_hop = p
-                    .get("nexthops")
-                    .and_then(|n| n.get(0))
-                    .and_then(|n| n.get("ip"))
-                    .and_then(|x| x.as_str())
-                    .unwrap_or("")
-                    .to_string();
-                let local_pref = p.get("locPrf").and_then(|x| x.as_u64()).map(|x| x as u32);
-                let mut r = RouteInfo {
-                    prefix: prefix.clone(),
-                    next_hop,
-                    as_path,
-                    local_pref,
-                    ..RouteInfo::default()
-                };
-                // The table view has no communities: ask for the prefix itself.
-                if let Some(detail) = self
-                    .vtysh(&format!("show bgp {afi} unicast {prefix} json"))
-                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                {
-                    let path = detail.get("paths").and_then(|x| x.get(0));
-                    if let Some(path) = path {
-                        frr_path_communities(path, &mut r);
-                    }
-                }
-                out.push(r);
-            }
-        }
-        out
-    }
-}
-
-impl Router for Frr {
-    fn established(&self) -> bool {
-        self.vtysh(&format!("show bgp neighbor {NODE_V4} json"))
-            .is_some_and(|s| s.contains("\"bgpState\":\"Established\""))
-    }
-    fn routes(&self) -> Vec<RouteInfo> {
-        let mut r = self.family_routes("ipv4");
-        r.extend(self.family_routes("ipv6"));
-        r
     }
     fn process(&self) -> &Proc {
         &self.proc
