@@ -394,3 +394,65 @@ fn a_profile_change_applies_without_a_flap() {
 }
 
 const NODE_ADDR: &str = common::NODE_V4;
+
+/// The TTL check of RFC 5883 §5: with the default `minimum_ttl` (254), BIRD's multihop packets
+/// (sent with TTL 64, one hop away: 63) are dropped and counted, and the session never comes Up;
+/// the BGP session is not held (BFD was never Up).
+#[test]
+fn multihop_packets_below_minimum_ttl_are_dropped_and_counted() {
+    common::require("curl");
+    let lab = Lab::routed();
+    let bird = Bird::start_with(
+        &lab,
+        64500,
+        64512,
+        true,
+        &BirdOpts {
+            bfd: Some((300, 3)),
+            multihop: Some(2),
+            ..BirdOpts::default()
+        },
+    );
+    let toml = NodeToml {
+        asn: 64512,
+        peer_asn: 64500,
+        hold_time: 90,
+        graceful_restart_time: Some(0),
+        services: vec![("web", vec!["203.0.113.7"])],
+        peer_extra: "bfd = true\nebgp_multihop = 2\nsource_address = \"192.0.2.2\"".into(),
+        http: Some("127.0.0.1:7473"),
+        ..NodeToml::default()
+    };
+    let node = Ferrolb::start(&lab, &toml);
+    let ttl_drops = || {
+        metrics(&lab)
+            .lines()
+            .find_map(|l| l.strip_prefix("ferrolb_bfd_packets_dropped_total{reason=\"ttl\"} "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    wait_for("three TTL drops", WAIT, || ttl_drops() >= 3).unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}\n{}\n{}\n{}",
+            metrics(&lab),
+            bird.bfd_sessions(),
+            bird.log(),
+            node.proc.log_text()
+        )
+    });
+    assert_eq!(
+        bfd_state(&lab).as_deref(),
+        Some("down"),
+        "{:?}",
+        status(&lab)
+    );
+    assert!(
+        !bird.bfd_sessions().contains(" Up "),
+        "{}",
+        bird.bfd_sessions()
+    );
+    wait_for("BGP up without BFD ever Up", WAIT, || {
+        established(&lab) && routes(&bird) == 1
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", node.proc.log_text()));
+}

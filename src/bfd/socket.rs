@@ -87,6 +87,8 @@ pub struct Bfd {
     commands: mpsc::UnboundedSender<(Vec<PeerBfd>, Option<oneshot::Sender<()>>)>,
     watches: Arc<Mutex<BTreeMap<IpAddr, watch::Sender<Option<BfdStatus>>>>>,
     dropped: Arc<Mutex<Dropped>>,
+    /// Sessions wanted by the last `set`.
+    wanted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Bfd {
@@ -97,6 +99,7 @@ impl Bfd {
             commands: tx,
             watches: Arc::default(),
             dropped: Arc::default(),
+            wanted: Arc::default(),
         };
         let task = Task {
             sessions: BTreeMap::new(),
@@ -114,6 +117,8 @@ impl Bfd {
     /// The wanted sessions, all of them: new ones start, removed ones send AdminDown and end,
     /// changed timers apply with a poll sequence (no flap).
     pub fn set(&self, sessions: Vec<PeerBfd>) {
+        self.wanted
+            .store(sessions.len(), std::sync::atomic::Ordering::Relaxed);
         let _ = self.commands.send((sessions, None));
     }
 
@@ -134,12 +139,17 @@ impl Bfd {
             .subscribe()
     }
 
-    /// Packets dropped so far.
-    pub fn dropped(&self) -> Dropped {
-        self.dropped
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// Packets dropped so far; `None` while no session is wanted.
+    pub fn dropped(&self) -> Option<Dropped> {
+        if self.wanted.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return None;
+        }
+        Some(
+            self.dropped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
     }
 }
 

@@ -15,7 +15,7 @@ use crate::bfd::socket::{Bfd, PeerBfd};
 use crate::bfd::SessionConfig;
 use crate::model::{LocalSpec, PeerSpec};
 use crate::packet::codes::CeaseSubcode;
-use crate::status::{SessionSnapshot, StatusCell};
+use crate::status::{DropCounter, SessionSnapshot, StatusCell};
 
 /// All sessions of this node and the routes they carry.
 #[derive(Debug)]
@@ -182,20 +182,24 @@ impl Speaker {
         }
     }
 
-    /// BFD packets dropped before reaching a session, by reason; empty while no peer has BFD.
-    pub fn bfd_dropped(&self) -> BTreeMap<String, u64> {
-        if !self.peers.values().any(|h| h.context.peer.bfd.is_some()) {
-            return BTreeMap::new();
-        }
-        let d = self.bfd.dropped();
-        [
-            ("malformed", d.malformed),
-            ("unknown_session", d.unknown_session),
-            ("ttl", d.ttl),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+    /// A live reading of the BFD packets dropped before reaching a session, by reason (empty
+    /// while no peer has BFD), for `/metrics`.
+    pub fn bfd_dropped(&self) -> DropCounter {
+        let bfd = self.bfd.clone();
+        DropCounter::new(move || {
+            bfd.dropped()
+                .map(|d| {
+                    [
+                        ("malformed", d.malformed),
+                        ("unknown_session", d.unknown_session),
+                        ("ttl", d.ttl),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect()
+                })
+                .unwrap_or_default()
+        })
     }
 
     /// The announcement table.

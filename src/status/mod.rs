@@ -111,6 +111,26 @@ pub struct AllocatorStats {
     pub failures: BTreeMap<String, u64>,
 }
 
+/// A live counter read at every scrape (the BFD sink's drop counts).
+#[derive(Clone)]
+pub struct DropCounter(std::sync::Arc<dyn Fn() -> BTreeMap<String, u64> + Send + Sync>);
+
+impl DropCounter {
+    pub fn new(read: impl Fn() -> BTreeMap<String, u64> + Send + Sync + 'static) -> DropCounter {
+        DropCounter(std::sync::Arc::new(read))
+    }
+
+    pub fn read(&self) -> BTreeMap<String, u64> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for DropCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DropCounter")
+    }
+}
+
 #[derive(Debug, Default)]
 struct Model {
     node: String,
@@ -119,7 +139,7 @@ struct Model {
     allocator: Option<AllocatorStats>,
     /// Config reloads since start, by result (`ok`, `error`).
     reloads: BTreeMap<&'static str, u64>,
-    bfd_dropped: BTreeMap<String, u64>,
+    bfd_dropped: Option<DropCounter>,
     /// False until the node knows what to announce (Kubernetes: every watch has synced).
     ready: bool,
 }
@@ -151,10 +171,10 @@ impl StatusModel {
     }
 
     /// Publishes what the allocator holds (None: this node does not run it now).
-    /// BFD packets dropped so far, by reason.
-    pub fn set_bfd_dropped(&self, dropped: BTreeMap<String, u64>) {
+    /// Where `/metrics` reads the BFD packets dropped so far, by reason.
+    pub fn set_bfd_dropped(&self, dropped: DropCounter) {
         if let Ok(mut m) = self.0.lock() {
-            m.bfd_dropped = dropped;
+            m.bfd_dropped = Some(dropped);
         }
     }
 
@@ -186,7 +206,11 @@ impl StatusModel {
                 .collect(),
             allocator: m.allocator.clone(),
             reloads: m.reloads.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            bfd_dropped: m.bfd_dropped.clone(),
+            bfd_dropped: m
+                .bfd_dropped
+                .as_ref()
+                .map(DropCounter::read)
+                .unwrap_or_default(),
         }
     }
 
