@@ -14,8 +14,8 @@
 #   no BFD, hold time 3 s (keepalive 1 s): the fastest the BGP hold timer allows.
 # The drop is lifted after each run and the next starts once BIRD has all routes again.
 #
-# CPU: 50 BFD sessions at 100 ms x 3 between one ferrolb and one BIRD (50 addresses on BIRD's
-# side, static BIRD BFD neighbors; ferrolb's peers are passive with no BGP listener, so only BFD
+# CPU: 50 BFD sessions at 100 ms x 3 between one ferrolb and one BIRD (50 address pairs, static
+# BIRD BFD neighbors; ferrolb's peers are passive with no BGP listener, so only BFD
 # runs), both processes' user+system time over 60 s once all 50 are Up.
 #
 # Writes the tables into BENCHMARKS.md (between the bench-bfd.sh markers) and prints them. Run
@@ -147,13 +147,17 @@ cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 cpu() {
   local n=50 i a0 b0 a1 b1
-  for i in $(seq 1 $n); do ip -n fbfd-r addr add "192.0.2.$((100 + i))/24" dev vbfd-r; done
+  # One address pair per session (BIRD matches a new session by the peer's address).
+  for i in $(seq 1 $n); do
+    ip -n fbfd-r addr add "192.0.2.$((100 + i))/24" dev vbfd-r
+    ip -n fbfd-n addr add "192.0.2.$((200 + i))/24" dev vbfd-n
+  done
   {
     echo "router id 192.0.2.1;"
     echo "protocol device { scan time 1; }"
     echo "protocol bfd {"
     echo "  interface \"*\" { interval 100 ms; multiplier 3; };"
-    for i in $(seq 1 $n); do echo "  neighbor 192.0.2.2 local 192.0.2.$((100 + i));"; done
+    for i in $(seq 1 $n); do echo "  neighbor 192.0.2.$((200 + i)) local 192.0.2.$((100 + i));"; done
     echo "}"
   } >"$work/bird.conf"
   ip netns exec fbfd-r bird -f -c "$work/bird.conf" -s "$work/bird.ctl" -P "$work/bird.pid" 2>"$work/bird.log" &
@@ -163,7 +167,7 @@ cpu() {
     printf '[node]\nname = "bench"\nrouter_id = "192.0.2.2"\nasn = 64512\naddresses = ["192.0.2.2"]\n[bgp]\nlisten = ""\n'
     printf '[[bfd_profiles]]\nname = "fast"\nreceive_interval = 100\ntransmit_interval = 100\ndetect_multiplier = 3\n'
     for i in $(seq 1 $n); do
-      printf '[[bgp.peers]]\nname = "r%s"\naddress = "192.0.2.%s"\nasn = 64500\npassive = true\nbfd_profile = "fast"\n' "$i" "$((100 + i))"
+      printf '[[bgp.peers]]\nname = "r%s"\naddress = "192.0.2.%s"\nsource_address = "192.0.2.%s"\nasn = 64500\npassive = true\nbfd_profile = "fast"\n' "$i" "$((100 + i))" "$((200 + i))"
     done
     printf '[http]\nlisten = ""\n'
   } >"$work/node.toml"
