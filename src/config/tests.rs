@@ -391,3 +391,36 @@ fn kubernetes_defaults_and_a_lease_duration_out_of_range_is_located() {
         "{errs}"
     );
 }
+
+#[test]
+fn bfd_profiles_are_checked_where_written_and_peers_resolve_them() {
+    let text = BASE.replace("asn = 64500", "asn = 64500\nbfd_profile = \"fast\"");
+    let good = format!("{text}\n[[bfd_profiles]]\nname = \"fast\"\nreceive_interval = 100\n");
+    let c = parse_str(&good).expect("valid");
+    let bfd = c.bgp.peers[0].bfd.as_ref().expect("BFD on");
+    assert_eq!(
+        (
+            bfd.receive_interval,
+            bfd.transmit_interval,
+            bfd.detect_multiplier
+        ),
+        (100, 300, 3)
+    );
+    let on = parse_str(&BASE.replace("asn = 64500", "asn = 64500\nbfd = true")).expect("valid");
+    assert_eq!(
+        on.bgp.peers[0].bfd.as_ref().map(|p| p.receive_interval),
+        Some(300)
+    );
+
+    let bad = format!("{text}\n[[bfd_profiles]]\nname = \"fast\"\ndetect_multiplier = 1\n");
+    let e = errors(&bad);
+    assert_eq!(
+        e,
+        vec!["node.toml:18:21: bfd_profiles[0].detect_multiplier: 1 is out of range 2..=255"]
+    );
+    let e = errors(&text);
+    assert_eq!(
+        e,
+        vec!["node.toml:10:15: bgp.peers[0].bfd_profile: no BFD profile named `fast` (none is defined)"]
+    );
+}
