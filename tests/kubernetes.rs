@@ -160,12 +160,16 @@ async fn readyz_says_not_ready_until_every_watch_has_synced() {
         },
     )
     .await;
+    let names: Vec<&str> = report.services.iter().map(|s| s.name.as_str()).collect();
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(names, unique, "each Service once in /status: {report:?}");
     let web = report
         .services
         .iter()
         .find(|s| s.name == "default/web")
         .expect("listed");
-    assert_eq!(web.addresses, got["web"]);
+    assert_eq!(web.addresses, got["web"], "{report:?}");
     assert_eq!(web.pool.as_deref(), Some("main"));
     assert!(web.announced_by.is_empty());
     assert_eq!(
