@@ -343,9 +343,10 @@ impl NdpPacket {
         }
     }
 
-    /// [`NdpPacket::answer`] for an NS for `target` from `solicitor`.
+    /// [`NdpPacket::answer`] for an NS for `target` from `solicitor`. A multicast solicitor
+    /// (never a valid source, RFC 4291 §2.7; the classifier ignores it) is answered like DAD.
     pub fn advert_answering(solicitor: Ipv6Addr, target: Ipv6Addr, our_mac: MacAddr) -> NdpPacket {
-        let dad = solicitor.is_unspecified();
+        let dad = solicitor.is_unspecified() || solicitor.is_multicast();
         NdpPacket {
             src: target,
             dst: if dad { ipv6::ALL_NODES } else { solicitor },

@@ -95,6 +95,14 @@ fn a_dad_ns_is_answered_to_all_nodes_without_the_solicited_flag() {
 }
 
 #[test]
+fn a_multicast_solicitor_is_answered_like_dad_so_the_answer_stays_valid() {
+    let target = addr("fd00:14::2");
+    let na = NdpPacket::advert_answering(addr("ff02::1"), target, MacAddr(MAC_B));
+    assert_eq!(na.dst, ipv6::ALL_NODES);
+    assert_eq!(NdpPacket::parse(&na.to_bytes()), Ok(na));
+}
+
+#[test]
 fn the_unsolicited_advert_overrides_and_goes_to_all_nodes() {
     let vip = addr("2001:db8::10");
     let na = NdpPacket::unsolicited_advert(vip, MacAddr(MAC_B));
