@@ -189,13 +189,18 @@ impl ArpPacket {
     /// sender and target fields, put in the local addresses, set the opcode to reply"); `None`
     /// for a reply.
     pub fn reply(&self, our_mac: MacAddr) -> Option<ArpPacket> {
-        (self.op == ArpOp::Request).then_some(ArpPacket {
+        (self.op == ArpOp::Request).then(|| self.reply_unchecked(our_mac))
+    }
+
+    /// [`ArpPacket::reply`] without looking at the operation (the classifier has).
+    pub(crate) fn reply_unchecked(&self, our_mac: MacAddr) -> ArpPacket {
+        ArpPacket {
             op: ArpOp::Reply,
             sender_mac: our_mac,
             sender_ip: self.target_ip,
             target_mac: self.sender_mac,
             target_ip: self.sender_ip,
-        })
+        }
     }
 
     /// Gratuitous ARP request for `ip` at `mac`: the ARP Announcement of RFC 5227 §3 (sender

@@ -45,15 +45,10 @@ pub struct ArpRequest {
 }
 
 impl ArpRequest {
-    /// The ARP reply, unicast to the asker's hardware address.
+    /// The ARP reply ([`ArpPacket::reply`]), unicast to the asker's hardware address (a probe
+    /// is answered the same way, to target protocol address 0.0.0.0, as Linux does).
     pub fn answer(&self, our_mac: MacAddr) -> Vec<u8> {
-        let reply = ArpPacket {
-            op: ArpOp::Reply,
-            sender_mac: our_mac,
-            sender_ip: self.target,
-            target_mac: self.from_mac,
-            target_ip: self.from_ip,
-        };
+        let reply = self.packet.reply_unchecked(our_mac);
         reply.to_frame(self.from_mac, self.vlan)
     }
 }

@@ -47,6 +47,21 @@ fn linux_ns_is_a_question_answered_with_linux_na() {
 }
 
 #[test]
+fn an_arp_probe_is_a_question_answered_to_its_sender_mac() {
+    let mut probe = LINUX_ARP_REQUEST;
+    probe[28..32].copy_from_slice(&[0, 0, 0, 0]);
+    let Ok(Request::Arp(r)) = classify(&probe) else {
+        panic!("not an ARP request")
+    };
+    assert!(r.packet.is_probe());
+    let answer = r.answer(MacAddr(MAC_B));
+    assert_eq!(&answer[..6], &MAC_A);
+    let reply = ArpPacket::parse(&answer[14..]).unwrap();
+    assert_eq!(reply.target_ip, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(reply.sender_ip, Ipv4Addr::new(10, 14, 0, 2));
+}
+
+#[test]
 fn a_tagged_question_is_answered_on_its_vlan() {
     let vlan = Vlan {
         pcp: 0,
