@@ -7,7 +7,9 @@ files, resolves each to the file that defines the module it names, and fails (ex
   * a cycle between top-level modules (src/bgp ↔ src/config, …),
   * a cycle between files (src/a.rs → src/b.rs → src/a.rs),
   * a pure core (fsm, bfd, allocator, announce, packet) importing the runtime, the config loader
-    or Kubernetes, and the leaf protocol layer (packet) importing anything of ours.
+    or Kubernetes, and the leaf protocol layer (packet) importing anything of ours,
+  * a wire layer below a top-level module (src/l2/wire) importing anything of ours but what
+    WIRE_ALLOWED lists, inside its own module included (the L2 responder sits beside it).
 
 `mod x;` declarations are not edges (a parent owns its children; it does not import them);
 `#[cfg(test)]` test files count like any other file. `--graph` prints the top-level edges.
@@ -29,6 +31,23 @@ FORBIDDEN = {
     "allocator": RUNTIME | {"announce", "fsm", "bfd"},
     "announce": RUNTIME | {"fsm", "bfd"},
 }
+
+# Wire layers under a module that will also hold I/O: each may import only itself and these
+# top-level modules (src/l2/wire: ARP/NDP frames, pure; the AF_PACKET responder beside it is not).
+WIRE_ALLOWED = {
+    ("l2", "wire"): {"packet"},
+}
+
+
+def wire_violation(mod, target):
+    """The wire prefix `mod` lies under and may not reach `target` from, or None."""
+    for prefix, allowed in WIRE_ALLOWED.items():
+        if mod[: len(prefix)] != prefix:
+            continue
+        if target[: len(prefix)] == prefix or target[0] in allowed:
+            return None
+        return prefix
+    return None
 
 
 def module_path(path):
@@ -168,6 +187,9 @@ def main():
             if target is None or target == mod or target == ():
                 continue
             file_edges.setdefault(mod, set()).add(target)
+            wire = wire_violation(mod, target)
+            if wire is not None:
+                errors.append(f"src/{os.path.relpath(path, SRC)}: src/{'/'.join(wire)} may import only {', '.join(sorted(WIRE_ALLOWED[wire]))} ({'::'.join(ref)})")
             a, b = mod[0], target[0]
             if a != b:
                 top_edges.setdefault(a, set()).add(b)

@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod fsm;
 pub mod http;
+pub mod l2;
 pub mod metrics;
 pub mod migrate;
 pub mod model;
