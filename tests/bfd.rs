@@ -25,30 +25,43 @@ fn routes(bird: &Bird) -> usize {
     bird.ctl().routes_of("ferrolb").len()
 }
 
-#[test]
-fn bfd_with_bird_comes_up_and_takes_bgp_down_both_ways() {
-    common::require("curl");
-    common::require("nft");
-    let lab = Lab::new();
-    let bird = Bird::start_with(
-        &lab,
+/// BIRD with `protocol bfd` at 300 ms x 3 and `bfd on` (plus `opts`), passive, AS 64500.
+fn bird_with_bfd(lab: &Lab, opts: BirdOpts) -> Bird {
+    Bird::start_with(
+        lab,
         64500,
         64512,
         true,
         &BirdOpts {
             bfd: Some((300, 3)),
-            ..BirdOpts::default()
+            ..opts
         },
-    );
-    let toml = NodeToml {
+    )
+}
+
+/// ferrolb (AS 64512) peering with BIRD, hold time 90 s (only BFD can be fast), `/status` and
+/// `/metrics` on 127.0.0.1:7473 in its namespace.
+fn node_toml() -> NodeToml {
+    NodeToml {
         asn: 64512,
         peer_asn: 64500,
         hold_time: 90,
+        http: Some("127.0.0.1:7473"),
+        ..NodeToml::default()
+    }
+}
+
+#[test]
+fn bfd_with_bird_comes_up_and_takes_bgp_down_both_ways() {
+    common::require("curl");
+    common::require("nft");
+    let lab = Lab::new();
+    let bird = bird_with_bfd(&lab, BirdOpts::default());
+    let toml = NodeToml {
         graceful_restart_time: Some(0),
         services: vec![("web", vec!["198.51.100.7"]), ("api", vec!["203.0.113.9"])],
         peer_extra: "bfd = true".into(),
-        http: Some("127.0.0.1:7473"),
-        ..NodeToml::default()
+        ..node_toml()
     };
     let node = Ferrolb::start(&lab, &toml);
 
@@ -140,25 +153,17 @@ fn bfd_with_bird_comes_up_and_takes_bgp_down_both_ways() {
 /// BIRD with graceful restart and BFD: how long ferrolb's routes stay after ferrolb dies.
 fn gr_with_bfd(signal: &str) -> (Duration, String) {
     let lab = Lab::new();
-    let bird = Bird::start_with(
+    let bird = bird_with_bfd(
         &lab,
-        64500,
-        64512,
-        true,
-        &BirdOpts {
-            bfd: Some((300, 3)),
+        BirdOpts {
             graceful_restart: true,
             ..BirdOpts::default()
         },
     );
     let toml = NodeToml {
-        asn: 64512,
-        peer_asn: 64500,
-        hold_time: 90,
         services: vec![("web", vec!["198.51.100.7"])],
         peer_extra: "bfd = true".into(),
-        http: Some("127.0.0.1:7473"),
-        ..NodeToml::default()
+        ..node_toml()
     };
     let node = Ferrolb::start(&lab, &toml);
     wait_for("BFD Up and the route in BIRD", WAIT, || {
@@ -210,21 +215,14 @@ fn multihop_bfd_across_a_forwarding_namespace() {
     common::require("curl");
     common::require("nft");
     let lab = Lab::routed();
-    let bird = Bird::start_with(
+    let bird = bird_with_bfd(
         &lab,
-        64500,
-        64512,
-        true,
-        &BirdOpts {
-            bfd: Some((300, 3)),
+        BirdOpts {
             multihop: Some(2),
             ..BirdOpts::default()
         },
     );
     let toml = NodeToml {
-        asn: 64512,
-        peer_asn: 64500,
-        hold_time: 90,
         graceful_restart_time: Some(0),
         services: vec![("web", vec!["203.0.113.7"])],
         // BIRD sends multihop BFD with the system's default TTL (64), not 255 as FRR does: the
@@ -233,8 +231,7 @@ fn multihop_bfd_across_a_forwarding_namespace() {
         peer_extra: "bfd_profile = \"multihop\"\nebgp_multihop = 2\nsource_address = \"192.0.2.2\""
             .into(),
         extra: "[[bfd_profiles]]\nname = \"multihop\"\nminimum_ttl = 62\n".into(),
-        http: Some("127.0.0.1:7473"),
-        ..NodeToml::default()
+        ..node_toml()
     };
     let node = Ferrolb::start(&lab, &toml);
     let fail = |what: &str, e: String| -> ! {
@@ -303,25 +300,12 @@ fn multihop_bfd_across_a_forwarding_namespace() {
 fn a_profile_change_applies_without_a_flap() {
     common::require("curl");
     let lab = Lab::new();
-    let bird = Bird::start_with(
-        &lab,
-        64500,
-        64512,
-        true,
-        &BirdOpts {
-            bfd: Some((300, 3)),
-            ..BirdOpts::default()
-        },
-    );
+    let bird = bird_with_bfd(&lab, BirdOpts::default());
     let mut toml = NodeToml {
-        asn: 64512,
-        peer_asn: 64500,
-        hold_time: 90,
         graceful_restart_time: Some(0),
         services: vec![("web", vec!["198.51.100.7"])],
         peer_extra: "bfd = true".into(),
-        http: Some("127.0.0.1:7473"),
-        ..NodeToml::default()
+        ..node_toml()
     };
     let node = Ferrolb::start(&lab, &toml);
     let line = || {
@@ -402,26 +386,18 @@ const NODE_ADDR: &str = common::NODE_V4;
 fn multihop_packets_below_minimum_ttl_are_dropped_and_counted() {
     common::require("curl");
     let lab = Lab::routed();
-    let bird = Bird::start_with(
+    let bird = bird_with_bfd(
         &lab,
-        64500,
-        64512,
-        true,
-        &BirdOpts {
-            bfd: Some((300, 3)),
+        BirdOpts {
             multihop: Some(2),
             ..BirdOpts::default()
         },
     );
     let toml = NodeToml {
-        asn: 64512,
-        peer_asn: 64500,
-        hold_time: 90,
         graceful_restart_time: Some(0),
         services: vec![("web", vec!["203.0.113.7"])],
         peer_extra: "bfd = true\nebgp_multihop = 2\nsource_address = \"192.0.2.2\"".into(),
-        http: Some("127.0.0.1:7473"),
-        ..NodeToml::default()
+        ..node_toml()
     };
     let node = Ferrolb::start(&lab, &toml);
     let ttl_drops = || {
