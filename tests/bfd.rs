@@ -225,9 +225,9 @@ fn multihop_bfd_across_a_forwarding_namespace() {
     let toml = NodeToml {
         graceful_restart_time: Some(0),
         services: vec![("web", vec!["203.0.113.7"])],
-        // BIRD sends multihop BFD with the system's default TTL (64), not 255 as FRR does: the
-        // profile's minimum TTL must allow 64 less the hops (MetalLB's default 254 would drop
-        // every packet, and ferrolb would count them as TTL drops).
+        // BIRD's multihop BFD packets arrive one hop away with a TTL below 254 (they pass 62 and
+        // fail 254, the test below; presumably the system default of 64, not measured): MetalLB's
+        // default 254 would drop every packet, and ferrolb would count them as TTL drops.
         peer_extra: "bfd_profile = \"multihop\"\nebgp_multihop = 2\nsource_address = \"192.0.2.2\""
             .into(),
         extra: "[[bfd_profiles]]\nname = \"multihop\"\nminimum_ttl = 62\n".into(),
@@ -380,7 +380,7 @@ fn a_profile_change_applies_without_a_flap() {
 const NODE_ADDR: &str = common::NODE_V4;
 
 /// The TTL check of RFC 5883 §5: with the default `minimum_ttl` (254), BIRD's multihop packets
-/// (sent with TTL 64, one hop away: 63) are dropped and counted, and the session never comes Up;
+/// (one hop away, arriving with a TTL below 254) are dropped and counted, and the session never comes Up;
 /// the BGP session is not held (BFD was never Up).
 #[test]
 fn multihop_packets_below_minimum_ttl_are_dropped_and_counted() {
