@@ -10,6 +10,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::bgp::listener::{Directory, Listener};
 use crate::config::{self, Config, ConfigErrors};
 use crate::http;
+use crate::l2::sink::{L2Sink, HANDOVER_DEADLINE};
+use crate::model::Mode;
 use crate::standalone::Pipeline;
 use crate::status::StatusModel;
 
@@ -25,6 +27,9 @@ pub enum DaemonError {
     /// The config asks for something this build cannot do yet (exit code 1).
     #[error("{0}")]
     Unsupported(String),
+    /// The L2 membership layer cannot start, e.g. its UDP port is taken (exit code 2).
+    #[error("{0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The Kubernetes API cannot be used (exit code 2).
     #[error("{0}")]
     Kubernetes(#[from] crate::watch::Error),
@@ -41,7 +46,7 @@ impl DaemonError {
     pub fn exit_code(&self) -> i32 {
         match self {
             DaemonError::Config(_) | DaemonError::State(_) | DaemonError::Unsupported(_) => 1,
-            DaemonError::Io { .. } | DaemonError::Kubernetes(_) => 2,
+            DaemonError::Io { .. } | DaemonError::Kubernetes(_) | DaemonError::Cluster(_) => 2,
         }
     }
 }
@@ -81,8 +86,12 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    let mut l2 = l2_sink(None, &config, &source).await?;
     let mut pipeline = Pipeline::start(config, directory)?;
     pipeline.publish(&source);
+    if let Some(l2) = &l2 {
+        l2.set(pipeline.l2().clone());
+    }
     tracing::info!(
         node = %pipeline.config().node.name,
         peers = pipeline.config().bgp.peers.len(),
@@ -98,20 +107,67 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
                     if let Some(l) = &listener {
                         l.set_keys(&new.bgp.peers);
                     }
+                    match l2_sink(l2.take(), &new, &source).await {
+                        Ok(sink) => l2 = sink,
+                        Err(e) => tracing::error!("{e}; L2 addresses are not answered"),
+                    }
                     if let Err(e) = pipeline.reconfigure(new).await {
                         tracing::error!("{e}; assignments may move on the next restart");
                     }
                     pipeline.publish(&source);
+                    if let Some(l2) = &l2 {
+                        l2.set(pipeline.l2().clone());
+                    }
                 }
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
+    if let Some(l2) = l2 {
+        tracing::info!("shutting down: handing L2 addresses over");
+        l2.shutdown(HANDOVER_DEADLINE).await;
+    }
     tracing::info!("shutting down: withdrawing routes and closing sessions");
     let drain = std::time::Duration::from_secs(pipeline.config().bgp.graceful_shutdown_time.into());
     pipeline.shutdown(drain).await;
     Ok(())
+}
+
+/// The L2 sink a standalone config needs: the running one, or a new one once an L2
+/// advertisement appears (`[cluster]` is read when it starts; a change needs a restart).
+async fn l2_sink(
+    running: Option<L2Sink>,
+    config: &Config,
+    status: &Arc<StatusModel>,
+) -> Result<Option<L2Sink>, DaemonError> {
+    if running.is_some() {
+        return Ok(running);
+    }
+    if !config.advertisements.iter().any(|a| a.mode == Mode::L2) {
+        return Ok(None);
+    }
+    let sink = L2Sink::start(
+        config.node.name.clone(),
+        config
+            .cluster
+            .as_ref()
+            .map(|c| cluster_config(&config.node.name, c)),
+        status.clone(),
+    )
+    .await?;
+    Ok(Some(sink))
+}
+
+/// The membership layer's settings from `[cluster]`.
+pub fn cluster_config(node: &str, c: &config::ClusterConfig) -> crate::cluster::ClusterConfig {
+    crate::cluster::ClusterConfig {
+        node: node.to_string(),
+        listen: c.listen,
+        advertise: c.advertise,
+        seeds: c.members.clone(),
+        tuning: Default::default(),
+    }
 }
 
 /// Binds the BGP listener and the HTTP endpoint the config asks for and starts serving them.

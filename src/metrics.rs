@@ -261,6 +261,7 @@ pub fn render(view: &MetricsView) -> String {
         "BFD packets dropped before reaching a session: malformed, from an unknown session, or with a TTL below the required (255 single-hop, minimum_ttl multihop)",
         bfd_dropped,
     );
+    l2(view, &mut r);
     let reloads = Family::<ReloadResult, Counter>::default();
     for (result, n) in &view.reloads {
         reloads
@@ -284,6 +285,47 @@ pub fn render(view: &MetricsView) -> String {
         return "# cannot encode metrics\n".into();
     }
     out
+}
+
+/// The L2 sink's series, present once an L2 advertisement is in use.
+fn l2(view: &MetricsView, r: &mut Registry) {
+    let Some(owned) = view.l2_owned else {
+        return;
+    };
+    let g = Gauge::<i64>::default();
+    g.set(i64::try_from(owned).unwrap_or(i64::MAX));
+    r.register(
+        "ferrolb_l2_owned_addresses",
+        "L2 service addresses this node answers ARP/NDP for right now (read from the responder)",
+        g,
+    );
+    let sent = Counter::<u64>::default();
+    sent.inc_by(view.l2_sent.get("gratuitous").copied().unwrap_or(0));
+    r.register(
+        "ferrolb_l2_gratuitous_sent",
+        "Gratuitous ARP and unsolicited NA frames sent on taking L2 addresses over",
+        sent,
+    );
+    let answers = Counter::<u64>::default();
+    answers.inc_by(view.l2_sent.get("answers").copied().unwrap_or(0));
+    r.register(
+        "ferrolb_l2_answers_sent",
+        "ARP replies and solicited NAs sent for addresses this node owns",
+        answers,
+    );
+    let ignored = Family::<Reason, Counter>::default();
+    for (reason, n) in &view.l2_ignored {
+        ignored
+            .get_or_create(&Reason {
+                reason: reason.clone(),
+            })
+            .inc_by(*n);
+    }
+    r.register(
+        "ferrolb_l2_frames_ignored",
+        "ARP/NDP frames the responder read and did not answer, by reason (malformed classes, not_owned, foreign)",
+        ignored,
+    );
 }
 
 #[cfg(test)]
@@ -333,6 +375,9 @@ mod tests {
             }),
             reloads: [("ok".to_string(), 1)].into(),
             bfd_dropped: [("ttl".to_string(), 5)].into(),
+            l2_owned: Some(3),
+            l2_sent: [("gratuitous".to_string(), 12), ("answers".to_string(), 2)].into(),
+            l2_ignored: [("not_owned".to_string(), 7)].into(),
         };
         let text = render(&view);
         let want = [
@@ -350,6 +395,10 @@ mod tests {
             "ferrolb_bfd_packets_dropped_total{reason=\"ttl\"} 5",
             "ferrolb_config_reloads_total{result=\"ok\"} 1",
             "ferrolb_allocator_leader 1",
+            "ferrolb_l2_owned_addresses 3",
+            "ferrolb_l2_gratuitous_sent_total 12",
+            "ferrolb_l2_answers_sent_total 2",
+            "ferrolb_l2_frames_ignored_total{reason=\"not_owned\"} 7",
         ];
         for w in want {
             assert!(text.lines().any(|l| l == w), "missing `{w}` in\n{text}");
@@ -399,6 +448,9 @@ mod tests {
             }),
             reloads: [("ok".to_string(), 1), ("error".to_string(), 1)].into(),
             bfd_dropped: [("ttl".to_string(), 1)].into(),
+            l2_owned: Some(1),
+            l2_sent: [("gratuitous".to_string(), 1)].into(),
+            l2_ignored: [("foreign".to_string(), 1)].into(),
         };
         let text = render(&view);
         let exported: std::collections::BTreeSet<&str> = text

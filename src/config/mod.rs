@@ -33,6 +33,9 @@ pub struct Config {
     pub state: Option<StateConfig>,
     /// `[kubernetes]`: present means Kubernetes mode.
     pub kubernetes: Option<KubernetesConfig>,
+    /// `[cluster]`: the speakers of this node's L2 domain. None: this node alone owns every
+    /// L2 address it has (standalone); Kubernetes mode starts it with the defaults.
+    pub cluster: Option<ClusterConfig>,
     /// What the file asks for but can never get (e.g. a service no pool can serve); the file
     /// is valid, `ferrolb check` prints these and exits 0.
     pub warnings: Vec<ConfigError>,
@@ -67,6 +70,21 @@ pub struct KubernetesConfig {
     /// two thirds into it without a successful renewal.
     pub lease_duration: u32,
 }
+
+/// `[cluster]` (DESIGN "Node config"): the membership layer of the L2 fallback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// UDP address the membership protocol listens on (default `0.0.0.0:7946`).
+    pub listen: SocketAddr,
+    /// Seeds (`host:port`, or an address alone for port 7946); the rest are learned.
+    pub members: Vec<SocketAddr>,
+    /// The address the others reach this node at; default: `listen` when its IP is not
+    /// unspecified, else the source address the kernel picks towards the first member.
+    pub advertise: Option<SocketAddr>,
+}
+
+/// The membership protocol's port when `[cluster]` names none (memberlist's, as MetalLB).
+pub const CLUSTER_PORT: u16 = 7946;
 
 /// `[node]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub http: Option<RawHttp>,
     pub state: Option<RawState>,
     pub kubernetes: Option<RawKubernetes>,
+    pub cluster: Option<RawCluster>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,4 +133,13 @@ pub struct RawKubernetes {
     pub load_balancer_class: Option<String>,
     pub kubeconfig: Option<String>,
     pub lease_duration: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub listen: Option<S<String>>,
+    #[serde(default)]
+    pub members: Vec<S<String>>,
+    pub advertise: Option<S<String>>,
 }

@@ -75,6 +75,7 @@ pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems, w: &mut Proble
             .and_then(|s| int(s, "kubernetes.lease_duration", 2..3601, p))
             .map_or(15, |v| v as u32),
     });
+    let cluster = raw.cluster.as_ref().map(|c| cluster(c, p));
     Config {
         source: std::path::PathBuf::new(),
         node,
@@ -85,8 +86,48 @@ pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems, w: &mut Proble
         advertisements,
         state,
         kubernetes,
+        cluster,
         warnings: Vec::new(),
     }
+}
+
+/// `[cluster]`: listen, seeds (an address alone means port 7946), advertise.
+fn cluster(raw: &RawCluster, p: &mut Problems) -> ClusterConfig {
+    let default = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), CLUSTER_PORT);
+    let listen = match raw.listen.as_ref() {
+        None => default,
+        Some(s) => member(s, "cluster.listen", p).unwrap_or(default),
+    };
+    let members = raw
+        .members
+        .iter()
+        .filter_map(|m| member(m, "cluster.members", p))
+        .collect();
+    let advertise = raw
+        .advertise
+        .as_ref()
+        .and_then(|a| member(a, "cluster.advertise", p));
+    ClusterConfig {
+        listen,
+        members,
+        advertise,
+    }
+}
+
+/// `192.0.2.11:7946`, `[2001:db8::11]:7946` or an address alone (port 7946).
+fn member(s: &S<String>, field: &str, p: &mut Problems) -> Option<SocketAddr> {
+    let text = s.get_ref().trim();
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, CLUSTER_PORT));
+    }
+    p.at(
+        s,
+        format!("{field}: `{text}` is not an address like \"192.0.2.11:7946\", \"[2001:db8::11]:7946\" or \"192.0.2.11\""),
+    );
+    None
 }
 
 fn ip(s: &S<String>, field: &str, p: &mut Problems) -> Option<IpAddr> {

@@ -7,4 +7,6 @@
 //! beside `wire/` (`src/l2/responder.rs`), the one place here that does I/O, excluded from the
 //! purity grep the way `src/bfd/socket.rs` is.
 
+pub mod owner;
+pub mod sink;
 pub mod wire;

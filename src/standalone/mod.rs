@@ -91,6 +91,11 @@ impl Pipeline {
         &self.resolved
     }
 
+    /// The L2 addresses of this node per interface (what the L2 sink may answer for).
+    pub fn l2(&self) -> &crate::announce::l2::L2Owned {
+        self.announcer.l2()
+    }
+
     /// The sessions.
     pub fn speaker(&self) -> &Speaker {
         &self.speaker

@@ -6,7 +6,7 @@
 mod render;
 pub mod session;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -91,6 +91,11 @@ pub struct MetricsView {
     /// BFD packets dropped before reaching a session, by reason (`malformed`,
     /// `unknown_session`, `ttl`); empty while this node runs no BFD session.
     pub bfd_dropped: BTreeMap<String, u64>,
+    /// L2 addresses this node answers for now; None while no L2 advertisement is in use.
+    pub l2_owned: Option<usize>,
+    /// L2 frames sent (`gratuitous`, `answers`) and ignored (by reason).
+    pub l2_sent: BTreeMap<String, u64>,
+    pub l2_ignored: BTreeMap<String, u64>,
 }
 
 impl StatusReport {
@@ -131,6 +136,28 @@ impl std::fmt::Debug for DropCounter {
     }
 }
 
+/// What the L2 sink reports: read from the responder (this node) and the membership layer
+/// (the others), never from the plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct L2Status {
+    /// Address → the nodes answering ARP/NDP for it right now.
+    pub answering: BTreeMap<IpAddr, BTreeSet<String>>,
+    /// Address → the interfaces this node answers on.
+    pub interfaces: BTreeMap<IpAddr, BTreeSet<String>>,
+    /// Address → why this node does not answer for it (an interface that cannot be used,
+    /// another node owns it, ...), for the addresses this node has under an L2 advertisement.
+    pub reasons: BTreeMap<IpAddr, String>,
+}
+
+/// The L2 counters `/metrics` reads live from the responder.
+#[derive(Debug, Clone)]
+pub struct L2Live {
+    /// `gratuitous` (frames sent on taking an address over) and `answers`.
+    pub sent: DropCounter,
+    /// Frames ignored, by reason.
+    pub ignored: DropCounter,
+}
+
 #[derive(Debug, Default)]
 struct Model {
     node: String,
@@ -140,6 +167,8 @@ struct Model {
     /// Config reloads since start, by result (`ok`, `error`).
     reloads: BTreeMap<&'static str, u64>,
     bfd_dropped: Option<DropCounter>,
+    l2: L2Status,
+    l2_counters: Option<L2Live>,
     /// False until the node knows what to announce (Kubernetes: every watch has synced).
     ready: bool,
 }
@@ -170,7 +199,26 @@ impl StatusModel {
         }
     }
 
-    /// Publishes what the allocator holds (None: this node does not run it now).
+    /// Publishes what the L2 sink answers now (called in the same step as the responder
+    /// starts or stops answering).
+    pub fn set_l2(&self, l2: L2Status) {
+        if let Ok(mut m) = self.0.lock() {
+            m.l2 = l2;
+        }
+    }
+
+    /// Where `/metrics` reads the L2 counters.
+    pub fn set_l2_counters(&self, counters: L2Live) {
+        if let Ok(mut m) = self.0.lock() {
+            m.l2_counters = Some(counters);
+        }
+    }
+
+    /// What the L2 sink reported last.
+    pub fn l2(&self) -> L2Status {
+        self.0.lock().map(|m| m.l2.clone()).unwrap_or_default()
+    }
+
     /// Where `/metrics` reads the BFD packets dropped so far, by reason.
     pub fn set_bfd_dropped(&self, dropped: DropCounter) {
         if let Ok(mut m) = self.0.lock() {
@@ -178,6 +226,7 @@ impl StatusModel {
         }
     }
 
+    /// Publishes what the allocator holds (None: this node does not run it now).
     pub fn set_allocator(&self, stats: Option<AllocatorStats>) {
         if let Ok(mut m) = self.0.lock() {
             m.allocator = stats;
@@ -210,6 +259,20 @@ impl StatusModel {
                 .bfd_dropped
                 .as_ref()
                 .map(DropCounter::read)
+                .unwrap_or_default(),
+            l2_owned: m.l2_counters.as_ref().map(|_| {
+                let me = &m.node;
+                m.l2.answering.values().filter(|n| n.contains(me)).count()
+            }),
+            l2_sent: m
+                .l2_counters
+                .as_ref()
+                .map(|c| c.sent.read())
+                .unwrap_or_default(),
+            l2_ignored: m
+                .l2_counters
+                .as_ref()
+                .map(|c| c.ignored.read())
                 .unwrap_or_default(),
         }
     }
@@ -254,7 +317,7 @@ impl StatusModel {
         let services = m
             .services
             .iter()
-            .map(|s| service_snapshot(s, &m.node, &carried, sessions.is_empty()))
+            .map(|s| service_snapshot(s, &m.node, &carried, sessions.is_empty(), &m.l2))
             .collect();
         StatusReport {
             node: m.node.clone(),
@@ -269,26 +332,42 @@ fn service_snapshot(
     node: &str,
     carried: &[Carried],
     no_sessions: bool,
+    l2: &L2Status,
 ) -> ServiceSnapshot {
     let announced = carried::any_carries(carried, &s.addresses);
+    // L2: the nodes answering for any of its addresses (this node from its responder, the
+    // others from the membership layer), and the interfaces this node answers on.
+    let mut by: BTreeSet<String> = BTreeSet::new();
+    let mut interfaces: BTreeSet<String> = BTreeSet::new();
+    for a in &s.addresses {
+        by.extend(l2.answering.get(a).into_iter().flatten().cloned());
+        interfaces.extend(l2.interfaces.get(a).into_iter().flatten().cloned());
+    }
+    let l2_reason = || {
+        s.addresses
+            .iter()
+            .find_map(|a| l2.reasons.get(a).cloned())
+            .unwrap_or_else(|| "no node answers ARP/NDP for it".into())
+    };
     let reason = s.reason.clone().or_else(|| match () {
-        _ if announced || s.addresses.is_empty() || s.mode == Mode::L2 => None,
+        _ if s.addresses.is_empty() => None,
+        _ if s.mode == Mode::L2 && by.is_empty() => Some(l2_reason()),
+        _ if announced || s.mode == Mode::L2 => None,
         _ if no_sessions => Some("no BGP peer is configured for this node".into()),
         _ if carried.is_empty() => Some("no Established session".into()),
         _ => Some("no Established session carries it".into()),
     });
+    if announced {
+        by.insert(node.to_string());
+    }
     ServiceSnapshot {
         name: s.name.clone(),
         addresses: s.addresses.clone(),
         pool: s.pool.clone(),
-        announced_by: if announced {
-            vec![node.to_string()]
-        } else {
-            Vec::new()
-        },
+        announced_by: by.into_iter().collect(),
         mode: s.mode.to_string(),
         reason,
-        interfaces: Vec::new(),
+        interfaces: interfaces.into_iter().collect(),
     }
 }
 
