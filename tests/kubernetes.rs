@@ -174,7 +174,7 @@ async fn readyz_says_not_ready_until_every_watch_has_synced() {
     assert!(web.announced_by.is_empty());
     assert_eq!(
         web.reason.as_deref(),
-        Some("no BGPAdvertisement for this node selects its pool"),
+        Some("no BGPAdvertisement or L2Advertisement for this node selects its pool"),
         "{web:?}"
     );
     assert_eq!(report.node, "node-a");

@@ -22,8 +22,21 @@ pub struct Carried {
 pub struct Doing {
     /// Established sessions that carry the service's addresses now, by name.
     pub peers: Vec<String>,
-    /// The service addresses those sessions carry.
+    /// The service addresses those sessions carry, and those this node answers ARP/NDP for.
     pub addresses: Vec<IpAddr>,
+    /// L2: the interfaces this node answers on for the service's addresses (empty: no L2).
+    pub interfaces: Vec<String>,
+}
+
+impl Doing {
+    /// `bgp`, `l2`, or `bgp+l2` when both a session carries it and this node answers for it.
+    pub fn mode(&self) -> &'static str {
+        match (self.peers.is_empty(), self.interfaces.is_empty()) {
+            (false, false) => "bgp+l2",
+            (true, false) => "l2",
+            _ => "bgp",
+        }
+    }
 }
 
 /// Per service: the sessions that carry its addresses. Services nobody carries are left out.
@@ -43,7 +56,14 @@ pub fn doing<'a>(
         }
         if !peers.is_empty() {
             let (peers, addresses) = (peers.into_iter().collect(), addresses.into_iter().collect());
-            out.insert(key.clone(), Doing { peers, addresses });
+            out.insert(
+                key.clone(),
+                Doing {
+                    peers,
+                    addresses,
+                    interfaces: Vec::new(),
+                },
+            );
         }
     }
     out

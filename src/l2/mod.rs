@@ -8,5 +8,6 @@
 //! purity grep the way `src/bfd/socket.rs` is.
 
 pub mod owner;
+pub mod responder;
 pub mod sink;
 pub mod wire;

@@ -49,6 +49,7 @@ enum Command {
 /// The handle the mode holds.
 pub struct L2Sink {
     desired: watch::Sender<L2Owned>,
+    changes: watch::Receiver<u64>,
     commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,
 }
@@ -89,12 +90,14 @@ impl L2Sink {
         status.set_l2_counters(L2Live { sent, ignored });
         let (desired, desired_rx) = watch::channel(L2Owned::new());
         let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (changed, changes) = watch::channel(0u64);
         let task = tokio::spawn(
             Task {
                 node,
                 cluster,
                 responder,
                 status,
+                changed,
                 eligible: L2Owned::new(),
                 given: L2Owned::new(),
                 answering: Answering::default(),
@@ -105,6 +108,7 @@ impl L2Sink {
         );
         Ok(L2Sink {
             desired,
+            changes,
             commands,
             task,
         })
@@ -117,6 +121,11 @@ impl L2Sink {
             *d = owned;
             changed
         });
+    }
+
+    /// Bumped whenever the L2 status changes (the Kubernetes reporter follows it).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.clone()
     }
 
     /// More members to gossip with (Kubernetes: the InternalIPs of the Nodes).
@@ -140,6 +149,7 @@ struct Task {
     cluster: Option<Cluster>,
     responder: Responder,
     status: Arc<StatusModel>,
+    changed: watch::Sender<u64>,
     /// What the mode says this node may answer for, per interface.
     eligible: L2Owned,
     /// What the responder was last given.
@@ -279,11 +289,15 @@ impl Task {
             };
             reasons.insert(*a, why);
         }
-        self.status.set_l2(L2Status {
+        let now = L2Status {
             answering,
             interfaces: self.answering.addresses.clone(),
             reasons,
-        });
+        };
+        if self.status.l2() != now {
+            self.status.set_l2(now);
+            self.changed.send_modify(|n| *n += 1);
+        }
     }
 }
 

@@ -296,7 +296,33 @@ impl StatusModel {
         };
         // Read in place: this runs every second, for every Service of the node.
         let wanted = m.services.iter().map(|s| (&s.name, &s.wanted));
-        carried::doing(wanted, &Self::carried(&m))
+        let mut out = carried::doing(wanted, &Self::carried(&m));
+        if m.l2.interfaces.is_empty() {
+            return out;
+        }
+        // L2: the addresses this node's responder answers for, with the interfaces.
+        for s in &m.services {
+            let mut addresses = BTreeSet::new();
+            let mut interfaces = BTreeSet::new();
+            for a in &s.addresses {
+                if let Some(i) = m.l2.interfaces.get(a) {
+                    addresses.insert(*a);
+                    interfaces.extend(i.iter().cloned());
+                }
+            }
+            if addresses.is_empty() {
+                continue;
+            }
+            let d = out.entry(s.name.clone()).or_insert_with(|| Doing {
+                peers: Vec::new(),
+                addresses: Vec::new(),
+                interfaces: Vec::new(),
+            });
+            addresses.extend(d.addresses.iter().copied());
+            d.addresses = addresses.into_iter().collect();
+            d.interfaces = interfaces.into_iter().collect();
+        }
+        out
     }
 
     /// The body of `/status`: `announced_by` read from the sessions, not from the plan.

@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, LabelSelector};
+use super::crds::{
+    BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement, LabelSelector,
+};
 use crate::model::{
     AdvertisementInput, BfdProfileInput, ExpressionInput, FieldError, PeerInput, PoolInput,
     SelectorInput,
@@ -129,19 +131,53 @@ pub fn advertisement_input(ad: &BGPAdvertisement, pools: Vec<String>) -> Adverti
     }
 }
 
+/// An L2Advertisement as the model reads it (mode `l2`, its `interfaces`).
+pub fn l2_advertisement_input(ad: &L2Advertisement, pools: Vec<String>) -> AdvertisementInput {
+    AdvertisementInput {
+        pools,
+        mode: Some("l2".into()),
+        peers: Vec::new(),
+        communities: Vec::new(),
+        local_pref: None,
+        aggregation_length: None,
+        aggregation_length_v6: None,
+        interfaces: ad.spec.interfaces.clone(),
+    }
+}
+
 /// The pool names a BGPAdvertisement selects: by `ipAddressPools`, by
 /// `ipAddressPoolSelectors`, or every pool when it names neither.
 pub fn selected_pools(ad: &BGPAdvertisement, pools: &[IPAddressPool]) -> Vec<String> {
-    let s = &ad.spec;
+    pools_named_or_selected(
+        &ad.spec.ip_address_pools,
+        &ad.spec.ip_address_pool_selectors,
+        pools,
+    )
+}
+
+/// The pool names an L2Advertisement selects, by the same rules.
+pub fn l2_selected_pools(ad: &L2Advertisement, pools: &[IPAddressPool]) -> Vec<String> {
+    pools_named_or_selected(
+        &ad.spec.ip_address_pools,
+        &ad.spec.ip_address_pool_selectors,
+        pools,
+    )
+}
+
+fn pools_named_or_selected(
+    names: &[String],
+    selectors_: &[LabelSelector],
+    pools: &[IPAddressPool],
+) -> Vec<String> {
     let empty = BTreeMap::new();
-    let sels = selectors(&s.ip_address_pool_selectors);
+    let sels = selectors(selectors_);
     pools
         .iter()
         .filter(|p| {
             let name = p.metadata.name.as_deref().unwrap_or_default();
             let labels = p.metadata.labels.as_ref().unwrap_or(&empty);
-            (s.ip_address_pools.is_empty() && sels.is_empty())
-                || s.ip_address_pools.iter().any(|n| n == name)
+            (names.is_empty() && sels.is_empty())
+                || names.iter().any(|n| n == name)
                 || sels
                     .iter()
                     .any(|sel| crate::model::selector::matches(sel, labels))

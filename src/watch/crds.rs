@@ -219,12 +219,16 @@ pub struct ServiceAnnouncementSpec {
     /// The Service's name (same namespace).
     pub service: String,
     pub node: String,
-    /// `bgp` or `l2`.
+    /// `bgp`, `l2`, or `bgp+l2` (a BGP and an L2 advertisement both apply, and this node
+    /// both has a session carrying the addresses and answers ARP/NDP for them).
     pub mode: String,
     /// Peers that carry the addresses now (BGP), empty for L2.
     #[serde(default)]
     pub peers: Vec<String>,
     pub addresses: Vec<String>,
+    /// L2: the interfaces this node answers ARP/NDP on for the addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
 }
 
 /// Every CRD, in a fixed order: what `ferrolb crds` prints.

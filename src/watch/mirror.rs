@@ -1,7 +1,8 @@
 //! The mirror of the cluster: kube-rs reflectors (watcher + store, with back-off) and the client.
 //!
 //! - Reflectors (kube-rs watcher + store, with back-off) mirror Services, EndpointSlices,
-//!   Nodes and Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements, BFDProfiles and Secrets
+//!   Nodes and Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements,
+//!   L2Advertisements, BFDProfiles and Secrets
 //!   (BGPPeer passwords) of `[kubernetes] namespace`. Nothing is assigned, announced or withdrawn, and `/readyz` says
 //!   not ready, until every one of them has listed once.
 //! - Every node is a speaker ([`speak`]): it announces what Service status says, through the
@@ -23,7 +24,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
 use tokio::sync::watch;
 
-use super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool};
+use super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use super::Error;
 use crate::config::KubernetesConfig;
 
@@ -38,6 +39,7 @@ pub struct Cluster {
     pub pools: Store<IPAddressPool>,
     pub peers: Store<BGPPeer>,
     pub advertisements: Store<BGPAdvertisement>,
+    pub l2_advertisements: Store<L2Advertisement>,
     /// Timers of the BFD sessions of the BGPPeers that name them.
     pub bfd_profiles: Store<BFDProfile>,
     /// Secrets of the configuration namespace (BGPPeer passwords).
@@ -75,6 +77,11 @@ impl Cluster {
                 "bgpadvertisements",
                 changed,
             ),
+            l2_advertisements: reflect(
+                Api::namespaced(client.clone(), namespace),
+                "l2advertisements",
+                changed,
+            ),
             bfd_profiles: reflect(
                 Api::namespaced(client.clone(), namespace),
                 "bfdprofiles",
@@ -99,6 +106,7 @@ impl Cluster {
         let _ = self.pools.wait_until_ready().await;
         let _ = self.peers.wait_until_ready().await;
         let _ = self.advertisements.wait_until_ready().await;
+        let _ = self.l2_advertisements.wait_until_ready().await;
         let _ = self.bfd_profiles.wait_until_ready().await;
         let _ = self.secrets.wait_until_ready().await;
     }

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::super::convert::{self, advertisement_field, peer_field};
-use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool};
+use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use super::super::service;
 use crate::announce::{Assigned, Desired};
 use crate::model::selector::any_matches;
@@ -35,6 +35,7 @@ use crate::model::{
 pub struct Inputs<'a> {
     pub peers: &'a [BGPPeer],
     pub advertisements: &'a [BGPAdvertisement],
+    pub l2_advertisements: &'a [L2Advertisement],
     pub pools: &'a [IPAddressPool],
     pub services: &'a [Service],
     pub slices: &'a [EndpointSlice],
@@ -54,7 +55,10 @@ pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Ve
     let (profiles, mut problems) = bfd_profiles(i.bfd_profiles);
     let (peers, more) = peers(i.peers, i.labels, local, i.passwords, &profiles);
     problems.extend(more);
-    let (advertisements, more) = advertisements(i.advertisements, i.pools, i.labels);
+    let (mut advertisements, more) = advertisements(i.advertisements, i.pools, i.labels);
+    problems.extend(more);
+    let (l2, more) = l2_advertisements(i.l2_advertisements, i.pools, i.labels);
+    advertisements.extend(l2);
     problems.extend(more);
     let found = announcements(
         i.services,
@@ -228,6 +232,39 @@ pub fn advertisements(
     (out, problems)
 }
 
+/// This node's L2 rules: one per L2Advertisement selecting this node (`nodeSelectors`) and at
+/// least one pool; `interfaces` as given (empty: every interface whose subnet holds the
+/// address). A BGP and an L2 advertisement of the same pool both apply.
+pub fn l2_advertisements(
+    ads: &[L2Advertisement],
+    pools: &[IPAddressPool],
+    node_labels: &Labels,
+) -> (Vec<AdvertisementSpec>, Vec<Problem>) {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut sorted: Vec<&L2Advertisement> = ads.iter().collect();
+    sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    for ad in sorted {
+        if !any_matches(&convert::selectors(&ad.spec.node_selectors), node_labels) {
+            continue;
+        }
+        let selected = convert::l2_selected_pools(ad, pools);
+        if selected.is_empty() {
+            continue;
+        }
+        let name = ad.metadata.name.as_deref().unwrap_or_default();
+        let (spec, errors) =
+            advertisement::validate(&convert::l2_advertisement_input(ad, selected));
+        for e in errors {
+            let mut p = Problem::new("L2Advertisement", name, advertisement_field(e.field), &e);
+            p.message.push_str("; left out");
+            problems.push(p);
+        }
+        out.push(spec);
+    }
+    (out, problems)
+}
+
 /// The pool holding `address` (by name order when pools overlap).
 pub fn pool_holding(pools: &[IPAddressPool], address: IpAddr) -> Option<String> {
     // The first by name among those holding it, without sorting the pools for every address.
@@ -276,8 +313,9 @@ pub struct Announcements {
     pub not: BTreeMap<String, String>,
 }
 
-/// Addresses from status whose pool a BGPAdvertisement for this node selects; Local policy
-/// only with a ready endpoint here.
+/// Addresses from status whose pool a BGPAdvertisement or L2Advertisement for this node
+/// selects; Local policy only with a ready endpoint here (for L2 this is the node's
+/// eligibility: the owner is chosen among the nodes with a ready endpoint).
 pub fn announcements(
     services: &[Service],
     slices: &[EndpointSlice],
@@ -322,7 +360,7 @@ pub fn announcements(
         if assigned.is_empty() {
             out.not.insert(
                 key,
-                "no BGPAdvertisement for this node selects its pool".into(),
+                "no BGPAdvertisement or L2Advertisement for this node selects its pool".into(),
             );
         } else {
             out.wanted.insert(key, assigned);

@@ -21,7 +21,6 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::announce::carried::Doing;
-use crate::model::Mode;
 use crate::watch::crds::ServiceAnnouncement;
 use crate::watch::events::{self, Events, Kind};
 
@@ -136,6 +135,7 @@ impl Reporter {
                 let key = format!("{}/{}", o.namespace().unwrap_or_default(), o.spec.service);
                 let doing = Doing {
                     peers: o.spec.peers,
+                    interfaces: o.spec.interfaces,
                     addresses: o
                         .spec
                         .addresses
@@ -175,12 +175,20 @@ impl Reporter {
             match self.apply(&svc, d).await {
                 Ok(()) => {
                     if !written.contains_key(key) {
-                        let msg = format!(
-                            "announcing {} to {} from node {}",
-                            events::addresses(&d.addresses),
-                            d.peers.join(", "),
-                            self.node
-                        );
+                        let msg = match d.mode() {
+                            "l2" => format!(
+                                "answering ARP/NDP for {} on {} from node {}",
+                                events::addresses(&d.addresses),
+                                d.interfaces.join(", "),
+                                self.node
+                            ),
+                            _ => format!(
+                                "announcing {} to {} from node {}",
+                                events::addresses(&d.addresses),
+                                d.peers.join(", "),
+                                self.node
+                            ),
+                        };
                         self.events
                             .record(svc.as_ref(), Kind::Normal, "Announcing", &msg)
                             .await;
@@ -255,9 +263,10 @@ impl Reporter {
             "spec": {
                 "service": svc_name,
                 "node": self.node,
-                "mode": Mode::Bgp.as_str(),
+                "mode": d.mode(),
                 "peers": d.peers,
                 "addresses": d.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "interfaces": d.interfaces,
             },
         });
         api.patch(

@@ -21,7 +21,8 @@ use crate::announce::carried::Doing;
 use crate::announce::{Announcer, Desired};
 use crate::bgp::listener::{Directory, Listener};
 use crate::bgp::speaker::Speaker;
-use crate::config::{Config, KubernetesConfig};
+use crate::config::{Config, KubernetesConfig, CLUSTER_PORT};
+use crate::l2::sink::{L2Sink, HANDOVER_DEADLINE};
 use crate::model::LocalSpec;
 use crate::status::{ServiceEntry, StatusModel};
 
@@ -56,6 +57,10 @@ impl SpeakerTask {
         let mut logged = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut dirty = true;
+        let mut l2: Option<L2Sink> = None;
+        let mut l2_failed = false;
+        let mut seeds: Vec<std::net::SocketAddr> = Vec::new();
+        let (_no_l2, mut l2_changes) = watch::channel(0u64);
         loop {
             // The cluster changed: recompute (the status cells /status reads are live). Every
             // second regardless: report what the sessions do, since session states and
@@ -76,6 +81,26 @@ impl SpeakerTask {
                 let step = announcer.apply(desired);
                 speaker.apply(&local, step).await;
                 self.publish(&announcer, &speaker, &pools, plan);
+                if l2.is_none() && !l2_failed {
+                    match self.start_l2().await {
+                        Ok(sink) => {
+                            l2_changes = sink.changes();
+                            l2 = Some(sink);
+                        }
+                        Err(e) => {
+                            tracing::error!("L2: the membership layer cannot start: {e}; L2Advertisements are not answered on this node");
+                            l2_failed = true;
+                        }
+                    }
+                }
+                if let Some(l2) = &l2 {
+                    let now = self.seeds();
+                    if now != seeds {
+                        l2.add_seeds(now.clone());
+                        seeds = now;
+                    }
+                    l2.set(announcer.l2().clone());
+                }
             }
             doing.send_if_modified(|d| {
                 let now = self.status.doing();
@@ -91,11 +116,74 @@ impl SpeakerTask {
                     dirty = true;
                 }
                 _ = tick.tick() => {}
+                // The responder started or stopped answering: the ServiceAnnouncements follow
+                // in this step, not at the next tick.
+                Ok(()) = l2_changes.changed() => {}
                 _ = &mut stop => break,
             }
         }
+        if let Some(l2) = l2 {
+            l2.shutdown(HANDOVER_DEADLINE).await;
+        }
         let drain = Duration::from_secs(self.config.bgp.graceful_shutdown_time.into());
         speaker.shutdown(drain).await;
+    }
+
+    /// The L2 sink with its membership layer: `[cluster]` when given, else the defaults;
+    /// the address the others reach this node at is `[cluster] advertise`, else this Node's
+    /// InternalIP.
+    async fn start_l2(&self) -> Result<L2Sink, crate::cluster::ClusterError> {
+        let c = self.config.cluster.clone().unwrap_or(crate::config::ClusterConfig {
+            listen: std::net::SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), CLUSTER_PORT),
+            members: Vec::new(),
+            advertise: None,
+        });
+        let mut cluster = crate::daemon::cluster_config(&self.config.node.name, &c);
+        if cluster.advertise.is_none() && cluster.listen.ip().is_unspecified() {
+            cluster.advertise = self
+                .internal_ips(Some(&self.config.node.name))
+                .first()
+                .map(|ip| std::net::SocketAddr::new(*ip, c.listen.port()));
+        }
+        L2Sink::start(self.config.node.name.clone(), Some(cluster), self.status.clone()).await
+    }
+
+    /// The other Nodes' InternalIPs at the membership port: the seeds in Kubernetes mode.
+    fn seeds(&self) -> Vec<std::net::SocketAddr> {
+        let port = self
+            .config
+            .cluster
+            .as_ref()
+            .map_or(CLUSTER_PORT, |c| c.listen.port());
+        let mut out: Vec<std::net::SocketAddr> = self
+            .internal_ips(None)
+            .into_iter()
+            .map(|ip| std::net::SocketAddr::new(ip, port))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// InternalIPs of one Node (`Some(name)`) or of every other Node (`None`).
+    fn internal_ips(&self, only: Option<&str>) -> Vec<std::net::IpAddr> {
+        let me = self.config.node.name.as_str();
+        self.cluster
+            .nodes
+            .state()
+            .iter()
+            .filter(|n| match only {
+                Some(name) => n.metadata.name.as_deref() == Some(name),
+                None => n.metadata.name.as_deref() != Some(me),
+            })
+            .flat_map(|n| {
+                n.status
+                    .as_ref()
+                    .and_then(|s| s.addresses.clone())
+                    .unwrap_or_default()
+            })
+            .filter(|a| a.type_ == "InternalIP")
+            .filter_map(|a| a.address.parse().ok())
+            .collect()
     }
 
     /// The desired state from the mirror; logs each new problem once.
@@ -127,9 +215,10 @@ impl SpeakerTask {
                 })
                 .collect(),
         };
-        let (peers, ads, services, slices, bfd_profiles) = (
+        let (peers, ads, l2_ads, services, slices, bfd_profiles) = (
             all(&c.peers),
             all(&c.advertisements),
+            all(&c.l2_advertisements),
             all(&c.services),
             all(&c.slices),
             all(&c.bfd_profiles),
@@ -137,6 +226,7 @@ impl SpeakerTask {
         let inputs = plan::Inputs {
             peers: &peers,
             advertisements: &ads,
+            l2_advertisements: &l2_ads,
             pools,
             services: &services,
             slices: &slices,
@@ -171,6 +261,18 @@ impl SpeakerTask {
                         .into_iter()
                         .find(|o| named(&o.metadata.name))
                     {
+                        self.events
+                            .record(o.as_ref(), kind, reason, &p.message)
+                            .await;
+                    }
+                }
+                "L2Advertisement" => {
+                    let found = c
+                        .l2_advertisements
+                        .state()
+                        .into_iter()
+                        .find(|o| named(&o.metadata.name));
+                    if let Some(o) = found {
                         self.events
                             .record(o.as_ref(), kind, reason, &p.message)
                             .await;
