@@ -424,3 +424,57 @@ fn bfd_profiles_are_checked_where_written_and_peers_resolve_them() {
         vec!["node.toml:10:15: bgp.peers[0].bfd_profile: no BFD profile named `fast` (none is defined)"]
     );
 }
+
+const L2_ONLY: &str = r#"[node]
+name = "node-0"
+addresses = ["192.0.2.2"]
+
+[cluster]
+members = ["192.0.2.3", "192.0.2.4:7000", "[2001:db8::4]:7946"]
+
+[[pools]]
+name = "lan"
+addresses = ["192.0.2.100-192.0.2.119"]
+
+[[advertisements]]
+pools = ["lan"]
+mode = "l2"
+interfaces = ["eth0"]
+
+[[services]]
+name = "web"
+pool = "lan"
+"#;
+
+#[test]
+fn an_l2_only_node_needs_no_asn_and_reads_cluster_with_default_ports() {
+    let c = parse_str(L2_ONLY).expect("valid");
+    assert_eq!(c.node.asn, 0);
+    let cl = c.cluster.expect("[cluster]");
+    assert_eq!(cl.listen, "0.0.0.0:7946".parse().expect("addr"));
+    let members: Vec<String> = cl.members.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        members,
+        ["192.0.2.3:7946", "192.0.2.4:7000", "[2001:db8::4]:7946"]
+    );
+    assert_eq!(cl.advertise, None);
+    assert_eq!(c.advertisements[0].interfaces, ["eth0"]);
+    // A BGP peer makes the AS number required again.
+    let e = errors(&format!(
+        "{L2_ONLY}\n[[bgp.peers]]\nname = \"tor1\"\naddress = \"192.0.2.1\"\nasn = 64500\n"
+    ));
+    assert!(
+        e.iter().any(|e| e.contains("node.asn is required")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_bad_cluster_member_is_located_at_the_value() {
+    let e = errors(&L2_ONLY.replace("\"192.0.2.4:7000\"", "\"node-b\""));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("node.toml:6:25: cluster.members: `node-b`"),
+        "{e:?}"
+    );
+}

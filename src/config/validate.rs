@@ -16,7 +16,10 @@ use crate::model::{LocalSpec, PoolSpec};
 /// Converts and validates; problems are collected in `p`, warnings (a valid file that cannot
 /// do everything it says) in `w`.
 pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems, w: &mut Problems) -> Config {
-    let node = node(raw.node.as_ref(), host, p);
+    // An L2-only standalone node has no BGP session and needs no AS number.
+    let needs_asn =
+        raw.kubernetes.is_some() || raw.bgp.as_ref().is_some_and(|b| !b.peers.is_empty());
+    let node = node(raw.node.as_ref(), host, needs_asn, p);
     let bgp_raw = raw.bgp.as_ref();
     let graceful_restart_time = seconds(
         bgp_raw.and_then(|b| b.graceful_restart_time.as_ref()),
@@ -182,7 +185,12 @@ fn asn(s: Option<&S<i64>>, field: &str, span: Range<usize>, p: &mut Problems) ->
     }
 }
 
-fn node(raw: Option<&S<RawNode>>, host: &HostInfo, p: &mut Problems) -> NodeConfig {
+fn node(
+    raw: Option<&S<RawNode>>,
+    host: &HostInfo,
+    needs_asn: bool,
+    p: &mut Problems,
+) -> NodeConfig {
     let span = raw.map_or(0..0, |n| n.span());
     let Some(n) = raw.map(|n| n.get_ref()) else {
         p.at_span(0..0, "[node] is required (asn, router_id)");
@@ -232,7 +240,10 @@ fn node(raw: Option<&S<RawNode>>, host: &HostInfo, p: &mut Problems) -> NodeConf
             .as_ref()
             .map_or_else(|| host.hostname.clone(), |s| s.get_ref().clone()),
         router_id,
-        asn: asn(n.asn.as_ref(), "node.asn", span, p),
+        asn: match n.asn.as_ref() {
+            None if !needs_asn => 0,
+            a => asn(a, "node.asn", span, p),
+        },
         addresses,
     }
 }

@@ -63,9 +63,7 @@ pub fn owners<'a>(candidates: &[Candidate<'a>]) -> BTreeMap<IpAddr, Option<&'a s
         .iter()
         .flat_map(|c| c.eligible.iter().copied())
         .collect();
-    all.into_iter()
-        .map(|a| (a, owner(a, candidates)))
-        .collect()
+    all.into_iter().map(|a| (a, owner(a, candidates))).collect()
 }
 
 /// The addresses of `mine` that node `me` owns among `others` and itself (eligible for
@@ -96,9 +94,7 @@ mod tests {
     use super::*;
 
     fn addrs(n: u8) -> BTreeSet<IpAddr> {
-        (0..n)
-            .map(|i| IpAddr::from([192, 0, 2, 100 + i]))
-            .collect()
+        (0..n).map(|i| IpAddr::from([192, 0, 2, 100 + i])).collect()
     }
 
     fn cands<'a>(nodes: &'a [&'a str], eligible: &'a BTreeSet<IpAddr>) -> Vec<Candidate<'a>> {
@@ -164,7 +160,9 @@ mod tests {
 
     #[test]
     fn a_node_leaving_moves_only_its_own_addresses_and_joining_takes_only_new_ones() {
-        let e: BTreeSet<IpAddr> = (0..=255u8).map(|i| IpAddr::from([198, 51, 100, i])).collect();
+        let e: BTreeSet<IpAddr> = (0..=255u8)
+            .map(|i| IpAddr::from([198, 51, 100, i]))
+            .collect();
         let three = owners(&cands(&["a", "b", "c"], &e));
         let two = owners(&cands(&["a", "b"], &e));
         for (addr, before) in &three {

@@ -170,10 +170,7 @@ impl Task {
         let mut answering = self.responder.subscribe();
         // Without [cluster] the view never changes: this node alone.
         let (_solo, solo_rx) = watch::channel(View::new());
-        let mut view = self
-            .cluster
-            .as_ref()
-            .map_or(solo_rx, |c| c.subscribe());
+        let mut view = self.cluster.as_ref().map_or(solo_rx, |c| c.subscribe());
         let mut done: Option<(tokio::time::Instant, oneshot::Sender<()>)> = None;
         let settle_at = tokio::time::Instant::now() + SETTLE;
         loop {

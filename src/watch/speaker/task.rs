@@ -133,11 +133,18 @@ impl SpeakerTask {
     /// the address the others reach this node at is `[cluster] advertise`, else this Node's
     /// InternalIP.
     async fn start_l2(&self) -> Result<L2Sink, crate::cluster::ClusterError> {
-        let c = self.config.cluster.clone().unwrap_or(crate::config::ClusterConfig {
-            listen: std::net::SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), CLUSTER_PORT),
-            members: Vec::new(),
-            advertise: None,
-        });
+        let c = self
+            .config
+            .cluster
+            .clone()
+            .unwrap_or(crate::config::ClusterConfig {
+                listen: std::net::SocketAddr::new(
+                    std::net::Ipv4Addr::UNSPECIFIED.into(),
+                    CLUSTER_PORT,
+                ),
+                members: Vec::new(),
+                advertise: None,
+            });
         let mut cluster = crate::daemon::cluster_config(&self.config.node.name, &c);
         if cluster.advertise.is_none() && cluster.listen.ip().is_unspecified() {
             cluster.advertise = self
@@ -145,7 +152,12 @@ impl SpeakerTask {
                 .first()
                 .map(|ip| std::net::SocketAddr::new(*ip, c.listen.port()));
         }
-        L2Sink::start(self.config.node.name.clone(), Some(cluster), self.status.clone()).await
+        L2Sink::start(
+            self.config.node.name.clone(),
+            Some(cluster),
+            self.status.clone(),
+        )
+        .await
     }
 
     /// The other Nodes' InternalIPs at the membership port: the seeds in Kubernetes mode.
