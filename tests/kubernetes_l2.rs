@@ -1,0 +1,187 @@
+//! The L2 fallback in Kubernetes mode: two ferrolb nodes (each in its own network namespace)
+//! configured only through the test API server — IPAddressPool, L2Advertisement, Nodes with
+//! their InternalIPs (the membership seeds), Services, EndpointSlices — answering ARP on the
+//! lab bridge, asked by real `arping` from the router namespace (the client).
+//!
+//! At every step the ServiceAnnouncements of a Service name exactly the node whose MAC answers.
+//! The API server runs in the router namespace on the router's lab address (as in
+//! `kubernetes_bird.rs`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use common::apiserver::ApiServer;
+use common::cluster::{eventually, pool, yaml, Cluster, NS};
+use common::l2::{arping, mac_of, node_dev};
+use common::{node_addrs, Lab, ROUTER_V4};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn enter(ns: &str) {
+    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("open the namespace");
+    // SAFETY: setns on a valid namespace fd; it changes only the calling thread.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
+fn in_router_ns(lab: &Lab, f: impl std::future::Future<Output = ()>) {
+    let router_ns = lab.router_ns.clone();
+    enter(&router_ns);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || enter(&router_ns))
+        .build()
+        .expect("runtime");
+    rt.block_on(f);
+}
+
+fn slice_on(service: &str, node: &str) -> EndpointSlice {
+    yaml(&format!(
+        "metadata: {{name: {service}-eps, namespace: default, labels: {{kubernetes.io/service-name: {service}}}}}\naddressType: IPv4\nendpoints: [{{addresses: [10.0.0.1], nodeName: {node}, conditions: {{ready: true}}}}]\nports: [{{port: 80}}]"
+    ))
+}
+
+/// The nodes whose ServiceAnnouncement for `service` says mode l2 (with an interface).
+async fn announced(c: &Cluster, service: &str) -> BTreeSet<String> {
+    let sas: Api<ferrolb::watch::crds::ServiceAnnouncement> =
+        Api::namespaced(c.client.clone(), "default");
+    let Ok(l) = sas.list(&ListParams::default()).await else {
+        return BTreeSet::new();
+    };
+    l.items
+        .into_iter()
+        .filter(|o| o.spec.service == service)
+        .filter(|o| o.spec.mode == "l2" && !o.spec.interfaces.is_empty())
+        .map(|o| o.spec.node)
+        .collect()
+}
+
+/// The node names whose MAC `arping` gets for `ip`.
+fn answering(lab: &Lab, macs: &[(String, String)], ip: &str) -> BTreeSet<String> {
+    arping(lab, &lab.router_ns, "br0", ip)
+        .into_iter()
+        .map(|m| {
+            macs.iter()
+                .find(|(_, mac)| *mac == m)
+                .map_or(format!("unknown MAC {m}"), |(n, _)| n.clone())
+        })
+        .collect()
+}
+
+/// Waits until `service` is answered by exactly `node` and its ServiceAnnouncements name
+/// exactly `node`; then checks both once more (they must agree at every step).
+async fn owned_by(c: &Cluster, lab: &Lab, macs: &[(String, String)], service: &str, ip: &str, node: &str) {
+    let want = BTreeSet::from([node.to_string()]);
+    eventually(&format!("{service} ({ip}) answered and announced by {node}"), WAIT, || async {
+        let sa = announced(c, service).await;
+        let mac = answering(lab, macs, ip);
+        (sa == want && mac == want).then_some(())
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(announced(c, service).await, want, "ServiceAnnouncements of {service}");
+        assert_eq!(answering(lab, macs, ip), want, "MACs answering {ip}");
+    }
+}
+
+#[test]
+fn l2advertisement_answers_follow_the_local_endpoint_and_announcements_name_the_answering_node() {
+    let lab = Lab::with_nodes(2);
+    in_router_ns(&lab, async {
+        let c = Cluster::serve(ApiServer::start_on(ROUTER_V4.parse().expect("ip")).await).await;
+        c.create(pool("lan", &["192.0.2.100-192.0.2.119"])).await;
+        c.create(yaml::<ferrolb::watch::crds::L2Advertisement>(&format!(
+            "apiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {{name: lan, namespace: {NS}}}\nspec: {{ipAddressPools: [lan]}}"
+        )))
+        .await;
+        let names = ["node-a", "node-b"];
+        for (i, name) in names.iter().enumerate() {
+            c.api.insert(
+                &format!("/api/v1/nodes/{name}"),
+                serde_json::json!({
+                    "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+                    "status": {"addresses": [{"type": "InternalIP", "address": node_addrs(i).0}]},
+                }),
+            );
+        }
+        let macs: Vec<(String, String)> = (0..2)
+            .map(|i| {
+                let ns = &lab.node_nss[i];
+                (names[i].to_string(), mac_of(&lab, ns, &node_dev(&lab, ns)))
+            })
+            .collect();
+        let mut nodes: Vec<common::Proc> = (0..2)
+            .map(|i| {
+                let (v4, _) = node_addrs(i);
+                c.node(
+                    names[i],
+                    Some(&lab.node_nss[i]),
+                    4,
+                    &format!("router_id = \"{v4}\"\naddresses = [\"{v4}\"]"),
+                    "listen = \"\"",
+                )
+                .0
+            })
+            .collect();
+
+        // Local policy: the node with the ready endpoint answers, and the answer follows it.
+        c.service("local", "  externalTrafficPolicy: Local\n", "").await;
+        let local = c.address_of("local").await.to_string();
+        let slices: Api<EndpointSlice> = Api::namespaced(c.client.clone(), "default");
+        slices
+            .create(&Default::default(), &slice_on("local", "node-a"))
+            .await
+            .expect("create the slice");
+        owned_by(&c, &lab, &macs, "local", &local, "node-a").await;
+        let mut s = slice_on("local", "node-b");
+        let cur = slices.get("local-eps").await.expect("get the slice");
+        s.metadata.resource_version = cur.metadata.resource_version;
+        slices
+            .replace("local-eps", &Default::default(), &s)
+            .await
+            .expect("move the endpoint");
+        owned_by(&c, &lab, &macs, "local", &local, "node-b").await;
+
+        // Cluster policy: exactly one node answers, and its ServiceAnnouncement says so.
+        c.service("web", "", "").await;
+        let web = c.address_of("web").await.to_string();
+        let owner = eventually("one node to answer web", WAIT, || async {
+            let a = answering(&lab, &macs, &web);
+            (a.len() == 1).then(|| a.into_iter().next().unwrap_or_default())
+        })
+        .await;
+        owned_by(&c, &lab, &macs, "web", &web, &owner).await;
+
+        // The owner stops (SIGTERM): the other takes over and the announcements follow.
+        let i = names.iter().position(|n| *n == owner).expect("a lab node");
+        nodes[i].signal("TERM");
+        let other = names[1 - i];
+        owned_by(&c, &lab, &macs, "web", &web, other).await;
+
+        // An L2Advertisement limited by nodeSelectors: only node-a is eligible.
+        let ads: Api<ferrolb::watch::crds::L2Advertisement> = Api::namespaced(c.client.clone(), NS);
+        ads.patch(
+            "lan",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"nodeSelectors": [{"matchLabels": {"kubernetes.io/hostname": "node-a"}}]}})),
+        )
+        .await
+        .expect("patch the L2Advertisement");
+        if other == "node-a" {
+            owned_by(&c, &lab, &macs, "web", &web, "node-a").await;
+        } else {
+            eventually("nobody to answer web (node-a stopped, node-b not selected)", WAIT, || async {
+                (answering(&lab, &macs, &web).is_empty() && announced(&c, "web").await.is_empty())
+                    .then_some(())
+            })
+            .await;
+        }
+        drop(nodes.drain(..));
+    });
+}
