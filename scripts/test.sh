@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the real routers the interop tests talk to
-# (BIRD 2, FRR, GoBGP), the image tools (umoci, skopeo, podman with runc), the manifest validator
+# (BIRD 2, FRR, GoBGP), the L2 tools (arping, ndisc6), the image tools (umoci, skopeo, podman with runc), the manifest validator
 # (kubernetes-validate), kubectl 1.20 and promtool, then runs fmt, clippy -D warnings, the purity
 # check, builds the OCI image (scripts/image.sh) and runs cargo test.
 set -euo pipefail
@@ -13,6 +13,9 @@ command -v gobgpd >/dev/null 2>&1 || need+=(gobgpd)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+# tests/l2_responder.rs asks the L2 responder with the real tools (iputils arping, ndisc6).
+command -v arping >/dev/null 2>&1 || need+=(iputils-arping)
+command -v ndisc6 >/dev/null 2>&1 || need+=(ndisc6)
 for tool in umoci skopeo podman runc; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
