@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the real routers the interop tests talk to
-# (BIRD 2, FRR, GoBGP), the L2 tools (arping, ndisc6), the image tools (umoci, skopeo, podman with runc), the manifest validator
-# (kubernetes-validate), kubectl 1.20 and promtool, then runs fmt, clippy -D warnings, the purity
-# check, builds the OCI image (scripts/image.sh) and runs cargo test.
+# (BIRD 2, FRR, GoBGP), the L2 tools (iputils arping, ndisc6), the image tools (umoci, skopeo,
+# podman with runc), the manifest validator (kubernetes-validate), kubectl 1.20 and promtool,
+# then runs fmt, clippy -D warnings, the purity check, builds the OCI image (scripts/image.sh)
+# and runs cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
