@@ -356,3 +356,32 @@ fn an_interface_not_selected_gets_no_answer_and_an_unknown_one_is_unresolved() {
     assert_eq!(arping(&s.lab, r, "br0", V4), Vec::<String>::new());
     assert_eq!(ndisc6(&s.lab, r, "br0", V6), Vec::<String>::new());
 }
+
+#[test]
+fn an_interface_that_disappears_is_reported_unresolved() {
+    let s = setup();
+    let ns = &s.node_ns;
+    common::sh(&[
+        "ip", "-n", ns, "link", "add", "flbd0", "type", "veth", "peer", "name", "flbd1",
+    ]);
+    for dev in ["flbd0", "flbd1"] {
+        common::sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+    }
+    s.responder.set(owned(&[("flbd0", &[V4])]));
+    let ip: IpAddr = V4.parse().unwrap();
+    let rx = s.responder.responder.subscribe();
+    assert!(
+        rx.borrow().addresses.contains_key(&ip),
+        "{:?}",
+        *rx.borrow()
+    );
+    common::sh(&["ip", "-n", ns, "link", "del", "flbd0"]);
+    // The socket fails with ENETDOWN, which re-resolves at once (well before RESOLVE_INTERVAL).
+    let gone = common::wait_for("flbd0 reported unresolved", Duration::from_secs(2), || {
+        let a = rx.borrow();
+        a.addresses.is_empty()
+            && a.unresolved.get(&ip).map(String::as_str)
+                == Some("interface flbd0: no such interface")
+    });
+    assert!(gone.is_ok(), "{gone:?}: {:?}", *rx.borrow());
+}

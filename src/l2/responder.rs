@@ -42,6 +42,10 @@ use super::wire::{classify, ArpPacket, EtherType, Ignored, MacAddr, NdpPacket, R
 /// comes up, a subnet added for `*`).
 pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 
+/// What wakes a reader: a frame, or a socket error (`ENETDOWN` when the interface goes down
+/// or away), which the next read returns.
+const WAKE: Interest = Interest::READABLE.add(Interest::ERROR);
+
 /// Counter labels besides [`Ignored::LABELS`].
 const EXTRA_LABELS: &[&str] = &["not_owned", "foreign", "read_error", "send_error"];
 
@@ -319,8 +323,8 @@ impl Task {
     fn open(&self, info: &InterfaceInfo) -> io::Result<Link> {
         let fd = packet_socket(info.index)?;
         // SAFETY: an OwnedFd's descriptor stays open and the same until the AsyncFd drops it.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
+        let fd =
+            unsafe { AsyncFd::register_with_interest(fd, WAKE) }.map_err(|e| e.into_parts().1)?;
         let socket = Arc::new(fd);
         let reader = Reader {
             name: info.name.clone(),
@@ -451,7 +455,7 @@ impl Reader {
     async fn run(self) {
         let mut buf = vec![0u8; 4096];
         loop {
-            let mut guard = match self.socket.readable().await {
+            let mut guard = match self.socket.ready(WAKE).await {
                 Ok(g) => g,
                 Err(e) => {
                     tracing::error!(interface = %self.name, error = %e, "L2: socket unusable");
