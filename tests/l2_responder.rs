@@ -159,6 +159,8 @@ fn removing_an_address_stops_answering_and_announcing_before_set_returns() {
     let mac = parse_mac(&s.node_mac);
     const KEPT: &str = "192.0.2.102";
     s.responder.set(owned(&[("*", &[V4, V6, KEPT])]));
+    let group = "33:33:ff:00:01:00"; // the solicited-node MAC of 2001:db8::100
+    assert!(joined(&s).contains(group), "not joined: {}", joined(&s));
     p.arp_request(v4(V4));
     p.ns(v6(V6));
     let before = p.collect(Duration::from_millis(500));
@@ -177,6 +179,7 @@ fn removing_an_address_stops_answering_and_announcing_before_set_returns() {
     p.arp_request(v4(V4));
     p.ns(v6(V6));
     let answering = s.responder.responder.subscribe().borrow().clone();
+    assert!(!joined(&s).contains(group), "still joined: {}", joined(&s));
     let kept: IpAddr = KEPT.parse().unwrap();
     assert_eq!(
         answering.addresses.keys().collect::<Vec<_>>(),
@@ -210,6 +213,14 @@ fn removing_an_address_stops_answering_and_announcing_before_set_returns() {
         .filter(|h| h.is_arp_reply(v4(KEPT), p.mac))
         .collect();
     assert!(late.is_empty(), "answered after set(empty): {late:?}");
+}
+
+/// The link-layer multicast memberships of the node's veth (`ip maddr`).
+fn joined(s: &Setup) -> String {
+    let dev = node_dev(&s.lab, &s.node_ns);
+    s.lab
+        .exec(&s.node_ns, &["ip", "maddr", "show", "dev", &dev])
+        .expect("ip maddr")
 }
 
 /// Recomputes the ICMPv6 checksum of an IPv6 frame (no VLAN tag).
@@ -255,6 +266,15 @@ fn two_thousand_malformed_or_foreign_frames_get_no_answer_and_are_counted() {
     s.responder.set(owned(&[("*", &[V4, V6])]));
     let before = s.responder.responder.counters();
     let frames = bad_frames(&p);
+    // Neither IPv4 nor IPv6 that is not ICMPv6 passes the socket filter: never classified.
+    let mut ipv4 = p.arp_request_frame(v4(V4));
+    ipv4[12..14].copy_from_slice(&[0x08, 0x00]);
+    let mut udp6 = p.ns_frame(v6(V6));
+    udp6[14 + 6] = 17;
+    for _ in 0..100 {
+        p.send(&ipv4);
+        p.send(&udp6);
+    }
     let heard = std::thread::scope(|scope| {
         let collector = scope.spawn(|| p.collect(Duration::from_secs(3)));
         for i in 0..2000 {
@@ -283,6 +303,16 @@ fn two_thousand_malformed_or_foreign_frames_get_no_answer_and_are_counted() {
     let after = s.responder.responder.counters();
     assert_eq!(after.answered, before.answered, "{after:?}");
     let grew = |l: &str| after.ignored[l] - before.ignored[l];
+    assert_eq!(
+        grew("not_arp_or_ipv6"),
+        0,
+        "the filter let IPv4 through: {after:?}"
+    );
+    assert_eq!(
+        grew("not_icmpv6"),
+        0,
+        "the filter let IPv6/UDP through: {after:?}"
+    );
     for label in [
         "short",
         "bad_arp_header",
