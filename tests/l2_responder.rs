@@ -12,6 +12,7 @@ use common::l2::{arping, mac_of, ndisc6, node_dev, parse_mac, Heard, NsResponder
 use common::{Lab, ROUTER_V4, ROUTER_V6};
 use ferrolb::l2::responder::{L2Owned, GRATUITOUS_REPEATS, GRATUITOUS_SPACING};
 use ferrolb::l2::wire::ipv6::icmpv6_checksum;
+use ferrolb::l2::wire::{ArpOp, ArpPacket, MacAddr, Vlan};
 
 const V4: &str = "192.0.2.100";
 const V6: &str = "2001:db8::100";
@@ -271,9 +272,25 @@ fn two_thousand_malformed_or_foreign_frames_get_no_answer_and_are_counted() {
     ipv4[12..14].copy_from_slice(&[0x08, 0x00]);
     let mut udp6 = p.ns_frame(v6(V6));
     udp6[14 + 6] = 17;
+    // A request tagged for VLAN 10 belongs to a VLAN interface, not to the veth: unanswered
+    // (the veth moves the tag into metadata, so only the filter's tag check keeps it out).
+    let vlan = Some(Vlan {
+        pcp: 0,
+        dei: false,
+        vid: 10,
+    });
+    let tagged = ArpPacket {
+        op: ArpOp::Request,
+        sender_mac: p.mac,
+        sender_ip: p.ip4,
+        target_mac: MacAddr::ZERO,
+        target_ip: v4(V4),
+    }
+    .to_frame(MacAddr::BROADCAST, vlan);
     for _ in 0..100 {
         p.send(&ipv4);
         p.send(&udp6);
+        p.send(&tagged);
     }
     let heard = std::thread::scope(|scope| {
         let collector = scope.spawn(|| p.collect(Duration::from_secs(3)));

@@ -6,8 +6,9 @@
 //!
 //! - One `AF_PACKET`/`SOCK_RAW` socket per interface in use, bound to its ifindex with
 //!   `ETH_P_ALL` and a classic BPF filter (`SO_ATTACH_FILTER`, attached before the bind so no
-//!   unfiltered frame is queued) that passes only ARP (0x0806) and IPv6 with next header
-//!   ICMPv6 (58). One socket per interface rather than one per EtherType: one reader, one
+//!   unfiltered frame is queued) that passes only untagged ARP (0x0806) and untagged IPv6
+//!   with next header ICMPv6 (58); a VLAN-tagged frame is the VLAN interface's business, and
+//!   an answer from the parent would leave untagged. One socket per interface rather than one per EtherType: one reader, one
 //!   filter, and the IPv6 one would need the same filter anyway. Our own frames
 //!   (`PACKET_OUTGOING`) are skipped (and not queued at all where `PACKET_IGNORE_OUTGOING`
 //!   exists, Linux 4.20).

@@ -27,28 +27,35 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) ->
     cvt(ret).map(drop)
 }
 
-/// The classic BPF program: accept ARP, and IPv6 whose next header is ICMPv6; drop the rest.
-fn filter() -> [libc::sock_filter; 7] {
+/// The classic BPF program: accept untagged ARP, and untagged IPv6 whose next header is
+/// ICMPv6; drop the rest. A frame whose 802.1Q tag the NIC stripped into metadata (the usual
+/// case) is dropped too: it belongs to the VLAN interface (`eth0.10`, its own socket), and an
+/// answer from here would leave untagged. In-band tagged frames fail the EtherType test.
+fn filter() -> [libc::sock_filter; 9] {
     let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
         code: code as u16,
         jt,
         jf,
         k,
     };
-    let (ldh, ldb, jeq, ret) = (
+    let (ldw, ldh, ldb, jeq, ret) = (
+        libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
         libc::BPF_LD | libc::BPF_H | libc::BPF_ABS,
         libc::BPF_LD | libc::BPF_B | libc::BPF_ABS,
         libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
         libc::BPF_RET | libc::BPF_K,
     );
+    let vlan_present = (libc::SKF_AD_OFF + libc::SKF_AD_VLAN_TAG_PRESENT) as u32;
     [
-        op(ldh, 0, 0, 12),                         // 0: EtherType
-        op(jeq, 4, 0, u32::from(EtherType::ARP)),  // 1: ARP → accept
-        op(jeq, 0, 2, u32::from(EtherType::IPV6)), // 2: not IPv6 → drop
-        op(ldb, 0, 0, 14 + 6),                     // 3: IPv6 Next Header
-        op(jeq, 1, 0, 58),                         // 4: ICMPv6 → accept
-        op(ret, 0, 0, 0),                          // 5: drop
-        op(ret, 0, 0, 0x0004_0000),                // 6: accept (whole frame)
+        op(ldw, 0, 0, vlan_present),               // 0: a stripped 802.1Q tag?
+        op(jeq, 0, 5, 0),                          // 1: tagged → drop
+        op(ldh, 0, 0, 12),                         // 2: EtherType
+        op(jeq, 4, 0, u32::from(EtherType::ARP)),  // 3: ARP → accept
+        op(jeq, 0, 2, u32::from(EtherType::IPV6)), // 4: not IPv6 → drop
+        op(ldb, 0, 0, 14 + 6),                     // 5: IPv6 Next Header
+        op(jeq, 1, 0, 58),                         // 6: ICMPv6 → accept
+        op(ret, 0, 0, 0),                          // 7: drop
+        op(ret, 0, 0, 0x0004_0000),                // 8: accept (whole frame)
     ]
 }
 
