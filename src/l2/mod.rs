@@ -7,7 +7,7 @@
 //!   every up, non-loopback Ethernet interface whose subnet holds the address), the owned-address
 //!   lookup, solicited-node groups, the gratuitous repeat schedule.
 //! - [`responder`]: the one file here that does I/O (exempt from the purity grep in
-//!   `scripts/test.sh`, like `src/bfd/socket.rs`): one AF_PACKET socket per interface in use,
+//!   `scripts/test.sh`, like `src/bfd/socket.rs`; its raw libc calls in `responder/sys.rs`): one AF_PACKET socket per interface in use,
 //!   BPF-filtered to ARP and ICMPv6, joined to the solicited-node groups of owned IPv6
 //!   addresses; the [`Responder`](responder::Responder) handle (`set`, `subscribe`, `counters`,
 //!   `stop`).
