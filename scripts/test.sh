@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the real routers the interop tests talk to
-# (BIRD 2, FRR, GoBGP), the image tools (umoci, skopeo, podman with runc), the manifest validator
-# (kubernetes-validate), kubectl 1.20 and promtool, then runs fmt, clippy -D warnings, the purity
-# check, builds the OCI image (scripts/image.sh) and runs cargo test.
+# (BIRD 2, FRR, GoBGP), the L2 tools (iputils arping, ndisc6), the image tools (umoci, skopeo,
+# podman with runc), the manifest validator (kubernetes-validate), kubectl 1.20 and promtool,
+# then runs fmt, clippy -D warnings, the purity check, builds the OCI image (scripts/image.sh)
+# and runs cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,9 @@ command -v gobgpd >/dev/null 2>&1 || need+=(gobgpd)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+# tests/l2_responder.rs asks the L2 responder with the real tools (iputils arping, ndisc6).
+command -v arping >/dev/null 2>&1 || need+=(iputils-arping)
+command -v ndisc6 >/dev/null 2>&1 || need+=(ndisc6)
 for tool in umoci skopeo podman runc; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
@@ -73,9 +77,9 @@ cargo clippy --all-targets -- -D warnings
 echo "==> arrows point down: no cycle between modules or files; pure cores import no runtime"
 python3 scripts/layers.py
 
-echo "==> the pure core stays pure (src/fsm, src/bfd but its socket task, src/allocator, src/announce, src/model, src/l2 but its responder)"
+echo "==> the pure core stays pure (src/fsm, src/bfd but its socket task, src/allocator, src/announce, src/model, src/l2 but its responder and sink)"
 impure=$(grep -rlE 'tokio::|kube::|zettabgp|Instant::now|SystemTime::now' src/fsm src/bfd src/allocator src/announce src/model src/l2 2>/dev/null \
-  | grep -vxE 'src/bfd/socket.rs|src/l2/responder.rs' || true)
+  | grep -vxE 'src/bfd/socket.rs|src/l2/responder.rs|src/l2/sink.rs' || true)
 if [ -n "$impure" ]; then
   echo "these files must not use tokio, kube, zettabgp or clock reads: $impure" >&2
   exit 1

@@ -8,6 +8,7 @@
 pub mod apiserver;
 pub mod bfd;
 pub mod cluster;
+pub mod l2;
 pub mod routed;
 pub mod routers;
 
