@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use ferrolb::announce::{Announcer, Changes};
 use ferrolb::config::{parse_with, HostInfo};
 use ferrolb::standalone::{desired, Addresses};
-use ferrolb::watch::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool};
+use ferrolb::watch::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use ferrolb::watch::speaker::plan::{self, Inputs, Passwords};
 
 const NODE: &str = r#"
@@ -58,6 +58,11 @@ pools = ["public"]
 local_pref = 200
 aggregation_length = 24
 aggregation_length_v6 = 64
+
+[[advertisements]]
+pools = ["public"]
+mode = "l2"
+interfaces = ["eth0"]
 "#;
 
 const CRDS: &[&str] = &[
@@ -67,6 +72,7 @@ const CRDS: &[&str] = &[
     "kind: IPAddressPool\nmetadata: {name: public}\nspec: {addresses: [198.51.100.0/24, \"2001:db8:100::/64\"]}",
     "kind: BGPAdvertisement\nmetadata: {name: a-hosts}\nspec: {ipAddressPools: [public], peers: [tor1], communities: [\"64500:100\", \"large:64500:1:2\", no-export], aggregationLength: 32}",
     "kind: BGPAdvertisement\nmetadata: {name: b-aggregates}\nspec: {ipAddressPools: [public], localPref: 200, aggregationLength: 24, aggregationLengthV6: 64}",
+    "kind: L2Advertisement\nmetadata: {name: lan}\nspec: {ipAddressPools: [public], interfaces: [eth0]}",
 ];
 
 fn object<T: DeserializeOwned>(text: &str) -> T {
@@ -124,6 +130,11 @@ fn from_crds(services: &[(&str, &[&str])]) -> ferrolb::announce::Desired {
         .filter(|t| t.starts_with("kind: BGPAdvertisement"))
         .map(|t| object(t))
         .collect();
+    let l2_ads: Vec<L2Advertisement> = CRDS
+        .iter()
+        .filter(|t| t.starts_with("kind: L2Advertisement"))
+        .map(|t| object(t))
+        .collect();
     let profiles: Vec<BFDProfile> = CRDS
         .iter()
         .filter(|t| t.starts_with("kind: BFDProfile"))
@@ -133,6 +144,7 @@ fn from_crds(services: &[(&str, &[&str])]) -> ferrolb::announce::Desired {
     let inputs = Inputs {
         peers: &peers,
         advertisements: &ads,
+        l2_advertisements: &l2_ads,
         pools: &pools,
         services: &services,
         slices: &[],

@@ -76,16 +76,31 @@ fn answering(lab: &Lab, macs: &[(String, String)], ip: &str) -> BTreeSet<String>
 
 /// Waits until `service` is answered by exactly `node` and its ServiceAnnouncements name
 /// exactly `node`; then checks both once more (they must agree at every step).
-async fn owned_by(c: &Cluster, lab: &Lab, macs: &[(String, String)], service: &str, ip: &str, node: &str) {
+async fn owned_by(
+    c: &Cluster,
+    lab: &Lab,
+    macs: &[(String, String)],
+    service: &str,
+    ip: &str,
+    node: &str,
+) {
     let want = BTreeSet::from([node.to_string()]);
-    eventually(&format!("{service} ({ip}) answered and announced by {node}"), WAIT, || async {
-        let sa = announced(c, service).await;
-        let mac = answering(lab, macs, ip);
-        (sa == want && mac == want).then_some(())
-    })
+    eventually(
+        &format!("{service} ({ip}) answered and announced by {node}"),
+        WAIT,
+        || async {
+            let sa = announced(c, service).await;
+            let mac = answering(lab, macs, ip);
+            (sa == want && mac == want).then_some(())
+        },
+    )
     .await;
     for _ in 0..3 {
-        assert_eq!(announced(c, service).await, want, "ServiceAnnouncements of {service}");
+        assert_eq!(
+            announced(c, service).await,
+            want,
+            "ServiceAnnouncements of {service}"
+        );
         assert_eq!(answering(lab, macs, ip), want, "MACs answering {ip}");
     }
 }
@@ -131,7 +146,8 @@ fn l2advertisement_answers_follow_the_local_endpoint_and_announcements_name_the_
             .collect();
 
         // Local policy: the node with the ready endpoint answers, and the answer follows it.
-        c.service("local", "  externalTrafficPolicy: Local\n", "").await;
+        c.service("local", "  externalTrafficPolicy: Local\n", "")
+            .await;
         let local = c.address_of("local").await.to_string();
         let slices: Api<EndpointSlice> = Api::namespaced(c.client.clone(), "default");
         slices
@@ -176,10 +192,15 @@ fn l2advertisement_answers_follow_the_local_endpoint_and_announcements_name_the_
         if other == "node-a" {
             owned_by(&c, &lab, &macs, "web", &web, "node-a").await;
         } else {
-            eventually("nobody to answer web (node-a stopped, node-b not selected)", WAIT, || async {
-                (answering(&lab, &macs, &web).is_empty() && announced(&c, "web").await.is_empty())
+            eventually(
+                "nobody to answer web (node-a stopped, node-b not selected)",
+                WAIT,
+                || async {
+                    (answering(&lab, &macs, &web).is_empty()
+                        && announced(&c, "web").await.is_empty())
                     .then_some(())
-            })
+                },
+            )
             .await;
         }
         drop(nodes.drain(..));

@@ -43,7 +43,9 @@ fn toml(lab: &Lab, i: usize) -> String {
             v4(n)
         ));
     }
-    s.push_str(&format!("\n[[services]]\nname = \"v6\"\naddresses = [\"{V6}\"]\n"));
+    s.push_str(&format!(
+        "\n[[services]]\nname = \"v6\"\naddresses = [\"{V6}\"]\n"
+    ));
     s
 }
 
@@ -79,9 +81,8 @@ fn owners(lab: &Lab, i: usize) -> Option<BTreeMap<String, Vec<String>>> {
 fn settled(lab: &Lab, alive: &[usize]) -> BTreeMap<String, String> {
     let deadline = Instant::now() + WAIT;
     let names: BTreeSet<String> = alive.iter().map(|i| format!("node-{i}")).collect();
-    let mut last = Vec::new();
     loop {
-        last = alive.iter().map(|&i| owners(lab, i)).collect::<Vec<_>>();
+        let last = alive.iter().map(|&i| owners(lab, i)).collect::<Vec<_>>();
         if let Some(Some(first)) = last.first() {
             let agree = last.iter().all(|o| o.as_ref() == Some(first));
             let one = first.len() == 21
@@ -130,7 +131,11 @@ fn service_of(addr: &str) -> String {
     if addr == V6 {
         return "v6".into();
     }
-    let last: u8 = addr.rsplit('.').next().and_then(|o| o.parse().ok()).expect("v4");
+    let last: u8 = addr
+        .rsplit('.')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .expect("v4");
     format!("s{:02}", last - 100)
 }
 
@@ -177,7 +182,9 @@ fn exactly_one_node_answers_each_address_and_status_names_it() {
     // Real clients: arping (IPv4) and ndisc6 (IPv6) get exactly the owner's MAC.
     for node in ["node-0", "node-1"] {
         let ip = owned_by(&owner, node);
-        let got: BTreeSet<String> = arping(&lab, &lab.router_ns, "br0", &ip).into_iter().collect();
+        let got: BTreeSet<String> = arping(&lab, &lab.router_ns, "br0", &ip)
+            .into_iter()
+            .collect();
         assert_eq!(
             got,
             BTreeSet::from([macs[node].clone()]),
@@ -185,7 +192,9 @@ fn exactly_one_node_answers_each_address_and_status_names_it() {
             logs(&lab)
         );
     }
-    let got: BTreeSet<String> = ndisc6(&lab, &lab.router_ns, "br0", V6).into_iter().collect();
+    let got: BTreeSet<String> = ndisc6(&lab, &lab.router_ns, "br0", V6)
+        .into_iter()
+        .collect();
     assert_eq!(
         got,
         BTreeSet::from([macs[&owner["v6"]].clone()]),
@@ -221,7 +230,11 @@ fn sigkill_of_the_owner_moves_its_addresses_to_the_other_node() {
             .to_lowercase()
     };
     let _ = lab.exec(&lab.router_ns, &["ping", "-c", "1", "-W", "1", &ip]);
-    assert!(neigh().contains(&macs["node-1"]), "neighbor entry: {}", neigh());
+    assert!(
+        neigh().contains(&macs["node-1"]),
+        "neighbor entry: {}",
+        neigh()
+    );
 
     b.signal("KILL");
     // The survivor takes every address, its gratuitous ARP moves the client's entry, and
@@ -230,8 +243,11 @@ fn sigkill_of_the_owner_moves_its_addresses_to_the_other_node() {
     assert!(owner.values().all(|o| o == "node-0"), "{owner:?}");
     common::wait_for("the client's neighbor entry to move", WAIT, || {
         neigh().contains(&macs["node-0"])
-    });
-    let got: BTreeSet<String> = arping(&lab, &lab.router_ns, "br0", &ip).into_iter().collect();
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}\n{}", neigh(), logs(&lab)));
+    let got: BTreeSet<String> = arping(&lab, &lab.router_ns, "br0", &ip)
+        .into_iter()
+        .collect();
     assert_eq!(got, BTreeSet::from([macs["node-0"].clone()]));
 }
 
@@ -336,7 +352,9 @@ fn garbage(p: &Prober) -> Vec<Vec<u8>> {
     // Questions for addresses nobody owns.
     classes.push(nobody_arp);
     classes.push(nobody_ns);
-    (0..2000).map(|i| classes[i % classes.len()].clone()).collect()
+    (0..2000)
+        .map(|i| classes[i % classes.len()].clone())
+        .collect()
 }
 
 #[test]
@@ -362,7 +380,9 @@ fn malformed_and_foreign_frames_change_nothing_and_get_no_answer() {
     // their own addresses; that is not an answer to the garbage).
     let service = |ip: std::net::IpAddr| match ip {
         std::net::IpAddr::V4(a) => a.octets()[..3] == [192, 0, 2] && a.octets()[3] >= 100,
-        std::net::IpAddr::V6(a) => a.segments()[..7] == [0x2001, 0xdb8, 0, 0, 0, 0, 0] && a.segments()[7] >= 0x100,
+        std::net::IpAddr::V6(a) => {
+            a.segments()[..7] == [0x2001, 0xdb8, 0, 0, 0, 0, 0] && a.segments()[7] >= 0x100
+        }
     };
     let from_nodes: Vec<_> = heard
         .iter()
