@@ -11,6 +11,7 @@ pub mod allocator;
 pub mod announce;
 pub mod bfd;
 pub mod bgp;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod fsm;
