@@ -150,7 +150,9 @@ mod tests {
 
     #[test]
     fn diff_touches_only_the_addresses_that_changed() {
-        let many: Vec<String> = (0..1000).map(|i| format!("10.0.{}.{}", i / 256, i % 256)).collect();
+        let many: Vec<String> = (0..1000)
+            .map(|i| format!("10.0.{}.{}", i / 256, i % 256))
+            .collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let old = info(&many, &many[..500], false);
         let mut new = old.clone();

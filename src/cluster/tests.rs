@@ -101,9 +101,11 @@ async fn publish_reaches_every_view_and_changes_follow() {
     a.publish(&me);
     for node in [&b, &c] {
         let want = me.clone();
-        until(&mut node.subscribe(), "a leaving, answering nothing", move |v| {
-            v.get("a") == Some(&want)
-        })
+        until(
+            &mut node.subscribe(),
+            "a leaving, answering nothing",
+            move |v| v.get("a") == Some(&want),
+        )
         .await;
     }
     c.leave().await;
@@ -120,7 +122,10 @@ async fn a_dropped_node_and_a_left_node_vanish_from_the_others_views() {
     })
     .await;
     b.leave().await;
-    until(&mut a.subscribe(), "b gone", |v| names(v) == BTreeSet::from(["a"])).await;
+    until(&mut a.subscribe(), "b gone", |v| {
+        names(v) == BTreeSet::from(["a"])
+    })
+    .await;
     a.leave().await;
 }
 
@@ -187,8 +192,14 @@ async fn a_listen_address_not_on_this_host_is_an_error_naming_it() {
 async fn a_listen_port_in_use_is_an_error_naming_it() {
     let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let port = held.local_addr().expect("addr").port();
-    let err = Cluster::start(config("x", port, &[])).await.err().expect("must fail");
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    let err = Cluster::start(config("x", port, &[]))
+        .await
+        .err()
+        .expect("must fail");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
     assert!(err.to_string().contains("in use"), "{err}");
 }
 

@@ -68,7 +68,9 @@ mod tests {
             member("a", 3, &[("e:192.0.2.1", ""), ("a:192.0.2.1", "")]),
         ]);
         assert_eq!(view.keys().collect::<Vec<_>>(), vec!["a", "b"]);
-        assert!(view["a"].answering.contains(&"192.0.2.1".parse().expect("ip")));
+        assert!(view["a"]
+            .answering
+            .contains(&"192.0.2.1".parse().expect("ip")));
         assert!(view["b"].answering.is_empty());
         assert_eq!(unknown, 0);
     }
@@ -81,7 +83,9 @@ mod tests {
             let (view, _) = build(order);
             assert_eq!(view.len(), 1);
             assert!(!view["a"].leaving);
-            assert!(view["a"].eligible.contains(&"192.0.2.9".parse().expect("ip")));
+            assert!(view["a"]
+                .eligible
+                .contains(&"192.0.2.9".parse().expect("ip")));
         }
     }
 
