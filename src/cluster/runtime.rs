@@ -232,6 +232,8 @@ impl Task {
         mut seeds: mpsc::UnboundedReceiver<Vec<SocketAddr>>,
     ) {
         let mut live = self.chitchat.lock().await.live_nodes_watcher();
+        let ended = self.handle.termination_watcher();
+        tokio::pin!(ended);
         let mut retry = tokio::time::interval(SEED_RETRY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -255,6 +257,16 @@ impl Task {
                     }
                     None => return,
                 },
+                result = &mut ended => {
+                    // Only a broken socket ends chitchat's loop on its own; the view would
+                    // freeze, so say so loudly.
+                    let reason = match result {
+                        Ok(()) => "stopped".to_string(),
+                        Err(err) => format!("{err:#}"),
+                    };
+                    tracing::error!(%reason, "cluster: the chitchat server ended; membership is no longer followed");
+                    return;
+                }
                 _ = retry.tick() => {
                     self.gossip_seeds().await;
                     continue;
