@@ -3,7 +3,7 @@
 # services under an L2 advertisement and find each other with [cluster]; for each address one of
 # them answers ARP/NDP. Shows which MAC the client learns, kills the owner (SIGKILL), and shows
 # the client's neighbor entry move to the other node. Removes everything it made on exit, also
-# on Ctrl-C or failure. Run as root. Needs: iputils-arping, ndisc6 (installed if missing), cargo.
+# on Ctrl-C or failure. Run as root. Needs: iputils-arping, ndisc6, iputils-ping (installed if missing), cargo.
 #
 # Topology (documentation addresses only):
 #   [fl2-client] br0 192.0.2.1/24 2001:db8::1/64 ──┬── veth ── [fl2-a] 192.0.2.2  node-a
@@ -31,7 +31,7 @@ fi
 need=()
 command -v arping >/dev/null 2>&1 || need+=(iputils-arping)
 command -v ndisc6 >/dev/null 2>&1 || need+=(ndisc6)
-command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

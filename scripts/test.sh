@@ -14,9 +14,11 @@ command -v gobgpd >/dev/null 2>&1 || need+=(gobgpd)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
-# tests/l2_responder.rs asks the L2 responder with the real tools (iputils arping, ndisc6).
+# The L2 tests ask with the real tools (iputils arping, ndisc6) and let the client's kernel
+# resolve a neighbor with ping (iputils-ping).
 command -v arping >/dev/null 2>&1 || need+=(iputils-arping)
 command -v ndisc6 >/dev/null 2>&1 || need+=(ndisc6)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 for tool in umoci skopeo podman runc; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
