@@ -98,6 +98,7 @@ impl Default for Tuning {
     /// 499 ms max after the kill. chitchat's own timeout (`phi_threshold × mean`) read 300–385
     /// ms, so the mean observed heartbeat interval is 38–48 ms; the rest is the wait for the
     /// next round's liveness check, which is why the times fall on 300/400/500 ms.
+    /// The same 3-member run under `stress-ng --cpu 2`: 299 / 400 / 496 ms.
     /// With 5 members (`kill 5 10`, 40 observations): 299 / 412 / 599 ms, timeouts 257–497 ms.
     /// False deaths: 0 in 300 s with 3 members under `stress-ng --cpu 2` (plus a clippy run
     /// part of the time; timeouts read 334–399 ms), and 0 in 300 s with 5 members under
