@@ -291,6 +291,17 @@ fn sigterm_of_the_owner_hands_over_without_a_gap_in_answers() {
         "last answers from node-0: {answers:?}\n{}",
         logs(&lab)
     );
+    // The successor answers first, the stopping node after: their answers overlap.
+    let first_new = answers.iter().find(|(_, m)| *m == m0).map(|(t, _)| *t);
+    let last_old = answers
+        .iter()
+        .rev()
+        .find(|(_, m)| *m == m1)
+        .map(|(t, _)| *t);
+    assert!(
+        matches!((first_new, last_old), (Some(n), Some(o)) if n <= o),
+        "node-0 did not answer before node-1 stopped: {answers:?}"
+    );
     let gaps: Vec<Duration> = answers.windows(2).map(|w| w[1].0 - w[0].0).collect();
     let worst = gaps.iter().max().copied().unwrap_or_default();
     assert!(
@@ -371,7 +382,18 @@ fn malformed_and_foreign_frames_change_nothing_and_get_no_answer() {
     let _b = start(&lab, 1);
     // Without multicast snooping the bridge floods every frame as it is (with it, the bridge
     // itself parses IPv6 multicast and drops a truncated NS before any node sees it).
-    common::sh(&["ip", "-n", &lab.router_ns, "link", "set", "br0", "type", "bridge", "mcast_snooping", "0"]);
+    common::sh(&[
+        "ip",
+        "-n",
+        &lab.router_ns,
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "0",
+    ]);
     let before = settled(&lab, &[0, 1]);
     // Past the gratuitous repeats of the takeover.
     std::thread::sleep(Duration::from_secs(5));
@@ -421,12 +443,15 @@ fn malformed_and_foreign_frames_change_nothing_and_get_no_answer() {
     assert!(
         grew.iter().all(|g| *g >= 2000),
         "ignored counters grew by {grew:?}; node-0's now:\n{}",
-        lab.exec(&lab.node_nss[0], &["curl", "-sf", "http://127.0.0.1:7473/metrics"])
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("ferrolb_l2"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        lab.exec(
+            &lab.node_nss[0],
+            &["curl", "-sf", "http://127.0.0.1:7473/metrics"]
+        )
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("ferrolb_l2"))
+        .collect::<Vec<_>>()
+        .join("\n")
     );
     // Still answering.
     let ip = owned_by(&after, "node-0");
