@@ -105,45 +105,56 @@ async fn owned_by(
     }
 }
 
+const NAMES: [&str; 2] = ["node-a", "node-b"];
+
+/// The cluster on the router's lab address: pool `lan` (192.0.2.100-119) under an
+/// L2Advertisement, the two Nodes with their InternalIPs; and the nodes' MACs.
+async fn setup(lab: &Lab) -> (Cluster, Vec<(String, String)>) {
+    let c = Cluster::serve(ApiServer::start_on(ROUTER_V4.parse().expect("ip")).await).await;
+    c.create(pool("lan", &["192.0.2.100-192.0.2.119"])).await;
+    c.create(yaml::<ferrolb::watch::crds::L2Advertisement>(&format!(
+        "apiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {{name: lan, namespace: {NS}}}\nspec: {{ipAddressPools: [lan]}}"
+    )))
+    .await;
+    for (i, name) in NAMES.iter().enumerate() {
+        c.api.insert(
+            &format!("/api/v1/nodes/{name}"),
+            serde_json::json!({
+                "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+                "status": {"addresses": [{"type": "InternalIP", "address": node_addrs(i).0}]},
+            }),
+        );
+    }
+    let macs = (0..2)
+        .map(|i| {
+            let ns = &lab.node_nss[i];
+            (NAMES[i].to_string(), mac_of(lab, ns, &node_dev(lab, ns)))
+        })
+        .collect();
+    (c, macs)
+}
+
+/// ferrolb in Kubernetes mode as lab node `i`, without `[cluster]`: the defaults (listen
+/// 0.0.0.0:7946, advertise the Node's InternalIP, seeds the other Nodes' InternalIPs).
+fn start_node(c: &Cluster, lab: &Lab, i: usize) -> common::Proc {
+    let (v4, _) = node_addrs(i);
+    c.node(
+        NAMES[i],
+        Some(&lab.node_nss[i]),
+        4,
+        &format!("router_id = \"{v4}\"\naddresses = [\"{v4}\"]"),
+        "listen = \"\"",
+    )
+    .0
+}
+
 #[test]
 fn l2advertisement_answers_follow_the_local_endpoint_and_announcements_name_the_answering_node() {
     let lab = Lab::with_nodes(2);
     in_router_ns(&lab, async {
-        let c = Cluster::serve(ApiServer::start_on(ROUTER_V4.parse().expect("ip")).await).await;
-        c.create(pool("lan", &["192.0.2.100-192.0.2.119"])).await;
-        c.create(yaml::<ferrolb::watch::crds::L2Advertisement>(&format!(
-            "apiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {{name: lan, namespace: {NS}}}\nspec: {{ipAddressPools: [lan]}}"
-        )))
-        .await;
-        let names = ["node-a", "node-b"];
-        for (i, name) in names.iter().enumerate() {
-            c.api.insert(
-                &format!("/api/v1/nodes/{name}"),
-                serde_json::json!({
-                    "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-                    "status": {"addresses": [{"type": "InternalIP", "address": node_addrs(i).0}]},
-                }),
-            );
-        }
-        let macs: Vec<(String, String)> = (0..2)
-            .map(|i| {
-                let ns = &lab.node_nss[i];
-                (names[i].to_string(), mac_of(&lab, ns, &node_dev(&lab, ns)))
-            })
-            .collect();
-        let mut nodes: Vec<common::Proc> = (0..2)
-            .map(|i| {
-                let (v4, _) = node_addrs(i);
-                c.node(
-                    names[i],
-                    Some(&lab.node_nss[i]),
-                    4,
-                    &format!("router_id = \"{v4}\"\naddresses = [\"{v4}\"]"),
-                    "listen = \"\"",
-                )
-                .0
-            })
-            .collect();
+        let (c, macs) = setup(&lab).await;
+        let names = NAMES;
+        let mut nodes: Vec<common::Proc> = (0..2).map(|i| start_node(&c, &lab, i)).collect();
 
         // Local policy: the node with the ready endpoint answers, and the answer follows it.
         c.service("local", "  externalTrafficPolicy: Local\n", "")
@@ -204,5 +215,68 @@ fn l2advertisement_answers_follow_the_local_endpoint_and_announcements_name_the_
             .await;
         }
         drop(nodes.drain(..));
+    });
+}
+
+/// Benchmark, not a test (`bird-lab/bench-l2.sh` runs it): from SIGKILL of the node answering
+/// for a Service to the first gratuitous ARP from the other node, as the client sees it, in
+/// Kubernetes mode; `L2_RUNS` times (default 20), the killed node restarted in between.
+#[test]
+#[ignore = "benchmark: bird-lab/bench-l2.sh"]
+fn bench_failover_after_sigkill_kubernetes() {
+    let runs: usize = std::env::var("L2_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let lab = Lab::with_nodes(2);
+    in_router_ns(&lab, async {
+        let (c, macs) = setup(&lab).await;
+        let mut nodes: Vec<Option<common::Proc>> =
+            (0..2).map(|i| Some(start_node(&c, &lab, i))).collect();
+        c.service("web", "", "").await;
+        let web = c.address_of("web").await;
+        let std::net::IpAddr::V4(ip) = web else {
+            panic!("an IPv4 pool")
+        };
+        let p = common::l2::Prober::new(&lab, &lab.router_ns, "br0", ROUTER_V4, common::ROUTER_V6);
+        let mut ms = Vec::new();
+        for run in 0..runs {
+            let owner = eventually("one node to answer web", WAIT, || async {
+                let a = answering(&lab, &macs, &web.to_string());
+                let sa = announced(&c, "web").await;
+                (a.len() == 1 && a == sa).then(|| a.into_iter().next().unwrap_or_default())
+            })
+            .await;
+            let victim = NAMES.iter().position(|n| *n == owner).expect("a lab node");
+            let survivor = common::l2::parse_mac(&macs[1 - victim].1);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            p.collect(Duration::from_millis(10));
+            let proc = nodes[victim].take().expect("running");
+            // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+            unsafe { libc::kill(proc.pid() as i32, libc::SIGKILL) };
+            let killed = std::time::Instant::now();
+            let mut at = None;
+            while at.is_none() && killed.elapsed() < Duration::from_secs(10) {
+                at = p
+                    .collect(Duration::from_millis(20))
+                    .iter()
+                    .find(|h| {
+                        h.is_gratuitous_request(ip, survivor) || h.is_gratuitous_reply(ip, survivor)
+                    })
+                    .map(|h| h.at);
+            }
+            drop(proc);
+            let at = at.unwrap_or_else(|| panic!("run {run}: no gratuitous ARP for {ip}"));
+            ms.push((at - killed).as_secs_f64() * 1000.0);
+            nodes[victim] = Some(start_node(&c, &lab, victim));
+        }
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "BENCH l2 failover kubernetes (SIGKILL -> first gratuitous ARP): runs {} median {:.0} ms max {:.0} ms min {:.0} ms all {ms:.0?}",
+            ms.len(),
+            ms[ms.len() / 2],
+            ms[ms.len() - 1],
+            ms[0]
+        );
     });
 }

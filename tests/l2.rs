@@ -457,3 +457,101 @@ fn malformed_and_foreign_frames_change_nothing_and_get_no_answer() {
     let ip = owned_by(&after, "node-0");
     assert_eq!(asked(&p, ip.parse().expect("ip")).len(), 1);
 }
+
+/// The first gratuitous ARP for `ip` from `mac` the prober hears within `limit`.
+fn first_gratuitous(p: &Prober, ip: Ipv4Addr, mac: MacAddr, limit: Duration) -> Option<Instant> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        let heard = p.collect(Duration::from_millis(20));
+        if let Some(h) = heard
+            .iter()
+            .find(|h| h.is_gratuitous_request(ip, mac) || h.is_gratuitous_reply(ip, mac))
+        {
+            return Some(h.at);
+        }
+    }
+    None
+}
+
+fn summary(what: &str, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    let median = ms[ms.len() / 2];
+    println!(
+        "BENCH {what}: runs {} median {median:.0} ms max {:.0} ms min {:.0} ms all {ms:.0?}",
+        ms.len(),
+        ms[ms.len() - 1],
+        ms[0]
+    );
+}
+
+/// Benchmark, not a test (`bird-lab/bench-l2.sh` runs it and writes BENCHMARKS.md): from
+/// SIGKILL of an address's owner to the first gratuitous ARP for it from the other node, as
+/// the client sees it; `L2_RUNS` times (default 20), the killed node restarted in between.
+#[test]
+#[ignore = "benchmark: bird-lab/bench-l2.sh"]
+fn bench_failover_after_sigkill_standalone() {
+    let runs: usize = std::env::var("L2_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let lab = Lab::with_nodes(2);
+    let mut nodes = [Some(start(&lab, 0)), Some(start(&lab, 1))];
+    let macs = macs(&lab);
+    let p = client(&lab);
+    let mut ms = Vec::new();
+    for run in 0..runs {
+        let owner = settled(&lab, &[0, 1]);
+        let victim = run % 2;
+        let ip: Ipv4Addr = owned_by(&owner, &format!("node-{victim}"))
+            .parse()
+            .expect("ip");
+        let survivor = parse_mac(&macs[&format!("node-{}", 1 - victim)]);
+        // Past the restarted node's own takeover announcements.
+        std::thread::sleep(Duration::from_secs(5));
+        p.collect(Duration::from_millis(10));
+        let proc = nodes[victim].take().expect("running");
+        let pid = proc.pid() as i32;
+        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let killed = Instant::now();
+        let heard = first_gratuitous(&p, ip, survivor, Duration::from_secs(10));
+        drop(proc);
+        let at = heard
+            .unwrap_or_else(|| panic!("run {run}: no gratuitous ARP for {ip}\n{}", logs(&lab)));
+        ms.push((at - killed).as_secs_f64() * 1000.0);
+        nodes[victim] = Some(start(&lab, victim));
+    }
+    summary(
+        "l2 failover standalone (SIGKILL -> first gratuitous ARP)",
+        ms,
+    );
+}
+
+/// Benchmark, not a test: two nodes idle for `L2_IDLE_SECS` (default 600) while the caller
+/// loads the machine; counts gratuitous ARPs after the start (each is a takeover: with nobody
+/// stopping, every one is a false failover).
+#[test]
+#[ignore = "benchmark: bird-lab/bench-l2.sh"]
+fn bench_false_failovers_idle() {
+    let secs: u64 = std::env::var("L2_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let lab = Lab::with_nodes(2);
+    let _a = start(&lab, 0);
+    let _b = start(&lab, 1);
+    settled(&lab, &[0, 1]);
+    std::thread::sleep(Duration::from_secs(6));
+    let p = client(&lab);
+    let heard = p.collect(Duration::from_secs(secs));
+    let takeovers: Vec<_> = heard
+        .iter()
+        .filter(|h| matches!(&h.what, What::Arp(a) if a.sender_ip == a.target_ip && a.sender_ip.octets()[3] >= 100))
+        .collect();
+    let owner = settled(&lab, &[0, 1]);
+    println!(
+        "BENCH l2 false failovers: {} gratuitous ARPs in {secs} s idle; owners at the end {}",
+        takeovers.len(),
+        owner.values().filter(|o| *o == "node-0").count()
+    );
+}
