@@ -166,6 +166,14 @@ fn l2advertisement_answers_follow_the_local_endpoint_and_announcements_name_the_
             .await
             .expect("create the slice");
         owned_by(&c, &lab, &macs, "local", &local, "node-a").await;
+        let events = c.events("default").await;
+        assert!(
+            events.iter().any(|(o, r, n)| o == "local"
+                && r == "Announcing"
+                && n.contains("answering ARP/NDP")
+                && n.contains("node-a")),
+            "{events:?}"
+        );
         let mut s = slice_on("local", "node-b");
         let cur = slices.get("local-eps").await.expect("get the slice");
         s.metadata.resource_version = cur.metadata.resource_version;
@@ -174,6 +182,14 @@ fn l2advertisement_answers_follow_the_local_endpoint_and_announcements_name_the_
             .await
             .expect("move the endpoint");
         owned_by(&c, &lab, &macs, "local", &local, "node-b").await;
+        eventually("node-a's Withdrawn Event for local", WAIT, || async {
+            c.events("default")
+                .await
+                .iter()
+                .any(|(o, r, n)| o == "local" && r == "Withdrawn" && n.contains("node-a"))
+                .then_some(())
+        })
+        .await;
 
         // Cluster policy: exactly one node answers, and its ServiceAnnouncement says so.
         c.service("web", "", "").await;

@@ -81,7 +81,10 @@ impl SpeakerTask {
                 let step = announcer.apply(desired);
                 speaker.apply(&local, step).await;
                 self.publish(&announcer, &speaker, &pools, plan);
-                if l2.is_none() && !l2_failed {
+                // The L2 sink (and its UDP port) only once the cluster has an L2Advertisement:
+                // a BGP-only cluster binds nothing for it.
+                let wants_l2 = !self.cluster.l2_advertisements.state().is_empty();
+                if l2.is_none() && !l2_failed && wants_l2 {
                     match self.start_l2().await {
                         Ok(sink) => {
                             l2_changes = sink.changes();

@@ -267,3 +267,72 @@ fn a_peer_runs_its_bfd_profile_and_a_missing_or_echo_profile_refuses_it() {
         "{why:?}"
     );
 }
+
+fn l2ad(name: &str, spec: &str) -> L2Advertisement {
+    yaml(&format!(
+        "apiVersion: ferrolb.io/v1alpha1\nkind: L2Advertisement\nmetadata: {{name: {name}}}\nspec: {spec}"
+    ))
+}
+
+#[test]
+fn l2advertisements_select_pools_and_nodes_and_apply_beside_bgp_ones() {
+    let pools = vec![
+        pool("lan", "192.0.2.0/24", "tier: lan"),
+        pool("public", "198.51.100.0/24", "tier: public"),
+    ];
+    let l2 = vec![
+        l2ad(
+            "by-selector",
+            "{ipAddressPoolSelectors: [{matchLabels: {tier: lan}}], interfaces: [eth0]}",
+        ),
+        l2ad(
+            "rack2-only",
+            "{ipAddressPools: [public], nodeSelectors: [{matchLabels: {rack: r2}}]}",
+        ),
+    ];
+    let (ads, problems) = l2_advertisements(&l2, &pools, &labels(&[("rack", "r1")]));
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(ads.len(), 1, "rack2-only does not select this node");
+    assert_eq!(ads[0].mode, crate::model::Mode::L2);
+    assert_eq!(ads[0].pools, ["lan"]);
+    assert_eq!(ads[0].interfaces, ["eth0"]);
+    let (ads, _) = l2_advertisements(&l2, &pools, &labels(&[("rack", "r2")]));
+    assert_eq!(ads.len(), 2);
+    assert!(ads[1].interfaces.is_empty() && ads[1].pools == ["public"]);
+
+    // A BGP and an L2 advertisement of the same pool: the service goes to both sinks.
+    let bgp = vec![ad("pub", "{ipAddressPools: [public]}")];
+    let services = vec![svc("web", &["198.51.100.1"], false)];
+    let inputs = Inputs {
+        peers: &[],
+        advertisements: &bgp,
+        l2_advertisements: &l2,
+        pools: &pools,
+        services: &services,
+        slices: &[],
+        labels: &labels(&[("rack", "r2")]),
+        passwords: &Passwords::default(),
+        bfd_profiles: &[],
+        node: "node-a",
+        class: "",
+    };
+    let (desired, found, _) = desired(&inputs, &local());
+    assert!(found.wanted.contains_key("default/web"));
+    let mut a = crate::announce::Announcer::new();
+    a.apply(desired);
+    let owned = a
+        .l2()
+        .get(crate::announce::l2::ANY_INTERFACE)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        owned.contains(&"198.51.100.1".parse().expect("ip")),
+        "{:?}",
+        a.l2()
+    );
+    assert_eq!(
+        a.mode_of(&found.wanted["default/web"]),
+        crate::model::Mode::Bgp,
+        "BGP and L2 both: BGP routes are made too"
+    );
+}
