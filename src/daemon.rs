@@ -152,22 +152,11 @@ async fn l2_sink(
         config
             .cluster
             .as_ref()
-            .map(|c| cluster_config(&config.node.name, c)),
+            .map(|c| crate::l2::sink::membership(&config.node.name, c)),
         status.clone(),
     )
     .await?;
     Ok(Some(sink))
-}
-
-/// The membership layer's settings from `[cluster]`.
-pub fn cluster_config(node: &str, c: &config::ClusterConfig) -> crate::cluster::ClusterConfig {
-    crate::cluster::ClusterConfig {
-        node: node.to_string(),
-        listen: c.listen,
-        advertise: c.advertise,
-        seeds: c.members.clone(),
-        tuning: Default::default(),
-    }
 }
 
 /// Binds the BGP listener and the HTTP endpoint the config asks for and starts serving them.

@@ -204,7 +204,25 @@ fn l2advertisement_answers_follow_the_local_endpoint_and_announcements_name_the_
         // The owner stops (SIGTERM): the other takes over and the announcements follow.
         let i = names.iter().position(|n| *n == owner).expect("a lab node");
         nodes[i].signal("TERM");
-        let other = names[1 - i];
+        owned_by(&c, &lab, &macs, "web", &web, names[1 - i]).await;
+
+        // Back up; then the owner dies (SIGKILL): the survivor answers, and the dead node's
+        // ServiceAnnouncement goes too (it cannot delete it itself).
+        nodes[i] = start_node(&c, &lab, i);
+        // It joins, listens for 1 s, then takes its share back: let that happen first.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        eventually("one node to answer web again", WAIT, || async {
+            let a = answering(&lab, &macs, &web);
+            (a.len() == 1 && announced(&c, "web").await == a).then_some(())
+        })
+        .await;
+        let owner = answering(&lab, &macs, &web)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let k = names.iter().position(|n| *n == owner).expect("a lab node");
+        nodes[k].signal("KILL");
+        let other = names[1 - k];
         owned_by(&c, &lab, &macs, "web", &web, other).await;
 
         // An L2Advertisement limited by nodeSelectors: only node-a is eligible.

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -50,6 +50,7 @@ enum Command {
 pub struct L2Sink {
     desired: watch::Sender<L2Owned>,
     changes: watch::Receiver<u64>,
+    vanished: Arc<Mutex<Vec<String>>>,
     commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,
 }
@@ -91,6 +92,7 @@ impl L2Sink {
         let (desired, desired_rx) = watch::channel(L2Owned::new());
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (changed, changes) = watch::channel(0u64);
+        let vanished = Arc::new(Mutex::new(Vec::new()));
         let task = tokio::spawn(
             Task {
                 node,
@@ -98,6 +100,8 @@ impl L2Sink {
                 responder,
                 status,
                 changed,
+                vanished: vanished.clone(),
+                members: View::new(),
                 eligible: L2Owned::new(),
                 given: L2Owned::new(),
                 answering: Answering::default(),
@@ -109,6 +113,7 @@ impl L2Sink {
         Ok(L2Sink {
             desired,
             changes,
+            vanished,
             commands,
             task,
         })
@@ -126,6 +131,16 @@ impl L2Sink {
     /// Bumped whenever the L2 status changes (the Kubernetes reporter follows it).
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
+    }
+
+    /// The members that vanished from the view since the last call without saying they were
+    /// leaving (killed, frozen, cut off): their records elsewhere (ServiceAnnouncements) are
+    /// stale. Read after [`L2Sink::changes`] moved.
+    pub fn take_vanished(&self) -> Vec<String> {
+        self.vanished
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 
     /// More members to gossip with (Kubernetes: the InternalIPs of the Nodes).
@@ -150,6 +165,9 @@ struct Task {
     responder: Responder,
     status: Arc<StatusModel>,
     changed: watch::Sender<u64>,
+    vanished: Arc<Mutex<Vec<String>>>,
+    /// The view of the last step (to see who vanished).
+    members: View,
     /// What the mode says this node may answer for, per interface.
     eligible: L2Owned,
     /// What the responder was last given.
@@ -224,6 +242,19 @@ impl Task {
 
     /// One decision: gossip what we are, give the responder what we own, publish the truth.
     async fn step(&mut self, view: &View) {
+        let gone: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(n, i)| !i.leaving && **n != self.node && !view.contains_key(*n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !gone.is_empty() {
+            tracing::warn!(nodes = ?gone, "L2: members vanished without leaving; taking over their addresses");
+            if let Ok(mut v) = self.vanished.lock() {
+                v.extend(gone);
+            }
+        }
+        self.members = view.clone();
         let eligible: BTreeSet<IpAddr> = self.eligible.values().flatten().copied().collect();
         let answering: BTreeSet<IpAddr> = self.answering.addresses.keys().copied().collect();
         if let Some(c) = &self.cluster {
@@ -323,5 +354,16 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The membership layer's settings from `[cluster]`.
+pub fn membership(node: &str, c: &crate::config::ClusterConfig) -> crate::cluster::ClusterConfig {
+    crate::cluster::ClusterConfig {
+        node: node.to_string(),
+        listen: c.listen,
+        advertise: c.advertise,
+        seeds: c.members.clone(),
+        tuning: Default::default(),
     }
 }

@@ -66,6 +66,7 @@ pub async fn run(
     );
     let (stop_speaker_tx, stop_speaker) = tokio::sync::oneshot::channel::<()>();
     let speaker = SpeakerTask {
+        client: client.clone(),
         events: Events::new(client.clone(), &node),
         cluster,
         config,

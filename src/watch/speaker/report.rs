@@ -9,7 +9,9 @@
 //! two seconds, logged once until it succeeds. On start, and every ten seconds, the node lists
 //! its own objects: ones left by a previous run, deleted or edited by someone else are
 //! corrected, recreated or removed. `Announcing` and `Withdrawn` Events
-//! go to the Service when the node starts and stops announcing it.
+//! go to the Service when the node starts and stops announcing it. The `mode: l2` objects of a
+//! node that vanishes from the L2 membership without leaving are deleted by the survivors
+//! ([`reap_l2`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -276,6 +278,39 @@ impl Reporter {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// Deletes the `mode: l2` ServiceAnnouncements of `node`, a member that vanished from the L2
+/// membership without leaving (killed, frozen, cut off): it answers nothing any more, so what
+/// its objects say is no longer true, and it cannot delete them itself. Every survivor may do
+/// it (a 404 is fine); a node that was only cut off rewrites its own at its next resync.
+pub async fn reap_l2(client: Client, node: String) {
+    let api: Api<ServiceAnnouncement> = Api::all(client.clone());
+    let lp = ListParams::default().labels(&format!("{NODE_LABEL}={}", node_label(&node)));
+    let list = match api.list(&lp).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%node, "cannot list the ServiceAnnouncements of a vanished node: {e}");
+            return;
+        }
+    };
+    for o in list
+        .items
+        .into_iter()
+        .filter(|o| o.spec.mode == "l2" && o.spec.node == node)
+    {
+        let ns = o.namespace().unwrap_or_default();
+        let api: Api<ServiceAnnouncement> = Api::namespaced(client.clone(), &ns);
+        match api.delete(&o.name_any(), &DeleteParams::default()).await {
+            Ok(_) => {
+                tracing::info!(%node, service = %o.spec.service, "deleted the ServiceAnnouncement of a vanished L2 member")
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                tracing::warn!(%node, "cannot delete a ServiceAnnouncement of a vanished node: {e}")
+            }
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use crate::status::{ServiceEntry, StatusModel};
 
 /// What the speaker needs besides the mirror.
 pub struct SpeakerTask {
+    pub client: kube::Client,
     pub events: events::Events,
     pub cluster: Cluster,
     pub config: Config,
@@ -121,7 +122,13 @@ impl SpeakerTask {
                 _ = tick.tick() => {}
                 // The responder started or stopped answering: the ServiceAnnouncements follow
                 // in this step, not at the next tick.
-                Ok(()) = l2_changes.changed() => {}
+                Ok(()) = l2_changes.changed() => {
+                    if let Some(l2) = &l2 {
+                        for node in l2.take_vanished() {
+                            tokio::spawn(super::report::reap_l2(self.client.clone(), node));
+                        }
+                    }
+                }
                 _ = &mut stop => break,
             }
         }
@@ -148,7 +155,7 @@ impl SpeakerTask {
                 members: Vec::new(),
                 advertise: None,
             });
-        let mut cluster = crate::daemon::cluster_config(&self.config.node.name, &c);
+        let mut cluster = crate::l2::sink::membership(&self.config.node.name, &c);
         if cluster.advertise.is_none() && cluster.listen.ip().is_unspecified() {
             cluster.advertise = self
                 .internal_ips(Some(&self.config.node.name))
