@@ -21,6 +21,10 @@ impl Drop for Daemon {
     }
 }
 
+/// Every daemon's log, for the failure dump (a failure on one side is often explained by the
+/// other's log).
+static LOGS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -71,6 +75,9 @@ fn start(text: &str, http_port: u16) -> Daemon {
     let path = dir.path().join("node.toml");
     std::fs::write(&path, text).expect("write config");
     let log = std::fs::File::create(dir.path().join("log")).expect("log file");
+    if let Ok(mut l) = LOGS.lock() {
+        l.push(dir.path().join("log"));
+    }
     let child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
         .args(["run", "--config"])
         .arg(&path)
@@ -108,7 +115,22 @@ fn wait_for(what: &str, d: &Daemon, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let log = std::fs::read_to_string(d.config.with_file_name("log")).unwrap_or_default();
-    panic!("timed out waiting for {what}; log:\n{log}");
+    let others: String = LOGS
+        .lock()
+        .map(|l| {
+            l.iter()
+                .filter(|p| **p != d.config.with_file_name("log"))
+                .map(|p| {
+                    format!(
+                        "\n--- {} ---\n{}",
+                        p.display(),
+                        std::fs::read_to_string(p).unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    panic!("timed out waiting for {what}; log:\n{log}\nthe other daemons:{others}");
 }
 
 #[test]
