@@ -9,13 +9,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::apiserver::ApiServer;
-use common::cluster::{eventually, pool, terminate, yaml, Cluster, NS};
+use common::cluster::{eventually, in_router_ns, pool, terminate, yaml, Cluster, NS};
 use common::routers::{Bird, BirdCtl, BirdOpts};
 use common::{node_addrs, Lab, ROUTER_V4};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -23,13 +22,6 @@ use kube::api::{Api, ListParams};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ROUTER_AS: u32 = 64500;
-
-fn enter(ns: &str) {
-    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("open the namespace");
-    // SAFETY: setns on a valid namespace fd; it changes only the calling thread.
-    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-}
 
 /// The prefixes BIRD has from each node (protocol `ferrolb` = node-a, `ferrolb1` = node-b).
 fn per_node(bird: &BirdCtl) -> [BTreeSet<String>; 2] {
@@ -60,19 +52,6 @@ fn services_reach_bird_follow_local_endpoints_and_survive_an_api_outage() {
         },
     );
     in_router_ns(&lab, scenario(&lab, &bird.ctl()));
-}
-
-/// Runs `f` with this thread and every runtime thread in the lab's router namespace.
-fn in_router_ns(lab: &Lab, f: impl std::future::Future<Output = ()>) {
-    let router_ns = lab.router_ns.clone();
-    enter(&router_ns);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .on_thread_start(move || enter(&router_ns))
-        .build()
-        .expect("runtime");
-    rt.block_on(f);
 }
 
 /// A cluster served on the router's lab address, with the usual pool, peer and advertisement.

@@ -10,36 +10,16 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use common::apiserver::ApiServer;
-use common::cluster::{eventually, pool, yaml, Cluster, NS};
+use common::cluster::{eventually, in_router_ns, pool, yaml, Cluster, NS};
 use common::l2::{arping, mac_of, node_dev};
 use common::{node_addrs, Lab, ROUTER_V4};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn enter(ns: &str) {
-    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("open the namespace");
-    // SAFETY: setns on a valid namespace fd; it changes only the calling thread.
-    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-}
-
-fn in_router_ns(lab: &Lab, f: impl std::future::Future<Output = ()>) {
-    let router_ns = lab.router_ns.clone();
-    enter(&router_ns);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .on_thread_start(move || enter(&router_ns))
-        .build()
-        .expect("runtime");
-    rt.block_on(f);
-}
 
 fn slice_on(service: &str, node: &str) -> EndpointSlice {
     yaml(&format!(

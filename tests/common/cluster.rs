@@ -269,3 +269,26 @@ pub fn pool(name: &str, addresses: &[&str]) -> ferrolb::watch::crds::IPAddressPo
     }))
     .expect("pool")
 }
+
+/// Moves the calling thread into network namespace `ns` (setns(2) on `/var/run/netns/NS`).
+pub fn enter(ns: &str) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("open the namespace");
+    // SAFETY: setns on a valid namespace fd; it changes only the calling thread.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
+/// Runs `f` with this thread and every runtime thread in the lab's router namespace (where the
+/// lab tests serve the API server, on the router's lab address).
+pub fn in_router_ns(lab: &super::Lab, f: impl Future<Output = ()>) {
+    let router_ns = lab.router_ns.clone();
+    enter(&router_ns);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || enter(&router_ns))
+        .build()
+        .expect("runtime");
+    rt.block_on(f);
+}

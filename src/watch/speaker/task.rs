@@ -273,47 +273,33 @@ impl SpeakerTask {
         for p in problems {
             tracing::error!("{p}");
             let c = &self.cluster;
-            let named = |n: &Option<String>| n.as_deref() == Some(p.name.as_str());
-            let (kind, reason) = (events::Kind::Warning, "InvalidConfiguration");
             match p.kind {
-                "BGPPeer" => {
-                    if let Some(o) = c
-                        .peers
-                        .state()
-                        .into_iter()
-                        .find(|o| named(&o.metadata.name))
-                    {
-                        self.events
-                            .record(o.as_ref(), kind, reason, &p.message)
-                            .await;
-                    }
-                }
-                "L2Advertisement" => {
-                    let found = c
-                        .l2_advertisements
-                        .state()
-                        .into_iter()
-                        .find(|o| named(&o.metadata.name));
-                    if let Some(o) = found {
-                        self.events
-                            .record(o.as_ref(), kind, reason, &p.message)
-                            .await;
-                    }
-                }
-                "BGPAdvertisement" => {
-                    let found = c
-                        .advertisements
-                        .state()
-                        .into_iter()
-                        .find(|o| named(&o.metadata.name));
-                    if let Some(o) = found {
-                        self.events
-                            .record(o.as_ref(), kind, reason, &p.message)
-                            .await;
-                    }
-                }
+                "BGPPeer" => self.warn_on(&c.peers, p).await,
+                "BGPAdvertisement" => self.warn_on(&c.advertisements, p).await,
+                "L2Advertisement" => self.warn_on(&c.l2_advertisements, p).await,
                 _ => {}
             }
+        }
+    }
+
+    /// The Warning Event of `p` on the object of `store` it names (if it is still there).
+    async fn warn_on<K>(&self, store: &kube::runtime::reflector::Store<K>, p: &Problem)
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let found = store
+            .state()
+            .into_iter()
+            .find(|o| o.meta().name.as_deref() == Some(p.name.as_str()));
+        if let Some(o) = found {
+            self.events
+                .record(
+                    o.as_ref(),
+                    events::Kind::Warning,
+                    "InvalidConfiguration",
+                    &p.message,
+                )
+                .await;
         }
     }
 
