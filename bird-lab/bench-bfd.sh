@@ -199,18 +199,9 @@ machine() {
   echo "$(nproc) vCPU ${cpu:-unknown CPU}, kernel $(uname -r); BIRD $(bird --version 2>&1 | awk '{ print $NF }'), ferrolb $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 }
 
-write_section() {
-  local begin="<!-- bench-bfd.sh:$1 begin -->" end="<!-- bench-bfd.sh:$1 end -->" out=BENCHMARKS.md
-  if grep -qF "$begin" "$out"; then
-    awk -v b="$begin" -v e="$end" -v f="$2" '
-      $0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
-      $0 == e { skip = 0 }
-      !skip { print }' "$out" >"$work/bm.md"
-    cp "$work/bm.md" "$out"
-  else
-    { echo; echo "$begin"; cat "$2"; echo "$end"; } >>"$out"
-  fi
-}
+section_prefix=bench-bfd.sh
+# shellcheck source=bird-lab/lib.sh
+. bird-lab/lib.sh
 
 if [ "$mode" != cpu ]; then
   echo "==> failover, $RUNS runs per configuration" >&2

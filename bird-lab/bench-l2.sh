@@ -58,18 +58,9 @@ machine() {
   echo "$(nproc) vCPU ${cpu:-unknown CPU}, kernel $(uname -r); ferrolb $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 }
 
-write_section() {
-  local begin="<!-- bench-l2.sh:$1 begin -->" end="<!-- bench-l2.sh:$1 end -->" out=BENCHMARKS.md
-  if grep -qF "$begin" "$out"; then
-    awk -v b="$begin" -v e="$end" -v f="$2" '
-      $0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
-      $0 == e { skip = 0 }
-      !skip { print }' "$out" >"$work/bm.md"
-    cp "$work/bm.md" "$out"
-  else
-    { echo; echo "$begin"; cat "$2"; echo "$end"; } >>"$out"
-  fi
-}
+section_prefix=bench-l2.sh
+# shellcheck source=bird-lab/lib.sh
+. bird-lab/lib.sh
 
 # bench TEST-FILE FUNCTION: runs one ignored harness (release build) and prints its BENCH line.
 bench() {

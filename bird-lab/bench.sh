@@ -343,20 +343,9 @@ machine() {
   echo "$(nproc) vCPU ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r); BIRD $(bird --version 2>&1 | awk '{ print $NF }'), GoBGP $(gobgpd --version 2>&1 | awk '{ print $NF }'), ferrolb $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 }
 
-# Replaces the section between <!-- bench.sh:$1 begin --> and <!-- bench.sh:$1 end --> in
-# BENCHMARKS.md with the file $2 (appends the section when it is missing).
-write_section() {
-  local begin="<!-- bench.sh:$1 begin -->" end="<!-- bench.sh:$1 end -->" out=BENCHMARKS.md
-  if grep -qF "$begin" "$out"; then
-    awk -v b="$begin" -v e="$end" -v f="$2" '
-      $0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
-      $0 == e { skip = 0 }
-      !skip { print }' "$out" >"$work/bm.md"
-    cp "$work/bm.md" "$out"
-  else
-    { echo; echo "$begin"; cat "$2"; echo "$end"; } >>"$out"
-  fi
-}
+section_prefix=bench.sh
+# shellcheck source=bird-lab/lib.sh
+. bird-lab/lib.sh
 
 bulk_table() { # $1 = N; appends rows to $work/table, sets ratio variables
   local n=$1 s r

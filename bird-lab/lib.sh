@@ -1,0 +1,17 @@
+# Shared by the bench scripts (sourced, not run). The caller sets `work` (a scratch directory)
+# and `section_prefix` (its script name, e.g. bench.sh) before calling.
+
+# write_section NAME FILE: replaces the section between <!-- $section_prefix:NAME begin --> and
+# <!-- $section_prefix:NAME end --> in BENCHMARKS.md with FILE (appends it when missing).
+write_section() {
+  local begin="<!-- $section_prefix:$1 begin -->" end="<!-- $section_prefix:$1 end -->" out=BENCHMARKS.md
+  if grep -qF "$begin" "$out"; then
+    awk -v b="$begin" -v e="$end" -v f="$2" '
+      $0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
+      $0 == e { skip = 0 }
+      !skip { print }' "$out" >"$work/bm.md"
+    cp "$work/bm.md" "$out"
+  else
+    { echo; echo "$begin"; cat "$2"; echo "$end"; } >>"$out"
+  fi
+}
