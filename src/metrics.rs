@@ -58,6 +58,14 @@ struct Reason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerUpdateError {
+    peer: String,
+    peer_address: String,
+    action: String,
+    attribute: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadResult {
     result: String,
 }
@@ -89,6 +97,7 @@ struct Bgp {
     updates_received: Family<Peer, Counter>,
     notifications_sent: Family<PeerCode, Counter>,
     notifications_received: Family<PeerCode, Counter>,
+    update_errors: Family<PeerUpdateError, Counter>,
     announced: Family<PeerFamily, Gauge>,
     bfd_up: Family<Peer, Gauge>,
 }
@@ -137,6 +146,15 @@ impl Bgp {
                 .get_or_create(&code(k))
                 .inc_by(*n);
         }
+        for ((action, attribute), n) in &c.update_errors {
+            let labels = PeerUpdateError {
+                peer: peer.peer.clone(),
+                peer_address: peer.peer_address.clone(),
+                action: action.to_string(),
+                attribute: attribute.clone(),
+            };
+            self.update_errors.get_or_create(&labels).inc_by(n.count);
+        }
         let v4 = s.announced.keys().filter(|p| p.addr().is_ipv4()).count();
         for (family, n) in [("ipv4", v4), ("ipv6", s.announced.len() - v4)] {
             let labels = PeerFamily {
@@ -183,6 +201,11 @@ impl Bgp {
             "ferrolb_bgp_notifications_received",
             "NOTIFICATION messages received, by code and subcode",
             self.notifications_received,
+        );
+        r.register(
+            "ferrolb_bgp_update_errors",
+            "Malformed UPDATEs by RFC 7606 action (treat-as-withdraw, attribute-discard, session-reset) and attribute",
+            self.update_errors,
         );
         r.register(
             "ferrolb_bgp_announced_prefixes",

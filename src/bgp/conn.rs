@@ -56,11 +56,13 @@ pub struct Conn {
 impl Conn {
     /// Splits the stream and starts the reader and writer tasks. `extended`: we offer extended
     /// messages (RFC 8654), so UPDATEs up to 65535 bytes are accepted once OPENs are exchanged.
+    /// `ibgp`: the peer is in our AS (how LOCAL_PREF is handled, RFC 7606 §7.5).
     pub fn start(
         id: ConnId,
         stream: TcpStream,
         events: EventTx,
         extended: bool,
+        ibgp: bool,
     ) -> io::Result<Conn> {
         let local = stream.local_addr()?;
         let remote = stream.peer_addr()?;
@@ -68,7 +70,7 @@ impl Conn {
         let (read, write) = stream.into_split();
         let (tx, rx) = mpsc::unbounded_channel();
         let writer_task = tokio::spawn(write_loop(id, write, rx, events.clone()));
-        let reader_task = tokio::spawn(read_loop(id, read, events, extended));
+        let reader_task = tokio::spawn(read_loop(id, read, events, extended, ibgp));
         Ok(Conn {
             local,
             remote,
@@ -111,9 +113,18 @@ async fn write_loop(
     let _ = write.shutdown().await;
 }
 
-async fn read_loop(id: ConnId, mut read: OwnedReadHalf, events: EventTx, extended: bool) {
+async fn read_loop(
+    id: ConnId,
+    mut read: OwnedReadHalf,
+    events: EventTx,
+    extended: bool,
+    ibgp: bool,
+) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut params = CodecParams::default();
+    let mut params = CodecParams {
+        ibgp,
+        ..CodecParams::default()
+    };
     loop {
         loop {
             match codec::decode(&mut buf, &params) {

@@ -23,10 +23,14 @@ use crate::fsm::{
 use crate::model::{LocalSpec, PeerSpec};
 use crate::packet::codec::{self, CodecParams};
 use crate::packet::codes::CeaseSubcode;
-use crate::packet::message::{Message, Update};
+use crate::packet::message::{ErrorAction, Message, Update};
 use crate::status::session::{PeerStatus, StatusCell};
 
+mod malformed;
 mod send;
+
+/// NOTIFICATION error code 3 (RFC 4271 §6.3).
+const UPDATE_MESSAGE_ERROR: u8 = 3;
 
 /// Everything a peer task needs to know about the local node and the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +118,7 @@ pub fn spawn(
         bfd,
         bfd_was_up: false,
         held_by_bfd: false,
+        logged_errors: BTreeSet::new(),
     };
     let join = tokio::spawn(task.run(rx, events_rx));
     PeerHandle {
@@ -156,6 +161,8 @@ struct PeerTask {
     bfd_was_up: bool,
     /// The session was torn down by BFD and stays down until BFD is Up again.
     held_by_bfd: bool,
+    /// RFC 7606 decisions already logged for this peer (each kind is logged once).
+    logged_errors: BTreeSet<(ErrorAction, u8)>,
 }
 
 impl PeerTask {
@@ -277,6 +284,7 @@ impl PeerTask {
             stream,
             self.events_tx.clone(),
             self.context.peer.extended_messages,
+            self.ibgp(),
         ) {
             Ok(conn) => {
                 tracing::debug!(peer = %self.context.peer.name, remote = %conn.remote, "accepted connection");
@@ -296,7 +304,7 @@ impl PeerTask {
                     return; // attempt was abandoned; dropping the stream closes it
                 }
                 let extended = self.context.peer.extended_messages;
-                match Conn::start(id, stream, self.events_tx.clone(), extended) {
+                match Conn::start(id, stream, self.events_tx.clone(), extended, self.ibgp()) {
                     Ok(conn) => {
                         self.conns.insert(id, conn);
                         self.feed(Event::TcpConnected(id));
@@ -311,7 +319,11 @@ impl PeerTask {
                 self.feed(Event::Received(id, msg))
             }
             ConnEvent::DecodeError(n) if self.conns.contains_key(&id) => {
-                tracing::warn!(peer = %self.context.peer.name, notification = %n, "malformed message from peer");
+                let what = malformed::reset_subject(&n);
+                tracing::warn!(peer = %self.context.peer.name, notification = %n, attribute = %what, "malformed message from peer: session reset");
+                if n.code == UPDATE_MESSAGE_ERROR {
+                    self.status_mut(|s| malformed::count(s, "session-reset", what, &n.to_string()));
+                }
                 self.feed(Event::DecodeError(id, n))
             }
             ConnEvent::Closed(err) if self.conns.contains_key(&id) => {
@@ -412,6 +424,7 @@ impl PeerTask {
             } else {
                 codec::MAX_MESSAGE_LEN
             },
+            ibgp: self.ibgp(),
         };
         tracing::info!(
             peer = %self.context.peer.name,
@@ -445,6 +458,9 @@ impl PeerTask {
     }
 
     fn on_update(&mut self, update: &Update) {
+        if !update.errors.is_empty() {
+            self.update_errors(update);
+        }
         for p in &update.withdrawn {
             self.received.remove(p);
         }
@@ -485,6 +501,30 @@ impl PeerTask {
             s.prefixes_received = 0;
             s.clear_announced();
         });
+    }
+
+    /// RFC 7606 decisions short of a reset: each (action, attribute) is logged once per peer
+    /// and counted every time (`/status` `update_errors`, `ferrolb_bgp_update_errors_total`).
+    fn update_errors(&mut self, update: &Update) {
+        for e in &update.errors {
+            let attribute = e.attribute_name();
+            if self.logged_errors.insert((e.action, e.attribute)) {
+                tracing::warn!(
+                    peer = %self.context.peer.name,
+                    action = e.action.words(),
+                    attribute = %attribute,
+                    reason = e.reason,
+                    withdrawn = update.withdrawn.len(),
+                    "malformed UPDATE attribute (RFC 7606); the session stays up, further ones are only counted"
+                );
+            }
+            self.status_mut(|s| malformed::count(s, e.action.words(), attribute, e.reason));
+        }
+    }
+
+    /// The peer is in our AS.
+    fn ibgp(&self) -> bool {
+        self.context.peer.asn == self.context.local.asn
     }
 
     fn status_mut(&self, f: impl FnOnce(&mut PeerStatus)) {

@@ -13,7 +13,10 @@ use zettabgp::prelude::{
 use super::codes::HeaderSubcode;
 pub use super::encode::EncodeError;
 use super::encode::{finish_message, start_message};
-use super::message::{Family, Message, Notification, Origin, PathAttributes, RouteRefresh, Update};
+use super::message::{
+    AttrError, ErrorAction, Family, Message, Notification, Origin, PathAttributes, RouteRefresh,
+    Update,
+};
 use super::wire::Reader;
 use super::{encode, open, update};
 
@@ -35,6 +38,8 @@ pub struct CodecParams {
     /// Both sides offered 4-octet AS (RFC 6793): AS_PATH carries 4-byte ASNs.
     pub four_octet_as: bool,
     pub max_message_len: usize,
+    /// The peer is in our AS (LOCAL_PREF is kept; from eBGP it is discarded, RFC 7606 §7.5).
+    pub ibgp: bool,
 }
 
 impl Default for CodecParams {
@@ -42,6 +47,7 @@ impl Default for CodecParams {
         CodecParams {
             four_octet_as: false,
             max_message_len: MAX_MESSAGE_LEN,
+            ibgp: false,
         }
     }
 }
@@ -113,33 +119,51 @@ fn decode_body(kind: u8, body: &[u8], params: &CodecParams) -> Result<Message, N
 }
 
 fn decode_update(body: &[u8], params: &CodecParams) -> Result<Update, Notification> {
-    let walked = update::walk(body, params.four_octet_as)?;
+    let walk_params = update::WalkParams {
+        four_octet_as: params.four_octet_as,
+        ibgp: params.ibgp,
+    };
+    let walked = update::walk_with(body, walk_params)?;
     let mut out = Update {
         withdrawn: walked.withdrawn.clone(),
         attributes: None,
         announced: Vec::new(),
         end_of_rib: walked.end_of_rib,
+        errors: walked.errors.clone(),
     };
     if walked.announced.is_empty() {
         return Ok(out);
     }
     let attrs = match walked.treat_as_withdraw {
         None => decode_attributes(&walked, params),
-        Some(_) => None,
+        Some(_) => Err(None),
     };
     match attrs {
-        Some(a) => {
+        Ok(a) => {
             out.attributes = Some(a);
             out.announced = walked.announced;
         }
         // RFC 7606 treat-as-withdraw: the routes are withdrawn, the session stays up.
-        None => out.withdrawn.extend(walked.announced),
+        Err(undecoded) => {
+            if let Some(kind) = undecoded {
+                out.errors.push(AttrError {
+                    action: ErrorAction::TreatAsWithdraw,
+                    attribute: kind,
+                    reason: "attribute value did not decode",
+                });
+            }
+            out.withdrawn.extend(walked.announced)
+        }
     }
     Ok(out)
 }
 
-/// Decodes the attribute values with zettabgp. Every value was length-checked by the walk.
-fn decode_attributes(w: &update::Walked<'_>, params: &CodecParams) -> Option<PathAttributes> {
+/// Decodes the attribute values with zettabgp. Every value was length-checked by the walk; an
+/// attribute zettabgp still refuses is returned as `Err(Some(type))`.
+fn decode_attributes(
+    w: &update::Walked<'_>,
+    params: &CodecParams,
+) -> Result<PathAttributes, Option<u8>> {
     let mut session =
         BgpSessionParams::new(0, 0, BgpTransportMode::IPv4, [0, 0, 0, 0].into(), vec![]);
     session.has_as32bit = params.four_octet_as;
@@ -154,10 +178,10 @@ fn decode_attributes(w: &update::Walked<'_>, params: &CodecParams) -> Option<Pat
         });
         match decoded {
             Ok(Ok(item)) => apply_attr(&mut attrs, item),
-            _ => return None,
+            _ => return Err(Some(raw.kind)),
         }
     }
-    Some(attrs)
+    Ok(attrs)
 }
 
 fn apply_attr(attrs: &mut PathAttributes, item: BgpAttrItem) {

@@ -157,6 +157,69 @@ pub struct Update {
     pub announced: Vec<IpNet>,
     /// End-of-RIB marker for this family (RFC 4724), if the UPDATE is one.
     pub end_of_rib: Option<Family>,
+    /// What RFC 7606 error handling did with malformed attributes that did not cost the session.
+    pub errors: Vec<AttrError>,
+}
+
+/// How a malformed path attribute was handled without resetting the session (RFC 7606 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorAction {
+    /// The UPDATE's announced routes are handled as if withdrawn.
+    TreatAsWithdraw,
+    /// The attribute is ignored; the routes stand.
+    AttributeDiscard,
+}
+
+impl ErrorAction {
+    /// The RFC's name, for logs, `/status` and metric labels.
+    pub fn words(self) -> &'static str {
+        match self {
+            ErrorAction::TreatAsWithdraw => "treat-as-withdraw",
+            ErrorAction::AttributeDiscard => "attribute-discard",
+        }
+    }
+}
+
+/// One RFC 7606 decision about a received UPDATE: what was done, to which attribute, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttrError {
+    pub action: ErrorAction,
+    /// The path attribute type code (0 for a framing error that names no attribute).
+    pub attribute: u8,
+    pub reason: &'static str,
+}
+
+impl AttrError {
+    /// The attribute's name as the RFCs spell it, or `type N` for one we do not know.
+    pub fn attribute_name(&self) -> String {
+        attribute_name(self.attribute)
+    }
+}
+
+/// The name of a path attribute type code (RFC 4271, 1997, 4360, 4456, 4760, 6793, 8092).
+pub fn attribute_name(kind: u8) -> String {
+    let known = match kind {
+        0 => "attribute list",
+        1 => "ORIGIN",
+        2 => "AS_PATH",
+        3 => "NEXT_HOP",
+        4 => "MULTI_EXIT_DISC",
+        5 => "LOCAL_PREF",
+        6 => "ATOMIC_AGGREGATE",
+        7 => "AGGREGATOR",
+        8 => "COMMUNITIES",
+        9 => "ORIGINATOR_ID",
+        10 => "CLUSTER_LIST",
+        14 => "MP_REACH_NLRI",
+        15 => "MP_UNREACH_NLRI",
+        16 => "EXTENDED_COMMUNITIES",
+        17 => "AS4_PATH",
+        18 => "AS4_AGGREGATOR",
+        25 => "IPV6_EXTENDED_COMMUNITIES",
+        32 => "LARGE_COMMUNITY",
+        _ => return format!("type {kind}"),
+    };
+    known.to_string()
 }
 
 /// A ROUTE-REFRESH message (RFC 2918).

@@ -23,6 +23,16 @@ pub struct Counters {
     pub notifications_received: BTreeMap<(u8, u8), u64>,
     /// Times an Established session went down.
     pub flaps: u64,
+    /// Malformed UPDATEs by what RFC 7606 error handling did (`treat-as-withdraw`,
+    /// `attribute-discard`, `session-reset`) and the attribute (`ORIGIN`, `type 99`, …).
+    pub update_errors: BTreeMap<(&'static str, String), UpdateErrorCount>,
+}
+
+/// How often one kind of malformed attribute was handled one way, and the last reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateErrorCount {
+    pub count: u64,
+    pub last_reason: String,
 }
 
 /// Live status of one peer, shared between its task and readers.
@@ -104,6 +114,17 @@ impl PeerStatus {
                 .map(|(_, c)| c.clone())
                 .unwrap_or_default(),
             bfd: self.bfd.clone(),
+            update_errors: self
+                .counters
+                .update_errors
+                .iter()
+                .map(|((action, attribute), c)| UpdateErrorSnapshot {
+                    action: action.to_string(),
+                    attribute: attribute.clone(),
+                    count: c.count,
+                    last_reason: c.last_reason.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -128,4 +149,18 @@ pub struct SessionSnapshot {
     /// BFD state; absent when BFD is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bfd: Option<String>,
+    /// Malformed UPDATEs from this peer and what RFC 7606 handling did; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub update_errors: Vec<UpdateErrorSnapshot>,
+}
+
+/// One row of a session's `update_errors` in `/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct UpdateErrorSnapshot {
+    /// `treat-as-withdraw`, `attribute-discard` or `session-reset`.
+    pub action: String,
+    /// The path attribute (`ORIGIN`, `COMMUNITIES`, `type 99`, `attribute list`, `NLRI`).
+    pub attribute: String,
+    pub count: u64,
+    pub last_reason: String,
 }

@@ -151,6 +151,7 @@ fn extended() -> CodecParams {
     CodecParams {
         four_octet_as: true,
         max_message_len: MAX_EXTENDED_MESSAGE_LEN,
+        ibgp: false,
     }
 }
 

@@ -265,8 +265,11 @@ fn a_missing_next_hop_is_treated_as_withdraw() {
 
 #[test]
 fn a_duplicated_mp_reach_gives_3_1() {
-    let mp = [0x80, 14, 5, 0, 2, 1, 0, 0];
-    let mut attrs = mp.to_vec();
+    // AFI 2 SAFI 1, next hop 2001:db8::1, no NLRI.
+    let mut mp = vec![0x80, 14, 21, 0, 2, 1, 16, 0x20, 1, 0x0d, 0xb8];
+    mp.extend_from_slice(&[0; 11]);
+    mp.extend_from_slice(&[1, 0]);
+    let mut attrs = mp.clone();
     attrs.extend_from_slice(&mp);
     let mut body = vec![0, 0];
     body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
