@@ -52,6 +52,7 @@ fn params(max: usize) -> CodecParams {
     CodecParams {
         four_octet_as: true,
         max_message_len: max,
+        ibgp: false,
     }
 }
 
