@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the real routers the interop tests talk to
-# (BIRD 2, FRR, GoBGP), the L2 tools (iputils arping, ndisc6), the image tools (umoci, skopeo,
+# (BIRD 2, FRR, GoBGP, ExaBGP 5 from PyPI), the L2 tools (iputils arping, ndisc6), the image tools (umoci, skopeo,
 # podman with runc), the manifest validator (kubernetes-validate), kubectl 1.20 and promtool,
 # then runs fmt, clippy -D warnings, the purity check, builds the OCI image (scripts/image.sh)
 # and runs cargo test.
@@ -35,6 +35,11 @@ fi
 if ! command -v kubernetes-validate >/dev/null 2>&1; then
   echo "==> installing kubernetes-validate (PyPI)"
   pip install -q kubernetes-validate
+fi
+# ExaBGP 5 (PyPI) is the independent injector of malformed UPDATEs in tests/malformed.rs.
+if ! command -v exabgp >/dev/null 2>&1 || ! exabgp version 2>/dev/null | grep -q 'ExaBGP : 5\.'; then
+  echo "==> installing ExaBGP 5 (PyPI)"
+  pip install -q "exabgp>=5,<6"
 fi
 # kubectl 1.20 from Debian's kubernetes-client package, unpacked under target/ (the package
 # conflicts with other kubectl packages, so it is not installed system-wide).

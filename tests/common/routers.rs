@@ -110,6 +110,8 @@ pub struct BirdOpts {
     pub bfd: Option<(u32, u32)>,
     /// `multihop N` on every session (the peer is N hops away, `Lab::routed`).
     pub multihop: Option<u8>,
+    /// Raw configuration appended at the end (more protocols).
+    pub extra: String,
 }
 
 impl Bird {
@@ -170,6 +172,7 @@ impl Bird {
                 "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {neighbor} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}{password}{bfd}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
             ));
         }
+        text.push_str(&opts.extra);
         std::fs::write(&conf, text).expect("write bird.conf");
         let sock = lab.path("bird.ctl").to_str().expect("utf8").to_string();
         let proc = lab.spawn(
@@ -216,6 +219,18 @@ impl Bird {
         BirdCtl {
             sock: self.sock.clone(),
         }
+    }
+
+    /// The prefixes BIRD holds from `protocol`, sorted.
+    pub fn prefixes_of(&self, protocol: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .ctl()
+            .routes_of(protocol)
+            .into_iter()
+            .map(|r| r.prefix)
+            .collect();
+        out.sort();
+        out
     }
 
     /// Raw `show route all` output over every protocol.
