@@ -25,7 +25,9 @@ use crate::packet::codec::{self, CodecParams};
 use crate::packet::codes::CeaseSubcode;
 use crate::packet::message::{Message, Update};
 use crate::status::session::{PeerStatus, StatusCell};
+use diagnose::Md5Drops;
 
+mod diagnose;
 mod send;
 
 /// Everything a peer task needs to know about the local node and the peer.
@@ -114,6 +116,10 @@ pub fn spawn(
         bfd,
         bfd_was_up: false,
         held_by_bfd: false,
+        check_at: Instant::now() + diagnose::CHECK_EVERY,
+        md5_drops: Md5Drops::read(),
+        accepted_since_check: false,
+        hinted: None,
     };
     let join = tokio::spawn(task.run(rx, events_rx));
     PeerHandle {
@@ -156,6 +162,14 @@ struct PeerTask {
     bfd_was_up: bool,
     /// The session was torn down by BFD and stays down until BFD is Up again.
     held_by_bfd: bool,
+    /// When a session that is not Established next looks for why (`diagnose`).
+    check_at: Instant,
+    /// The kernel's TCP MD5 drop counters at the last check.
+    md5_drops: Option<Md5Drops>,
+    /// A connection from the peer arrived since the last check.
+    accepted_since_check: bool,
+    /// The last hint logged (digits left out), so a repeated one is not logged again.
+    hinted: Option<String>,
 }
 
 impl PeerTask {
@@ -195,6 +209,7 @@ impl PeerTask {
                 Some((id, ev)) = events.recv() => self.conn_event(id, ev),
                 Ok(()) = self.bfd.changed() => self.bfd_changed(),
                 _ = sleep_until_opt(deadline) => self.fire_timers(),
+                _ = tokio::time::sleep_until(self.check_at.into()) => self.check_transport(),
             }
         }
     }
@@ -262,11 +277,53 @@ impl PeerTask {
             .collect();
         for timer in due {
             self.timers.remove(&timer);
+            if timer == Timer::ConnectRetry && !self.connecting.is_empty() {
+                // Our attempt got no answer at all (no RST, no ICMP): say what that may mean.
+                let retry = Duration::from_secs(u64::from(self.context.peer.connect_retry.max(1)));
+                self.hint(diagnose::connect_timed_out(&self.context.peer, retry));
+            }
             self.feed(Event::TimerExpired(timer));
         }
     }
 
+    /// Every few seconds while not Established: what the kernel's TCP MD5 counters or a
+    /// silent passive session suggest (see `diagnose`).
+    fn check_transport(&mut self) {
+        self.check_at = Instant::now() + diagnose::CHECK_EVERY;
+        let now = Md5Drops::read();
+        let dropped = match (&now, &self.md5_drops) {
+            (Some(n), Some(before)) => n.since(before),
+            _ => Md5Drops::default(),
+        };
+        self.md5_drops = now;
+        let accepted = std::mem::take(&mut self.accepted_since_check);
+        if self.established.is_some() || self.stopping || self.held_by_bfd {
+            return;
+        }
+        if let Some(text) = diagnose::check(&self.context.peer, &dropped, accepted) {
+            self.hint(text);
+        }
+    }
+
+    /// Records a likely cause as the session's last error; logs it unless it was the last
+    /// one logged (counts aside).
+    fn hint(&mut self, text: String) {
+        let key: String = text.chars().filter(|c| !c.is_ascii_digit()).collect();
+        if self.hinted.as_ref() != Some(&key) {
+            tracing::warn!(peer = %self.context.peer.name, "{text}");
+            self.hinted = Some(key);
+        }
+        self.status_mut(|s| s.last_error = Some(text));
+    }
+
     fn accepted(&mut self, stream: TcpStream) {
+        self.accepted_since_check = true;
+        // TTL / GTSM of this peer before anything is sent: the listener's are shared by all.
+        let ibgp = self.context.peer.is_ibgp(&self.context.local);
+        if let Err(e) = conn::prepare_accepted(&stream, &self.context.peer, ibgp) {
+            self.hint(format!("connection from the peer closed: {e}"));
+            return;
+        }
         self.next_inbound += 1;
         let id = ConnId {
             direction: Direction::Inbound,
@@ -334,7 +391,8 @@ impl PeerTask {
         match action {
             Action::Connect(id) => {
                 if !self.stopping {
-                    let task = conn::connect(id, &self.context.peer, self.events_tx.clone());
+                    let ibgp = self.context.peer.is_ibgp(&self.context.local);
+                    let task = conn::connect(id, &self.context.peer, ibgp, self.events_tx.clone());
                     self.connecting.insert(id, task);
                 }
             }
@@ -431,6 +489,7 @@ impl PeerTask {
         });
         self.rib.clear();
         self.received.clear();
+        self.hinted = None;
         let hold = self
             .established
             .as_ref()
