@@ -110,6 +110,8 @@ pub struct BirdOpts {
     pub bfd: Option<(u32, u32)>,
     /// `multihop N` on every session (the peer is N hops away, `Lab::routed`).
     pub multihop: Option<u8>,
+    /// `ttl security on` (GTSM, RFC 5082) on every session.
+    pub ttl_security: bool,
 }
 
 impl Bird {
@@ -148,6 +150,11 @@ impl Bird {
         let bfd = match opts.multihop {
             Some(n) => format!("{bfd}  multihop {n};\n"),
             None => bfd.to_string(),
+        };
+        let bfd = if opts.ttl_security {
+            format!("{bfd}  ttl security on;\n")
+        } else {
+            bfd
         };
         let password = opts
             .password
