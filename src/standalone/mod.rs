@@ -237,3 +237,6 @@ impl Pipeline {
         self.speaker.shutdown(drain).await;
     }
 }
+
+#[cfg(test)]
+mod tests;
