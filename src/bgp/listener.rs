@@ -26,6 +26,13 @@ pub struct Listener {
     installed: Mutex<Installed>,
 }
 
+/// One change to the listening socket.
+enum Step<'a> {
+    RemoveKey(IpAddr),
+    SetKey(IpAddr, &'a str),
+    Ttl(ListenerTtl),
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Installed {
     keys: BTreeMap<IpAddr, String>,
@@ -82,37 +89,18 @@ impl Listener {
     /// Changes the socket from `from` to `to`; stops at the first error unless `best_effort`
     /// (then every step is tried and each failure logged).
     fn install(&self, from: &Installed, to: &Installed, best_effort: bool) -> io::Result<()> {
-        let mut steps: Vec<(String, Box<dyn Fn() -> io::Result<()> + '_>)> = Vec::new();
-        for addr in from.keys.keys().filter(|a| !to.keys.contains_key(a)) {
-            let addr = *addr;
-            steps.push((
-                format!("removing the TCP MD5 key for {addr}"),
-                Box::new(move || sockopt::set_md5_key(&self.listener, addr, None)),
-            ));
-        }
-        for (addr, key) in to
+        let removed = from.keys.keys().filter(|a| !to.keys.contains_key(a));
+        let added = to
             .keys
             .iter()
-            .filter(|(a, k)| from.keys.get(*a) != Some(*k))
-        {
-            let addr = *addr;
-            steps.push((
-                format!("TCP MD5 key for {addr}"),
-                Box::new(move || sockopt::set_md5_key(&self.listener, addr, Some(key))),
-            ));
-        }
-        if let Some(ttl) = to.ttl.filter(|t| from.ttl != Some(*t)) {
-            steps.push((
-                "listener TTL / GTSM minimum".into(),
-                Box::new(move || {
-                    transport::apply_listener(&self.listener, self.local_is_v6(), ttl)
-                }),
-            ));
-        }
+            .filter(|(a, k)| from.keys.get(*a) != Some(*k));
+        let steps = removed
+            .map(|a| Step::RemoveKey(*a))
+            .chain(added.map(|(a, k)| Step::SetKey(*a, k)))
+            .chain(to.ttl.filter(|t| from.ttl != Some(*t)).map(Step::Ttl));
         let mut first = None;
-        for (what, step) in steps {
-            if let Err(e) = step() {
-                let e = io::Error::new(e.kind(), format!("{what}: {e}"));
+        for step in steps {
+            if let Err(e) = self.step(&step) {
                 if !best_effort {
                     return Err(e);
                 }
@@ -121,6 +109,24 @@ impl Listener {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+
+    fn step(&self, step: &Step<'_>) -> io::Result<()> {
+        let (what, result) = match step {
+            Step::RemoveKey(addr) => (
+                format!("removing the TCP MD5 key for {addr}"),
+                sockopt::set_md5_key(&self.listener, *addr, None),
+            ),
+            Step::SetKey(addr, key) => (
+                format!("TCP MD5 key for {addr}"),
+                sockopt::set_md5_key(&self.listener, *addr, Some(key)),
+            ),
+            Step::Ttl(ttl) => (
+                "listener TTL / GTSM minimum".into(),
+                transport::apply_listener(&self.listener, self.local_is_v6(), *ttl),
+            ),
+        };
+        result.map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))
     }
 
     /// The address the kernel matches a peer's key against on this socket.
