@@ -286,36 +286,6 @@ impl PeerTask {
         }
     }
 
-    /// Every few seconds while not Established: what the kernel's TCP MD5 counters or a
-    /// silent passive session suggest (see `diagnose`).
-    fn check_transport(&mut self) {
-        self.check_at = Instant::now() + diagnose::CHECK_EVERY;
-        let now = Md5Drops::read();
-        let dropped = match (&now, &self.md5_drops) {
-            (Some(n), Some(before)) => n.since(before),
-            _ => Md5Drops::default(),
-        };
-        self.md5_drops = now;
-        let accepted = std::mem::take(&mut self.accepted_since_check);
-        if self.established.is_some() || self.stopping || self.held_by_bfd {
-            return;
-        }
-        if let Some(text) = diagnose::check(&self.context.peer, &dropped, accepted) {
-            self.hint(text);
-        }
-    }
-
-    /// Records a likely cause as the session's last error; logs it unless it was the last
-    /// one logged (counts aside).
-    fn hint(&mut self, text: String) {
-        let key: String = text.chars().filter(|c| !c.is_ascii_digit()).collect();
-        if self.hinted.as_ref() != Some(&key) {
-            tracing::warn!(peer = %self.context.peer.name, "{text}");
-            self.hinted = Some(key);
-        }
-        self.status_mut(|s| s.last_error = Some(text));
-    }
-
     fn accepted(&mut self, stream: TcpStream) {
         self.accepted_since_check = true;
         // TTL / GTSM of this peer before anything is sent: the listener's are shared by all.

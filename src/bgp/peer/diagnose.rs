@@ -5,8 +5,9 @@
 //! (`TCPMD5Failure`, `TCPMD5NotFound`, `TCPMD5Unexpected` in `/proc/net/netstat`) rise when
 //! the peer's segments are the ones dropped here.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::PeerTask;
 use crate::model::PeerSpec;
 
 /// How often a session that is not Established looks at the counters.
@@ -117,6 +118,42 @@ pub fn check(peer: &PeerSpec, dropped: &Md5Drops, accepted: bool) -> Option<Stri
             password_hint(peer)
         )
     })
+}
+
+impl PeerTask {
+    /// Every few seconds while not Established: what the kernel's TCP MD5 counters or a
+    /// silent passive session suggest (see `diagnose`).
+    pub(super) fn check_transport(&mut self) {
+        self.check_at = Instant::now() + CHECK_EVERY;
+        if self.established.is_some() {
+            self.md5_drops = None; // nothing to explain: no reads while up
+            return;
+        }
+        let now = Md5Drops::read();
+        let dropped = match (&now, &self.md5_drops) {
+            (Some(n), Some(before)) => n.since(before),
+            _ => Md5Drops::default(),
+        };
+        self.md5_drops = now;
+        let accepted = std::mem::take(&mut self.accepted_since_check);
+        if self.stopping || self.held_by_bfd {
+            return;
+        }
+        if let Some(text) = check(&self.context.peer, &dropped, accepted) {
+            self.hint(text);
+        }
+    }
+
+    /// Records a likely cause as the session's last error; logs it unless it was the last
+    /// one logged (counts aside).
+    pub(super) fn hint(&mut self, text: String) {
+        let key: String = text.chars().filter(|c| !c.is_ascii_digit()).collect();
+        if self.hinted.as_ref() != Some(&key) {
+            tracing::warn!(peer = %self.context.peer.name, "{text}");
+            self.hinted = Some(key);
+        }
+        self.status_mut(|s| s.last_error = Some(text));
+    }
 }
 
 #[cfg(test)]
