@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::bfd::{established, session, status};
-use common::routers::{Bird, BirdOpts, Router};
+use common::routers::{Bird, BirdOpts, Frr, FrrOpts, Router};
 use common::{wait_for, Ferrolb, Lab, NodeToml};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -244,4 +244,44 @@ fn ebgp_multihop_2_peers_through_a_forwarding_namespace_and_ttl_1_does_not() {
     toml.peer_extra = "source_address = \"192.0.2.2\"\nebgp_multihop = 2".into();
     f.reload(&toml);
     peers_with_route("ebgp_multihop = 2 after SIGHUP", &lab, &bird, &f);
+}
+
+/// FRR bgpd with `password` and `ttl-security hops 1` (FRR sets its minimum TTL before it
+/// connects, so our SYN-ACK must leave with 255 too): Established with the route both ways.
+fn frr_md5_and_gtsm(ferrolb_connects: bool) {
+    common::require("curl");
+    let lab = Lab::new();
+    let opts = FrrOpts {
+        neighbor: vec!["password frr-s3cret".into(), "ttl-security hops 1".into()],
+        ..FrrOpts::default()
+    };
+    let frr = Frr::start_with(&lab, 64500, 64512, ferrolb_connects, &opts);
+    let toml = node(
+        !ferrolb_connects,
+        "password = \"frr-s3cret\"\nttl_security = true",
+    );
+    let f = Ferrolb::start(&lab, &toml);
+    wait_for("Established at FRR with the route", WAIT, || {
+        frr.established()
+            && established(&lab)
+            && frr.routes().iter().any(|r| r.prefix == "198.51.100.10/32")
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\nferrolb status: {:?}\n--- FRR log ---\n{}\n--- ferrolb log ---\n{}",
+            status(&lab),
+            frr.process().log_text(),
+            f.proc.log_text()
+        )
+    });
+}
+
+#[test]
+fn frr_with_md5_and_ttl_security_when_ferrolb_connects() {
+    frr_md5_and_gtsm(true);
+}
+
+#[test]
+fn frr_with_md5_and_ttl_security_when_frr_connects() {
+    frr_md5_and_gtsm(false);
 }
