@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -13,7 +14,7 @@ use crate::http;
 use crate::l2::sink::{L2Sink, HANDOVER_DEADLINE};
 use crate::model::Mode;
 use crate::standalone::Pipeline;
-use crate::status::StatusModel;
+use crate::status::{LastReload, StatusModel};
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +87,8 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let mut l2 = l2_sink(None, &config, &source).await?;
-    let mut pipeline = Pipeline::start(config, directory)?;
+    let l2 = l2_sink(None, &config, &source).await?;
+    let pipeline = Pipeline::start(config, directory)?;
     pipeline.publish(&source);
     if let Some(l2) = &l2 {
         l2.set(pipeline.l2().clone());
@@ -98,32 +99,19 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
         services = pipeline.config().services.len(),
         "ferrolb running"
     );
+    let mut running = Running {
+        pipeline,
+        l2,
+        listener,
+    };
     loop {
         tokio::select! {
-            _ = hup.recv() => {
-                let new = reload(path, pipeline.config());
-                source.count_reload(new.is_some());
-                if let Some(new) = new {
-                    if let Some(l) = &listener {
-                        l.set_keys(&new.bgp.peers);
-                    }
-                    match l2_sink(l2.take(), &new, &source).await {
-                        Ok(sink) => l2 = sink,
-                        Err(e) => tracing::error!("{e}; L2 addresses are not answered"),
-                    }
-                    if let Err(e) = pipeline.reconfigure(new).await {
-                        tracing::error!("{e}; assignments may move on the next restart");
-                    }
-                    pipeline.publish(&source);
-                    if let Some(l2) = &l2 {
-                        l2.set(pipeline.l2().clone());
-                    }
-                }
-            }
+            _ = hup.recv() => reload(path, &mut running, &source).await,
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
+    let Running { pipeline, l2, .. } = running;
     if let Some(l2) = l2 {
         tracing::info!("shutting down: handing L2 addresses over");
         l2.shutdown(HANDOVER_DEADLINE).await;
@@ -132,6 +120,111 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
     let drain = std::time::Duration::from_secs(pipeline.config().bgp.graceful_shutdown_time.into());
     pipeline.shutdown(drain).await;
     Ok(())
+}
+
+/// What a standalone reload changes.
+struct Running {
+    pipeline: Pipeline,
+    l2: Option<L2Sink>,
+    listener: Option<Arc<Listener>>,
+}
+
+/// SIGHUP in standalone mode: the new config as a whole, or nothing of it. The result is
+/// logged, counted and kept for `/status`.
+async fn reload(path: &Path, running: &mut Running, status: &Arc<StatusModel>) {
+    let last = match try_reload(path, running, status).await {
+        Ok(warnings) => {
+            tracing::info!(path = %path.display(), "configuration reloaded");
+            LastReload::new(Vec::new(), warnings, SystemTime::now())
+        }
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            tracing::error!(
+                errors = errors.len(),
+                "configuration NOT reloaded; still running the previous one"
+            );
+            LastReload::new(errors, Vec::new(), SystemTime::now())
+        }
+    };
+    status.record_reload(last);
+}
+
+/// Everything that can fail comes first (the config read and validated; an L2 sink the new
+/// config needs started, answering nothing yet; the listener's TCP MD5 keys and TTL settings,
+/// which put the old ones back on a failure; the assignments computed on a copy and saved to
+/// the state file); each failure undoes the steps before it. Only then is the new config put
+/// in place, which cannot fail. Ok: what the reload could not change (restart needed).
+async fn try_reload(
+    path: &Path,
+    r: &mut Running,
+    status: &Arc<StatusModel>,
+) -> Result<Vec<String>, Vec<String>> {
+    let new =
+        config::load(path).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let warnings = needs_restart(r.pipeline.config(), &new, r.l2.is_some());
+    let fresh_l2 = match r.l2 {
+        Some(_) => None,
+        None => l2_sink(None, &new, status)
+            .await
+            .map_err(|e| vec![format!("cannot start the L2 sink: {e}")])?,
+    };
+    if let Some(l) = &r.listener {
+        if let Err(e) = l.set_peers(&new.bgp.peers) {
+            abandon(fresh_l2, status).await;
+            return Err(vec![format!("cannot configure the BGP listener: {e}")]);
+        }
+    }
+    let prepared = match r.pipeline.prepare(new) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(l) = &r.listener {
+                let _ = l.set_peers(&r.pipeline.config().bgp.peers);
+            }
+            abandon(fresh_l2, status).await;
+            return Err(vec![format!("assignments not saved, so not applied: {e}")]);
+        }
+    };
+    for w in prepared.config().warnings.iter().map(ToString::to_string) {
+        tracing::warn!("{w}");
+    }
+    r.pipeline.commit(prepared).await;
+    if fresh_l2.is_some() {
+        r.l2 = fresh_l2;
+    }
+    r.pipeline.publish(status);
+    if let Some(l2) = &r.l2 {
+        l2.set(r.pipeline.l2().clone());
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(warnings)
+}
+
+/// Stops an L2 sink a refused reload started (it answered nothing).
+async fn abandon(sink: Option<L2Sink>, status: &StatusModel) {
+    if let Some(sink) = sink {
+        sink.shutdown(std::time::Duration::ZERO).await;
+        status.clear_l2_counters();
+    }
+}
+
+/// What a reload reads but cannot change while running: each needs a restart.
+fn needs_restart(old: &Config, new: &Config, l2_running: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |changed: bool, what: &str| {
+        if changed {
+            out.push(format!("{what} changed; it takes effect after a restart"));
+        }
+    };
+    check(new.bgp.listen != old.bgp.listen, "[bgp] listen");
+    check(new.http.listen != old.http.listen, "[http] listen");
+    check(new.state != old.state, "[state] path");
+    check(l2_running && new.cluster != old.cluster, "[cluster]");
+    check(new.kubernetes.is_some(), "[kubernetes] (Kubernetes mode)");
+    out
 }
 
 /// The L2 sink a standalone config needs: the running one, or a new one once an L2
@@ -185,29 +278,6 @@ async fn listen(
         tokio::spawn(http::serve(l, status.clone()));
     }
     Ok(listener)
-}
-
-/// Loads the config again; on error logs every problem and keeps the running config.
-fn reload(path: &Path, current: &Config) -> Option<Config> {
-    match config::load(path) {
-        Ok(new) => {
-            if new.bgp.listen != current.bgp.listen || new.http.listen != current.http.listen {
-                tracing::warn!("listen addresses changed; they take effect after a restart");
-            }
-            tracing::info!(path = %path.display(), "configuration reloaded");
-            Some(new)
-        }
-        Err(errors) => {
-            for e in &errors.0 {
-                tracing::error!("{e}");
-            }
-            tracing::error!(
-                errors = errors.0.len(),
-                "configuration NOT reloaded; still running the previous one"
-            );
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ fn bfd_with_frr_comes_up_and_takes_bgp_down_both_ways() {
         false,
         &FrrOpts {
             bfd: Some((300, 3)),
+            ..FrrOpts::default()
         },
     );
     let toml = NodeToml {

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,7 +12,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::sockopt;
+use super::{sockopt, transport};
 use crate::fsm::ConnId;
 use crate::model::PeerSpec;
 use crate::packet::codec::{self, CodecParams};
@@ -161,11 +162,12 @@ async fn read_loop(
     }
 }
 
-/// Starts an outgoing connection attempt to the peer; the result arrives as a `ConnEvent`.
-pub fn connect(id: ConnId, peer: &PeerSpec, events: EventTx) -> JoinHandle<()> {
+/// Starts an outgoing connection attempt to the peer (`ibgp`: in our own AS, which decides the
+/// default TTL); the result arrives as a `ConnEvent`.
+pub fn connect(id: ConnId, peer: &PeerSpec, ibgp: bool, events: EventTx) -> JoinHandle<()> {
     let peer = peer.clone();
     tokio::spawn(async move {
-        let event = match dial(&peer).await {
+        let event = match dial(&peer, ibgp).await {
             Ok(stream) => ConnEvent::Connected(stream),
             Err(e) => ConnEvent::ConnectFailed(e),
         };
@@ -173,34 +175,42 @@ pub fn connect(id: ConnId, peer: &PeerSpec, events: EventTx) -> JoinHandle<()> {
     })
 }
 
-async fn dial(peer: &PeerSpec) -> io::Result<TcpStream> {
+async fn dial(peer: &PeerSpec, ibgp: bool) -> io::Result<TcpStream> {
     let remote = SocketAddr::new(peer.address, peer.port);
     let socket = match peer.address {
         IpAddr::V4(_) => TcpSocket::new_v4()?,
         IpAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    prepare_socket(&socket, peer)?;
+    prepare_socket(&socket, peer, ibgp)?;
     if let Some(src) = peer.source_address {
         socket.bind(SocketAddr::new(src, 0))?;
     }
     socket.connect(remote).await
 }
 
-/// Applies the per-peer transport options (TCP MD5, TTL / GTSM) to a socket.
-pub fn prepare_socket(
-    socket: &(impl std::os::fd::AsRawFd + std::os::fd::AsFd),
-    peer: &PeerSpec,
-) -> io::Result<()> {
+/// Applies the per-peer transport options (TCP MD5, TTL / GTSM) to a socket we connect from.
+pub fn prepare_socket(socket: &impl AsRawFd, peer: &PeerSpec, ibgp: bool) -> io::Result<()> {
     if let Some(password) = &peer.password {
         sockopt::set_md5_key(socket, peer.address, Some(password))?;
     }
-    let v6 = peer.address.is_ipv6();
-    if peer.ttl_security {
-        // GTSM (RFC 5082): send with 255, accept only 255 - (hops - 1).
-        let hops = u32::from(peer.ebgp_multihop.unwrap_or(1).max(1));
-        sockopt::set_ttl(socket, v6, 255, Some(256 - hops))?;
-    } else if let Some(ttl) = peer.ebgp_multihop {
-        sockopt::set_ttl(socket, v6, u32::from(ttl), None)?;
-    }
-    Ok(())
+    transport::apply_session(
+        socket,
+        peer.address.is_ipv6(),
+        transport::session_ttl(peer, ibgp),
+    )
+}
+
+/// Checks a connection the listener accepted from the peer against its TTL / GTSM rule and
+/// applies it, before anything is sent on it (the TCP MD5 key came with the listener: RFC 2385
+/// signs the handshake already).
+pub fn prepare_accepted(
+    stream: &TcpStream,
+    peer: &PeerSpec,
+    ibgp: bool,
+) -> Result<(), transport::Refused> {
+    transport::check_syn(
+        stream,
+        peer.address.is_ipv6(),
+        transport::session_ttl(peer, ibgp),
+    )
 }

@@ -7,3 +7,4 @@ pub mod listener;
 pub mod peer;
 pub mod sockopt;
 pub mod speaker;
+pub mod transport;

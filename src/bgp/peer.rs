@@ -25,7 +25,9 @@ use crate::packet::codec::{self, CodecParams};
 use crate::packet::codes::CeaseSubcode;
 use crate::packet::message::{ErrorAction, Message, Update};
 use crate::status::session::{PeerStatus, StatusCell};
+use diagnose::Md5Drops;
 
+mod diagnose;
 mod malformed;
 mod send;
 
@@ -119,6 +121,10 @@ pub fn spawn(
         bfd_was_up: false,
         held_by_bfd: false,
         logged_errors: BTreeSet::new(),
+        check_at: Instant::now() + diagnose::CHECK_EVERY,
+        md5_drops: Md5Drops::read(),
+        accepted_since_check: false,
+        hinted: None,
     };
     let join = tokio::spawn(task.run(rx, events_rx));
     PeerHandle {
@@ -163,6 +169,14 @@ struct PeerTask {
     held_by_bfd: bool,
     /// RFC 7606 decisions already logged for this peer (each kind is logged once).
     logged_errors: BTreeSet<(ErrorAction, u8)>,
+    /// When a session that is not Established next looks for why (`diagnose`).
+    check_at: Instant,
+    /// The kernel's TCP MD5 drop counters at the last check.
+    md5_drops: Option<Md5Drops>,
+    /// A connection from the peer arrived since the last check.
+    accepted_since_check: bool,
+    /// The last hint logged (digits left out), so a repeated one is not logged again.
+    hinted: Option<String>,
 }
 
 impl PeerTask {
@@ -202,6 +216,7 @@ impl PeerTask {
                 Some((id, ev)) = events.recv() => self.conn_event(id, ev),
                 Ok(()) = self.bfd.changed() => self.bfd_changed(),
                 _ = sleep_until_opt(deadline) => self.fire_timers(),
+                _ = tokio::time::sleep_until(self.check_at.into()) => self.check_transport(),
             }
         }
     }
@@ -269,11 +284,23 @@ impl PeerTask {
             .collect();
         for timer in due {
             self.timers.remove(&timer);
+            if timer == Timer::ConnectRetry && !self.connecting.is_empty() {
+                // Our attempt got no answer at all (no RST, no ICMP): say what that may mean.
+                let retry = Duration::from_secs(u64::from(self.context.peer.connect_retry.max(1)));
+                self.hint(diagnose::connect_timed_out(&self.context.peer, retry));
+            }
             self.feed(Event::TimerExpired(timer));
         }
     }
 
     fn accepted(&mut self, stream: TcpStream) {
+        self.accepted_since_check = true;
+        // TTL / GTSM of this peer before anything is sent: the listener's are shared by all.
+        let ibgp = self.context.peer.is_ibgp(&self.context.local);
+        if let Err(e) = conn::prepare_accepted(&stream, &self.context.peer, ibgp) {
+            self.hint(format!("connection from the peer closed: {e}"));
+            return;
+        }
         self.next_inbound += 1;
         let id = ConnId {
             direction: Direction::Inbound,
@@ -346,7 +373,8 @@ impl PeerTask {
         match action {
             Action::Connect(id) => {
                 if !self.stopping {
-                    let task = conn::connect(id, &self.context.peer, self.events_tx.clone());
+                    let task =
+                        conn::connect(id, &self.context.peer, self.ibgp(), self.events_tx.clone());
                     self.connecting.insert(id, task);
                 }
             }
@@ -444,6 +472,7 @@ impl PeerTask {
         });
         self.rib.clear();
         self.received.clear();
+        self.hinted = None;
         let hold = self
             .established
             .as_ref()
@@ -524,7 +553,7 @@ impl PeerTask {
 
     /// The peer is in our AS.
     fn ibgp(&self) -> bool {
-        self.context.peer.asn == self.context.local.asn
+        self.context.peer.is_ibgp(&self.context.local)
     }
 
     fn status_mut(&self, f: impl FnOnce(&mut PeerStatus)) {

@@ -155,6 +155,12 @@ pub fn validate(
             e.push(err);
             None
         });
+    if let Some(len) = input.password.as_ref().map(String::len).filter(|l| *l > 80) {
+        e.push(FieldError::new(
+            "password",
+            format!("is {len} bytes; a TCP MD5 key (RFC 2385) is at most 80 bytes on Linux"),
+        ));
+    }
     let (Some(address), Some(asn)) = (address, asn) else {
         return (None, e);
     };
@@ -468,6 +474,22 @@ mod tests {
             ["source_address", "families", "next_hop", "next_hop_v6"]
         );
         assert_eq!(e[1].index, Some(1));
+    }
+
+    #[test]
+    fn a_password_longer_than_the_kernels_80_byte_md5_key_is_refused() {
+        let ok = PeerInput {
+            password: Some("x".repeat(80)),
+            ..input()
+        };
+        assert!(validate(&ok, Some(&node())).1.is_empty());
+        let long = PeerInput {
+            password: Some("x".repeat(81)),
+            ..input()
+        };
+        let errors = validate(&long, Some(&node())).1;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "password");
     }
 
     #[test]

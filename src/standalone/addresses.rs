@@ -31,8 +31,8 @@ pub struct ResolvedService {
     pub problem: Option<String>,
 }
 
-/// The allocator state of a standalone node.
-#[derive(Debug)]
+/// The allocator state of a standalone node (cloned to prepare a reload).
+#[derive(Debug, Clone)]
 pub struct Addresses {
     driver: Driver,
     pools: Vec<PoolSpec>,

@@ -36,6 +36,21 @@ pub struct Pipeline {
     speaker: Speaker,
 }
 
+/// A reload checked and ready to put in place ([`Pipeline::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    config: Config,
+    addresses: Addresses,
+    resolved: Vec<ResolvedService>,
+}
+
+impl Prepared {
+    /// The config this reload puts in place.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
 /// The desired state of a standalone node: its peers and advertisements from node.toml, its
 /// services with the addresses the allocator gave them.
 pub fn desired(config: &Config, resolved: &[ResolvedService]) -> Desired {
@@ -102,11 +117,37 @@ impl Pipeline {
     }
 
     /// Applies a whole new config: pools, services and peers (unchanged sessions keep
-    /// running). The error says the state file could not be written; the new config is
-    /// applied anyway.
+    /// running). All or nothing: when the state file cannot be written with the new
+    /// assignments, nothing changes and the error says why ([`Pipeline::prepare`] then
+    /// [`Pipeline::commit`]).
     pub async fn reconfigure(&mut self, config: Config) -> Result<(), StateError> {
-        // Withdraw what the new config drops before the allocator work, so routers stop
-        // sending traffic to removed services as early as possible.
+        let prepared = self.prepare(config)?;
+        self.commit(prepared).await;
+        Ok(())
+    }
+
+    /// The part of a reload that can fail, done on a copy: the allocator's work for the new
+    /// config and the state file written with its assignments. Nothing running changes; drop
+    /// the result to abandon the reload.
+    pub fn prepare(&self, config: Config) -> Result<Prepared, StateError> {
+        let mut addresses = self.addresses.clone();
+        let (resolved, saved) = addresses.apply(&config);
+        saved?;
+        Ok(Prepared {
+            config,
+            addresses,
+            resolved,
+        })
+    }
+
+    /// Puts a prepared config in place; this cannot fail. Removed services are withdrawn
+    /// first, so routers stop sending their traffic as early as possible.
+    pub async fn commit(&mut self, prepared: Prepared) {
+        let Prepared {
+            config,
+            addresses,
+            resolved,
+        } = prepared;
         if config.advertisements == self.config.advertisements {
             let keep: std::collections::HashSet<&str> =
                 config.services.iter().map(|s| s.name.as_str()).collect();
@@ -119,13 +160,12 @@ impl Pipeline {
                 self.speaker.apply_routes(changes.routes);
             }
         }
-        let (resolved, saved) = self.addresses.apply(&config);
         let changes = self.announcer.apply(desired(&config, &resolved));
         self.speaker.apply(&config.local(), changes).await;
         self.index = index_of(&config);
+        self.addresses = addresses;
         self.resolved = resolved;
         self.config = config;
-        saved
     }
 
     /// Adds a service, or changes the one with the same name, and announces the result.
@@ -197,3 +237,6 @@ impl Pipeline {
         self.speaker.shutdown(drain).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

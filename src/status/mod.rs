@@ -3,6 +3,7 @@
 //! for L2 owners and BFD state. `/status`, `ferrolb status` and the ServiceAnnouncements read
 //! it; both modes publish into it the same way.
 
+mod reload;
 mod render;
 pub mod session;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::announce::carried::{self, Carried, Doing};
 use crate::announce::{Announcer, Assigned};
 use crate::model::Mode;
+pub use reload::{LastReload, ReloadReport};
 pub use render::render_table;
 pub use session::{SessionSnapshot, StatusCell};
 
@@ -80,6 +82,9 @@ pub struct StatusReport {
     pub node: String,
     pub sessions: Vec<SessionSnapshot>,
     pub services: Vec<ServiceSnapshot>,
+    /// SIGHUP reloads (standalone): counts by result and the last one; absent before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reloads: Option<ReloadReport>,
 }
 
 /// What `/metrics` reads from the model.
@@ -166,6 +171,7 @@ struct Model {
     allocator: Option<AllocatorStats>,
     /// Config reloads since start, by result (`ok`, `error`).
     reloads: BTreeMap<&'static str, u64>,
+    last_reload: Option<LastReload>,
     bfd_dropped: Option<DropCounter>,
     l2: L2Status,
     l2_counters: Option<L2Live>,
@@ -214,6 +220,13 @@ impl StatusModel {
         }
     }
 
+    /// No L2 counters any more (an L2 sink that a refused reload started is gone again).
+    pub fn clear_l2_counters(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.l2_counters = None;
+        }
+    }
+
     /// What the L2 sink reported last.
     pub fn l2(&self) -> L2Status {
         self.0.lock().map(|m| m.l2.clone()).unwrap_or_default()
@@ -233,12 +246,13 @@ impl StatusModel {
         }
     }
 
-    /// Counts a config reload by its result.
-    pub fn count_reload(&self, ok: bool) {
+    /// Records a config reload: counted by its result, and kept as the last one.
+    pub fn record_reload(&self, last: LastReload) {
         if let Ok(mut m) = self.0.lock() {
             *m.reloads
-                .entry(if ok { "ok" } else { "error" })
+                .entry(if last.ok() { "ok" } else { "error" })
                 .or_default() += 1;
+            m.last_reload = Some(last);
         }
     }
 
@@ -332,6 +346,7 @@ impl StatusModel {
                 node: String::new(),
                 sessions: Vec::new(),
                 services: Vec::new(),
+                reloads: None,
             };
         };
         let sessions: Vec<SessionSnapshot> = m
@@ -349,6 +364,11 @@ impl StatusModel {
             node: m.node.clone(),
             sessions,
             services,
+            reloads: m.last_reload.clone().map(|last| ReloadReport {
+                ok: m.reloads.get("ok").copied().unwrap_or(0),
+                error: m.reloads.get("error").copied().unwrap_or(0),
+                last: Some(last),
+            }),
         }
     }
 }

@@ -9,6 +9,9 @@ use super::StatusReport;
 pub fn render_table(report: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "node {}", report.node);
+    if let Some(r) = &report.reloads {
+        render_reloads(&mut out, r);
+    }
     let _ = writeln!(
         out,
         "\n{:<16} {:<40} {:<12} {:<10} {:>8} {:>6} {:>6}  LAST ERROR",
@@ -59,4 +62,21 @@ pub fn render_table(report: &StatusReport) -> String {
         );
     }
     out
+}
+
+/// `reloads: N ok, M refused; last: error at T` and the last one's errors, one per line.
+fn render_reloads(out: &mut String, r: &super::ReloadReport) {
+    let _ = write!(out, "reloads: {} ok, {} refused", r.ok, r.error);
+    if let Some(last) = &r.last {
+        let what = if last.ok() {
+            "applied"
+        } else {
+            "REFUSED, still running the previous config"
+        };
+        let _ = write!(out, "; last at {}: {what}", last.at);
+        for e in last.errors.iter().chain(&last.warnings) {
+            let _ = write!(out, "\n  {e}");
+        }
+    }
+    let _ = writeln!(out);
 }

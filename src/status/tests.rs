@@ -142,3 +142,23 @@ fn every_session_established_is_what_ferrolb_status_exits_0_on() {
     m.publish(Vec::new(), vec![cell(State::Established, &[])]);
     assert!(m.report().all_established());
 }
+
+#[test]
+fn reloads_are_counted_and_the_last_one_is_shown_with_its_errors() {
+    let model = StatusModel::new();
+    assert_eq!(model.report().reloads, None, "no reload yet: no field");
+    let when = std::time::UNIX_EPOCH;
+    model.record_reload(LastReload::new(Vec::new(), Vec::new(), when));
+    let error = "node.toml:7:1: `tor1` is used by another peer".to_string();
+    model.record_reload(LastReload::new(vec![error.clone()], Vec::new(), when));
+    let r = model.report().reloads.expect("reloads");
+    assert_eq!((r.ok, r.error), (1, 1));
+    let last = r.last.clone().expect("last");
+    assert_eq!((last.result.as_str(), last.errors), ("error", vec![error]));
+    assert_eq!(model.metrics().reloads.get("error"), Some(&1));
+    let json = serde_json::to_value(model.report()).expect("json");
+    assert_eq!(json["reloads"]["last"]["result"], "error");
+    let table = render_table(&model.report());
+    assert!(table.contains("reloads: 1 ok, 1 refused; last at 1970-01-01T00:00:00Z: REFUSED"));
+    assert!(table.contains("node.toml:7:1:"), "{table}");
+}

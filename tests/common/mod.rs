@@ -338,6 +338,8 @@ pub struct NodeToml {
     pub peer_extra: String,
     /// `[http] listen` (default "": no HTTP endpoint).
     pub http: Option<&'static str>,
+    /// `[bgp] listen` (default "0.0.0.0:179").
+    pub listen: Option<&'static str>,
 }
 
 impl NodeToml {
@@ -347,6 +349,12 @@ impl NodeToml {
             "[node]\nname = \"node{}\"\nrouter_id = \"{v4}\"\nasn = {}\naddresses = [\"{v4}\", \"{v6}\"]\n\n[bgp]\nlisten = \"0.0.0.0:179\"\ngraceful_shutdown_time = {}\n\n[[bgp.peers]]\nname = \"router\"\naddress = \"{ROUTER_V4}\"\nasn = {}\nhold_time = {}\nkeepalive_time = 1\nconnect_retry = 1\npassive = {}\n\n[http]\nlisten = \"\"\n",
             self.node, self.asn, self.drain, self.peer_asn, self.hold_time, self.passive
         );
+        if let Some(listen) = self.listen {
+            s = s.replace(
+                "listen = \"0.0.0.0:179\"",
+                &format!("listen = \"{listen}\""),
+            );
+        }
         if let Some(listen) = self.http {
             s = s.replace(
                 "[http]\nlisten = \"\"",

@@ -112,6 +112,8 @@ pub struct BirdOpts {
     pub multihop: Option<u8>,
     /// Raw configuration appended at the end (more protocols).
     pub extra: String,
+    /// `ttl security on` (GTSM, RFC 5082) on every session.
+    pub ttl_security: bool,
 }
 
 impl Bird {
@@ -150,6 +152,11 @@ impl Bird {
         let bfd = match opts.multihop {
             Some(n) => format!("{bfd}  multihop {n};\n"),
             None => bfd.to_string(),
+        };
+        let bfd = if opts.ttl_security {
+            format!("{bfd}  ttl security on;\n")
+        } else {
+            bfd
         };
         let password = opts
             .password

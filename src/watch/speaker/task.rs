@@ -76,8 +76,10 @@ impl SpeakerTask {
                     .as_ref()
                     .filter(|_| desired.peers != announcer.desired().peers)
                 {
-                    // TCP MD5 keys for sessions the peers open.
-                    l.set_keys(&desired.peers);
+                    // TCP MD5 keys and TTL / GTSM for sessions the peers open.
+                    if let Err(e) = l.set_peers(&desired.peers) {
+                        tracing::error!(error = %e, "cannot configure the BGP listener for the peers");
+                    }
                 }
                 let step = announcer.apply(desired);
                 speaker.apply(&local, step).await;

@@ -17,6 +17,9 @@ pub struct FrrOpts {
     /// zebra + bfdd + bgpd, a bfdd profile `ferrolb` with (interval ms, multiplier) for receive
     /// and transmit, and `neighbor <node> bfd` with that profile.
     pub bfd: Option<(u32, u32)>,
+    /// More `neighbor <node> ...` settings, one per entry (e.g. `password s3cret`,
+    /// `ttl-security hops 1`).
+    pub neighbor: Vec<String>,
 }
 
 impl Frr {
@@ -95,11 +98,14 @@ impl Frr {
             bfd = format!(" neighbor {NODE_V4} bfd\n neighbor {NODE_V4} bfd profile ferrolb\n");
         }
         let conf = dir.join("bgpd.conf");
-        let passive = if passive {
+        let mut passive = if passive {
             format!(" neighbor {NODE_V4} passive\n")
         } else {
             String::new()
         };
+        for line in &opts.neighbor {
+            passive.push_str(&format!(" neighbor {NODE_V4} {line}\n"));
+        }
         std::fs::write(
             &conf,
             format!(
