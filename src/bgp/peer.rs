@@ -1,7 +1,7 @@
 //! One tokio task per configured peer: it owns the FSM session, the peer's connections, its
 //! timers and its Adj-RIB-Out, and turns FSM actions into socket operations.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::conn::{self, Conn, ConnEvent, EventTx};
+use super::conn::{self, Conn, ConnEvent, EventRx, EventTx};
 use crate::announce::adj_rib_out::AdjRibOut;
 use crate::announce::table::RouteTable;
 use crate::bfd::socket::BfdStatus;
@@ -49,11 +49,19 @@ impl PeerContext {
             families: self.peer.families.clone(),
             idle_hold_base: Duration::from_secs(1),
             idle_hold_max: Duration::from_secs(60),
+            max_prefixes: self.peer.max_prefixes,
+            prefix_limit_base: PREFIX_LIMIT_BASE,
+            prefix_limit_max: PREFIX_LIMIT_MAX,
             extended_message: self.peer.extended_messages,
             graceful_restart_time: (gr > 0).then_some(gr),
         }
     }
 }
+
+/// The wait after a first prefix-limit trip; doubles per consecutive trip.
+pub const PREFIX_LIMIT_BASE: Duration = Duration::from_secs(5);
+/// The longest wait after prefix-limit trips.
+pub const PREFIX_LIMIT_MAX: Duration = Duration::from_secs(300);
 
 /// The announcement table every peer takes its routes from.
 pub type Routes = Arc<RouteTable>;
@@ -93,7 +101,7 @@ pub fn spawn(
 ) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let status: StatusCell = Arc::new(Mutex::new(PeerStatus::new(&context.peer)));
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = conn::event_channel();
     let task = PeerTask {
         session: Session::new(context.session_config()),
         context: context.clone(),
@@ -104,7 +112,6 @@ pub fn spawn(
         events_tx,
         desired: routes,
         rib: AdjRibOut::default(),
-        received: BTreeSet::new(),
         established: None,
         draining: false,
         status: status.clone(),
@@ -143,7 +150,6 @@ struct PeerTask {
     events_tx: EventTx,
     desired: Routes,
     rib: AdjRibOut,
-    received: BTreeSet<IpNet>,
     established: Option<Established>,
     draining: bool,
     status: StatusCell,
@@ -162,7 +168,7 @@ impl PeerTask {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<PeerCommand>,
-        mut events: mpsc::UnboundedReceiver<(ConnId, ConnEvent)>,
+        mut events: EventRx,
     ) {
         self.feed(Event::ManualStart);
         self.bfd_changed();
@@ -196,6 +202,7 @@ impl PeerTask {
                 Ok(()) = self.bfd.changed() => self.bfd_changed(),
                 _ = sleep_until_opt(deadline) => self.fire_timers(),
             }
+            self.check_send_queues();
         }
     }
 
@@ -277,6 +284,7 @@ impl PeerTask {
             stream,
             self.events_tx.clone(),
             self.context.peer.extended_messages,
+            self.context.peer.send_queue_limit,
         ) {
             Ok(conn) => {
                 tracing::debug!(peer = %self.context.peer.name, remote = %conn.remote, "accepted connection");
@@ -295,8 +303,11 @@ impl PeerTask {
                 if self.connecting.remove(&id).is_none() {
                     return; // attempt was abandoned; dropping the stream closes it
                 }
-                let extended = self.context.peer.extended_messages;
-                match Conn::start(id, stream, self.events_tx.clone(), extended) {
+                let (extended, limit) = (
+                    self.context.peer.extended_messages,
+                    self.context.peer.send_queue_limit,
+                );
+                match Conn::start(id, stream, self.events_tx.clone(), extended, limit) {
                     Ok(conn) => {
                         self.conns.insert(id, conn);
                         self.feed(Event::TcpConnected(id));
@@ -359,6 +370,38 @@ impl PeerTask {
                 self.resend_table();
             }
             Action::Down(reason) => self.on_down(reason),
+            Action::ReceivedCeiling(n) => tracing::warn!(
+                peer = %self.context.peer.name,
+                "peer {} announced more than {n} prefixes: counting stops there for this session (the session stays up; set max_prefixes to reset it instead)",
+                self.context.peer.name
+            ),
+        }
+    }
+
+    /// A connection whose send queue overflowed belongs to a peer that stopped reading: the
+    /// session is reset (the other peers never wait on it: each has its own task and queue).
+    fn check_send_queues(&mut self) {
+        let full: Vec<(ConnId, usize, usize)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.queue.overflowed())
+            .map(|(id, c)| (*id, c.queue.queued(), c.queue.limit()))
+            .collect();
+        for (id, queued, limit) in full {
+            tracing::warn!(
+                peer = %self.context.peer.name,
+                queued,
+                limit,
+                "peer {} stopped reading: {queued} bytes queued for it, the next message would pass the send queue limit ({limit} bytes); resetting the connection",
+                self.context.peer.name
+            );
+            self.down_reason = Some(format!(
+                "send queue full ({limit} bytes): peer stopped reading"
+            ));
+            self.status_mut(|s| s.counters.send_queue_resets += 1);
+            self.feed(Event::SendQueueFull(id));
+            // The FSM closed it; make sure it is gone even if it was not the session's.
+            self.close(id);
         }
     }
 
@@ -430,7 +473,6 @@ impl PeerTask {
             local,
         });
         self.rib.clear();
-        self.received.clear();
         let hold = self
             .established
             .as_ref()
@@ -440,16 +482,25 @@ impl PeerTask {
             s.established_since = Some(Instant::now());
             s.negotiated = Some(negotiated);
         });
+        // The whole-table dump is queued at once; the send queue limit comes on top of it.
+        let queue = self
+            .established
+            .as_ref()
+            .and_then(|e| self.conns.get(&e.conn))
+            .map(|c| c.queue.clone());
+        let base = queue.as_ref().map_or(0, |q| q.limit());
+        if let Some(q) = &queue {
+            q.set_limit(usize::MAX);
+        }
         self.sync_routes();
         self.send_end_of_rib();
+        if let Some(q) = &queue {
+            q.set_limit(base.saturating_add(q.queued()));
+        }
     }
 
-    fn on_update(&mut self, update: &Update) {
-        for p in &update.withdrawn {
-            self.received.remove(p);
-        }
-        self.received.extend(update.announced.iter().copied());
-        let n = self.received.len();
+    fn on_update(&mut self, _update: &Update) {
+        let n = self.session.prefixes_received();
         self.status_mut(|s| {
             s.prefixes_received = n;
             s.counters.updates_received += 1;
@@ -457,27 +508,52 @@ impl PeerTask {
     }
 
     fn on_down(&mut self, reason: DownReason) {
+        let retry = self
+            .timers
+            .get(&Timer::IdleHold)
+            .map(|at| at.saturating_sub(self.now()));
+        let next = retry.map_or(String::new(), |d| {
+            format!("; next attempt in {} s", d.as_secs_f64().round())
+        });
+        let name = &self.context.peer.name;
         let text = match &reason {
             DownReason::NotificationSent(n) => format!("sent NOTIFICATION {n}"),
             DownReason::NotificationReceived(n) => format!("received NOTIFICATION {n}"),
             DownReason::ConnectionClosed => "connection closed".to_string(),
             DownReason::Stopped => "stopped".to_string(),
+            DownReason::PrefixLimit {
+                limit, received, ..
+            } => {
+                format!("prefix limit {limit} exceeded by peer {name} ({received} received){next}")
+            }
+            DownReason::SendQueueFull => self
+                .down_reason
+                .clone()
+                .unwrap_or_else(|| "send queue full".into()),
         };
-        tracing::warn!(peer = %self.context.peer.name, reason = %text, "session down");
+        match &reason {
+            DownReason::PrefixLimit { .. } => tracing::warn!(peer = %name, "{text}"),
+            _ => {
+                tracing::warn!(peer = %name, reason = %text, retry_in_s = retry.map(|d| d.as_secs()), "session down")
+            }
+        }
         self.down_reason = Some(text.clone());
         self.rib.clear();
-        self.received.clear();
         self.established = None;
         let received = match &reason {
             DownReason::NotificationReceived(n) => Some((n.code, n.subcode)),
             _ => None,
         };
+        let tripped = matches!(reason, DownReason::PrefixLimit { .. });
         self.status_mut(|s| {
             if s.established_since.is_some() {
                 s.counters.flaps += 1;
             }
             if let Some(key) = received {
                 *s.counters.notifications_received.entry(key).or_default() += 1;
+            }
+            if tripped {
+                s.counters.prefix_limit_trips += 1;
             }
             s.last_error = Some(text);
             s.established_since = None;
