@@ -396,7 +396,7 @@ impl PeerTask {
                 self.context.peer.name
             );
             self.down_reason = Some(format!(
-                "send queue full ({limit} bytes): peer stopped reading"
+                "send queue full ({queued} bytes waiting, limit {limit}): peer stopped reading"
             ));
             self.status_mut(|s| s.counters.send_queue_resets += 1);
             self.feed(Event::SendQueueFull(id));
