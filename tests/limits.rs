@@ -113,6 +113,7 @@ fn a_peer_over_max_prefixes_gets_cease_6_1_and_backs_off_while_another_keeps_eve
             local_v4: Some("192.0.2.11"),
             strict_bind: true,
             export_static: 2000,
+            log_all: true,
             ..BirdOpts::default()
         },
     );
@@ -139,12 +140,11 @@ fn a_peer_over_max_prefixes_gets_cease_6_1_and_backs_off_while_another_keeps_eve
             cond()
         })
     };
+    // BIRD logs `ferrolb: Received: Maximum number of prefixes reached`.
     watch("the flooding BIRD to be told Cease 6/1", &mut || {
-        flood
-            .protocol("ferrolb")
-            .contains("Maximum number of prefixes reached")
+        flood.log().contains("Received: Maximum number of prefixes reached")
     })
-    .unwrap_or_else(|e| fail(format!("{e}\n{}", flood.protocol("ferrolb")), &f, &birds));
+    .unwrap_or_else(|e| fail(e, &f, &birds));
     watch("the trip in ferrolb's log and /status", &mut || {
         f.proc
             .log_text()

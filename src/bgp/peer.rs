@@ -534,7 +534,8 @@ impl PeerTask {
         match &reason {
             DownReason::PrefixLimit { .. } => tracing::warn!(peer = %name, "{text}"),
             _ => {
-                tracing::warn!(peer = %name, reason = %text, retry_in_s = retry.map(|d| d.as_secs()), "session down")
+                let retry_in_s = retry.map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64()));
+                tracing::warn!(peer = %name, reason = %text, %retry_in_s, "session down")
             }
         }
         self.down_reason = Some(text.clone());

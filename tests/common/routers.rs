@@ -118,6 +118,8 @@ pub struct BirdOpts {
     pub local_v4: Option<&'static str>,
     /// `strict bind on`: listen on the session address only, so two BIRDs share a namespace.
     pub strict_bind: bool,
+    /// `log stderr all`: BIRD's events (a NOTIFICATION received, ...) in [`Bird::log`].
+    pub log_all: bool,
     /// Export this many static /32 blackhole routes (198.18.0.0, 198.18.0.1, ...) to ferrolb.
     pub export_static: usize,
 }
@@ -158,6 +160,8 @@ impl Bird {
         };
         if opts.multihop.is_some() {
             text.insert_str(0, "log stderr all;\ndebug protocols all;\n");
+        } else if opts.log_all {
+            text.insert_str(0, "log stderr all;\n");
         }
         if opts.kernel_merge_paths {
             text.push_str("protocol kernel k4 {\n  ipv4 { export all; };\n  merge paths on;\n}\nprotocol kernel k6 {\n  ipv6 { export all; };\n  merge paths on;\n}\n");
