@@ -142,7 +142,9 @@ fn a_peer_over_max_prefixes_gets_cease_6_1_and_backs_off_while_another_keeps_eve
     };
     // BIRD logs `ferrolb: Received: Maximum number of prefixes reached`.
     watch("the flooding BIRD to be told Cease 6/1", &mut || {
-        flood.log().contains("Received: Maximum number of prefixes reached")
+        flood
+            .log()
+            .contains("Received: Maximum number of prefixes reached")
     })
     .unwrap_or_else(|e| fail(e, &f, &birds));
     watch("the trip in ferrolb's log and /status", &mut || {
@@ -164,9 +166,11 @@ fn a_peer_over_max_prefixes_gets_cease_6_1_and_backs_off_while_another_keeps_eve
     assert_eq!(flaps(&lab, "router"), Some(0), "the steady session flapped");
     let m = bfd::metrics(&lab);
     assert!(
-        m.lines().any(|l| l.starts_with("ferrolb_bgp_session_resets_total{peer=\"flood\"")
-            && l.contains("reason=\"max_prefixes\"")
-            && !l.ends_with(" 0")),
+        m.lines().any(
+            |l| l.starts_with("ferrolb_bgp_session_resets_total{peer=\"flood\"")
+                && l.contains("reason=\"max_prefixes\"")
+                && !l.ends_with(" 0")
+        ),
         "{m}"
     );
     assert!(
@@ -313,9 +317,11 @@ fn a_bird_restarted_ten_times_comes_back_each_time_and_ferrolb_holds_no_more_fds
     for i in 0..10 {
         drop(bird); // SIGKILL
         bird = Bird::start(&lab, ROUTER_AS, NODE_AS, false);
-        wait_for(&format!("Established after restart {}", i + 1), WAIT, || {
-            up(&bird) && bird.ctl().routes_of("ferrolb").len() == 3
-        })
+        wait_for(
+            &format!("Established after restart {}", i + 1),
+            WAIT,
+            || up(&bird) && bird.ctl().routes_of("ferrolb").len() == 3,
+        )
         .unwrap_or_else(|e| fail(e, &f, &[&bird]));
         std::thread::sleep(stable);
     }
