@@ -23,7 +23,9 @@ bird_pid=
 ferrolb_pid=
 
 stop() {
-  for p in $ferrolb_pid $bird_pid; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for p in $ferrolb_pid $bird_pid; do
+    kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+  done
   ferrolb_pid= bird_pid=
 }
 cleanup() {
@@ -153,13 +155,13 @@ start_ferrolb 1000
 rss_before=$(rss)
 start_bird 2000 ipv4
 t0=$(date +%s)
-until [ "$(grep -c 'prefix limit 1000 exceeded' "$work/ferrolb.log")" -ge 3 ]; do
+until [ "$(grep -c 'WARN.*prefix limit 1000 exceeded' "$work/ferrolb.log")" -ge 3 ]; do
   [ $(( $(date +%s) - t0 )) -lt 120 ] || die "no third trip; $(tail -5 "$work/ferrolb.log")"
   sleep 1
 done
 sleep 1
 rss_after=$(rss)
-trips=$(grep -o 'prefix limit 1000 exceeded.*' "$work/ferrolb.log" | sed 's/"$//' | tail -3)
+trips=$(grep 'WARN.*prefix limit 1000 exceeded' "$work/ferrolb.log" | grep -o 'prefix limit.* s' | head -3)
 stop
 
 section_prefix=bench-limits.sh
