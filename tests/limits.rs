@@ -253,12 +253,14 @@ fn a_peer_that_stops_reading_is_reset_and_a_bird_on_the_same_daemon_gets_the_chu
     // kernel buffers fill, then its 64 KiB queue.
     let mut set = 0;
     let start = Instant::now();
+    let mut reloads = 0;
     while !f.proc.log_text().contains("stopped reading") {
         assert!(
             start.elapsed() < Duration::from_secs(120),
-            "no reset after {set} reloads\n{}",
+            "no reset after {reloads} reloads\n{}",
             f.proc.log_text()
         );
+        reloads += 1;
         set = 1 - set;
         let (t, want) = with(set);
         f.reload(&t);
