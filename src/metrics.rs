@@ -66,6 +66,13 @@ struct PeerUpdateError {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerReason {
+    peer: String,
+    peer_address: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadResult {
     result: String,
 }
@@ -93,6 +100,7 @@ struct Bgp {
     up: Family<Peer, Gauge>,
     state: Family<PeerState, Gauge>,
     flaps: Family<Peer, Counter>,
+    resets: Family<PeerReason, Counter>,
     updates_sent: Family<Peer, Counter>,
     updates_received: Family<Peer, Counter>,
     notifications_sent: Family<PeerCode, Counter>,
@@ -126,6 +134,17 @@ impl Bgp {
         }
         let c = &s.counters;
         self.flaps.get_or_create(&peer).inc_by(c.flaps);
+        for (reason, n) in [
+            ("max_prefixes", c.prefix_limit_trips),
+            ("send_queue_full", c.send_queue_resets),
+        ] {
+            let labels = PeerReason {
+                peer: peer.peer.clone(),
+                peer_address: peer.peer_address.clone(),
+                reason: reason.into(),
+            };
+            self.resets.get_or_create(&labels).inc_by(n);
+        }
         self.updates_sent
             .get_or_create(&peer)
             .inc_by(c.updates_sent);
@@ -181,6 +200,11 @@ impl Bgp {
             "ferrolb_bgp_session_flaps",
             "Times an Established session went down",
             self.flaps,
+        );
+        r.register(
+            "ferrolb_bgp_session_resets",
+            "Sessions we reset to bound what a peer makes us hold: max_prefixes exceeded (Cease 6/1) or send queue full (the peer stopped reading)",
+            self.resets,
         );
         r.register(
             "ferrolb_bgp_updates_sent",
@@ -373,6 +397,7 @@ mod tests {
         );
         s.state = state;
         s.counters.flaps = 2;
+        s.counters.prefix_limit_trips = 3;
         s.counters.updates_sent = 7;
         s.counters.notifications_sent.insert((6, 2), 1);
         for p in ["198.51.100.1/32", "198.51.100.2/32", "2001:db8::1/128"] {
@@ -408,6 +433,7 @@ mod tests {
             "ferrolb_bgp_session_state{peer=\"tor1\",peer_address=\"192.0.2.1\",state=\"Established\"} 1",
             "ferrolb_bgp_session_state{peer=\"tor1\",peer_address=\"192.0.2.1\",state=\"Idle\"} 0",
             "ferrolb_bgp_session_flaps_total{peer=\"tor1\",peer_address=\"192.0.2.1\"} 2",
+            "ferrolb_bgp_session_resets_total{peer=\"tor1\",peer_address=\"192.0.2.1\",reason=\"max_prefixes\"} 3",
             "ferrolb_bgp_updates_sent_total{peer=\"tor1\",peer_address=\"192.0.2.1\"} 7",
             "ferrolb_bgp_notifications_sent_total{peer=\"tor1\",peer_address=\"192.0.2.1\",code=\"6\",subcode=\"2\"} 1",
             "ferrolb_bgp_announced_prefixes{peer=\"tor1\",peer_address=\"192.0.2.1\",family=\"ipv4\"} 2",

@@ -12,14 +12,12 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::conn::{self, Conn, ConnEvent, EventTx};
+use super::conn::{self, Conn, ConnEvent, EventRx, EventTx};
 use crate::announce::adj_rib_out::AdjRibOut;
 use crate::announce::table::RouteTable;
 use crate::bfd::socket::BfdStatus;
 use crate::bfd::State as BfdState;
-use crate::fsm::{
-    Action, ConnId, Direction, DownReason, Event, Negotiated, Session, SessionConfig, Timer,
-};
+use crate::fsm::{Action, ConnId, Direction, Event, Negotiated, Session, SessionConfig, Timer};
 use crate::model::{LocalSpec, PeerSpec};
 use crate::packet::codec::{self, CodecParams};
 use crate::packet::codes::CeaseSubcode;
@@ -28,6 +26,7 @@ use crate::status::session::{PeerStatus, StatusCell};
 use diagnose::Md5Drops;
 
 mod diagnose;
+mod down;
 mod malformed;
 mod send;
 
@@ -55,11 +54,19 @@ impl PeerContext {
             families: self.peer.families.clone(),
             idle_hold_base: Duration::from_secs(1),
             idle_hold_max: Duration::from_secs(60),
+            max_prefixes: self.peer.max_prefixes,
+            prefix_limit_base: PREFIX_LIMIT_BASE,
+            prefix_limit_max: PREFIX_LIMIT_MAX,
             extended_message: self.peer.extended_messages,
             graceful_restart_time: (gr > 0).then_some(gr),
         }
     }
 }
+
+/// The wait after a first prefix-limit trip; doubles per consecutive trip.
+pub const PREFIX_LIMIT_BASE: Duration = Duration::from_secs(5);
+/// The longest wait after prefix-limit trips.
+pub const PREFIX_LIMIT_MAX: Duration = Duration::from_secs(300);
 
 /// The announcement table every peer takes its routes from.
 pub type Routes = Arc<RouteTable>;
@@ -99,7 +106,7 @@ pub fn spawn(
 ) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let status: StatusCell = Arc::new(Mutex::new(PeerStatus::new(&context.peer)));
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = conn::event_channel();
     let task = PeerTask {
         session: Session::new(context.session_config()),
         context: context.clone(),
@@ -110,7 +117,6 @@ pub fn spawn(
         events_tx,
         desired: routes,
         rib: AdjRibOut::default(),
-        received: BTreeSet::new(),
         established: None,
         draining: false,
         status: status.clone(),
@@ -154,7 +160,6 @@ struct PeerTask {
     events_tx: EventTx,
     desired: Routes,
     rib: AdjRibOut,
-    received: BTreeSet<IpNet>,
     established: Option<Established>,
     draining: bool,
     status: StatusCell,
@@ -183,7 +188,7 @@ impl PeerTask {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<PeerCommand>,
-        mut events: mpsc::UnboundedReceiver<(ConnId, ConnEvent)>,
+        mut events: EventRx,
     ) {
         self.feed(Event::ManualStart);
         self.bfd_changed();
@@ -218,6 +223,7 @@ impl PeerTask {
                 _ = sleep_until_opt(deadline) => self.fire_timers(),
                 _ = tokio::time::sleep_until(self.check_at.into()) => self.check_transport(),
             }
+            self.check_send_queues();
         }
     }
 
@@ -312,6 +318,7 @@ impl PeerTask {
             self.events_tx.clone(),
             self.context.peer.extended_messages,
             self.ibgp(),
+            self.context.peer.send_queue_limit,
         ) {
             Ok(conn) => {
                 tracing::debug!(peer = %self.context.peer.name, remote = %conn.remote, "accepted connection");
@@ -330,8 +337,18 @@ impl PeerTask {
                 if self.connecting.remove(&id).is_none() {
                     return; // attempt was abandoned; dropping the stream closes it
                 }
-                let extended = self.context.peer.extended_messages;
-                match Conn::start(id, stream, self.events_tx.clone(), extended, self.ibgp()) {
+                let (extended, limit) = (
+                    self.context.peer.extended_messages,
+                    self.context.peer.send_queue_limit,
+                );
+                match Conn::start(
+                    id,
+                    stream,
+                    self.events_tx.clone(),
+                    extended,
+                    self.ibgp(),
+                    limit,
+                ) {
                     Ok(conn) => {
                         self.conns.insert(id, conn);
                         self.feed(Event::TcpConnected(id));
@@ -399,6 +416,11 @@ impl PeerTask {
                 self.resend_table();
             }
             Action::Down(reason) => self.on_down(reason),
+            Action::ReceivedCeiling(n) => tracing::warn!(
+                peer = %self.context.peer.name,
+                "peer {} announced more than {n} prefixes: counting stops there for this session (the session stays up; set max_prefixes to reset it instead)",
+                self.context.peer.name
+            ),
         }
     }
 
@@ -471,7 +493,6 @@ impl PeerTask {
             local,
         });
         self.rib.clear();
-        self.received.clear();
         self.hinted = None;
         let hold = self
             .established
@@ -482,53 +503,31 @@ impl PeerTask {
             s.established_since = Some(Instant::now());
             s.negotiated = Some(negotiated);
         });
+        // The whole-table dump is queued at once; the send queue limit comes on top of it.
+        let queue = self
+            .established
+            .as_ref()
+            .and_then(|e| self.conns.get(&e.conn))
+            .map(|c| c.queue.clone());
+        let base = queue.as_ref().map_or(0, |q| q.limit());
+        if let Some(q) = &queue {
+            q.set_limit(usize::MAX);
+        }
         self.sync_routes();
         self.send_end_of_rib();
+        if let Some(q) = &queue {
+            q.set_limit(base.saturating_add(q.queued()));
+        }
     }
 
     fn on_update(&mut self, update: &Update) {
         if !update.errors.is_empty() {
             self.update_errors(update);
         }
-        for p in &update.withdrawn {
-            self.received.remove(p);
-        }
-        self.received.extend(update.announced.iter().copied());
-        let n = self.received.len();
+        let n = self.session.prefixes_received();
         self.status_mut(|s| {
             s.prefixes_received = n;
             s.counters.updates_received += 1;
-        });
-    }
-
-    fn on_down(&mut self, reason: DownReason) {
-        let text = match &reason {
-            DownReason::NotificationSent(n) => format!("sent NOTIFICATION {n}"),
-            DownReason::NotificationReceived(n) => format!("received NOTIFICATION {n}"),
-            DownReason::ConnectionClosed => "connection closed".to_string(),
-            DownReason::Stopped => "stopped".to_string(),
-        };
-        tracing::warn!(peer = %self.context.peer.name, reason = %text, "session down");
-        self.down_reason = Some(text.clone());
-        self.rib.clear();
-        self.received.clear();
-        self.established = None;
-        let received = match &reason {
-            DownReason::NotificationReceived(n) => Some((n.code, n.subcode)),
-            _ => None,
-        };
-        self.status_mut(|s| {
-            if s.established_since.is_some() {
-                s.counters.flaps += 1;
-            }
-            if let Some(key) = received {
-                *s.counters.notifications_received.entry(key).or_default() += 1;
-            }
-            s.last_error = Some(text);
-            s.established_since = None;
-            s.negotiated = None;
-            s.prefixes_received = 0;
-            s.clear_announced();
         });
     }
 

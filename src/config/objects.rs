@@ -47,6 +47,8 @@ fn peer_input(r: &RawPeer) -> PeerInput {
         extended_messages: r.extended_messages,
         next_hop: text(&r.next_hop),
         next_hop_v6: text(&r.next_hop_v6),
+        max_prefixes: int(&r.max_prefixes),
+        send_queue_limit: int(&r.send_queue_limit),
     }
 }
 
@@ -66,6 +68,8 @@ fn peer_span(r: &RawPeer, e: &FieldError, whole: &Range<usize>) -> Range<usize> 
         "next_hop" => span_of(r.next_hop.as_ref(), whole),
         "next_hop_v6" => span_of(r.next_hop_v6.as_ref(), whole),
         "bfd_profile" => span_of(r.bfd_profile.as_ref(), whole),
+        "max_prefixes" => span_of(r.max_prefixes.as_ref(), whole),
+        "send_queue_limit" => span_of(r.send_queue_limit.as_ref(), whole),
         _ => whole.clone(),
     }
 }

@@ -64,6 +64,8 @@ pub struct RawPeer {
     pub extended_messages: Option<bool>,
     pub next_hop: Option<S<String>>,
     pub next_hop_v6: Option<S<String>>,
+    pub max_prefixes: Option<S<i64>>,
+    pub send_queue_limit: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -317,6 +317,26 @@ fn bgp_defaults_offer_graceful_restart_extended_messages_and_a_drain() {
 }
 
 #[test]
+fn max_prefixes_and_send_queue_limit_are_read_and_bounded_where_written() {
+    let c = parse_str(&BASE.replace(
+        "asn = 64500",
+        "asn = 64500\nmax_prefixes = 1000\nsend_queue_limit = 65536",
+    ))
+    .expect("valid");
+    assert_eq!(c.bgp.peers[0].max_prefixes, 1000);
+    assert_eq!(c.bgp.peers[0].send_queue_limit, 65536);
+    let d = parse_str(BASE).expect("valid");
+    assert_eq!(
+        (d.bgp.peers[0].max_prefixes, d.bgp.peers[0].send_queue_limit),
+        (0, 64 << 20)
+    );
+    let e = errors(&BASE.replace("asn = 64500", "asn = 64500\nsend_queue_limit = 4096"));
+    assert!(e[0].starts_with("node.toml:10:20: "), "{e:?}");
+    let e = errors(&BASE.replace("asn = 64500", "asn = 64500\nmax_prefixes = 2000000"));
+    assert!(e[0].contains("max_prefixes"), "{e:?}");
+}
+
+#[test]
 fn a_link_local_ipv6_next_hop_is_refused_where_it_is_written() {
     let e = errors(&BASE.replace("asn = 64500", "asn = 64500\nnext_hop_v6 = \"fe80::1\""));
     assert_eq!(e.len(), 1, "{e:?}");

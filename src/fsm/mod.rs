@@ -14,9 +14,11 @@ use crate::packet::message::{
     Family, GracefulRestart, Message, Notification, RouteRefresh, Update,
 };
 
+mod received;
 mod session;
 
-pub use session::Session;
+pub use received::{Received, RECEIVED_CEILING};
+pub use session::{Session, STABLE};
 
 /// Identifies one TCP connection to the peer. The FSM numbers outgoing connections (in
 /// `Action::Connect`), the runtime numbers accepted ones; the direction keeps the two apart. With
@@ -84,6 +86,13 @@ pub struct SessionConfig {
     pub idle_hold_base: Duration,
     /// Upper bound of the back-off.
     pub idle_hold_max: Duration,
+    /// Prefixes accepted from the peer (all families together); one more closes the session
+    /// with Cease/Maximum Number of Prefixes Reached (RFC 4486). 0 = no limit.
+    pub max_prefixes: u32,
+    /// Idle time after the first prefix-limit trip; doubles per consecutive trip.
+    pub prefix_limit_base: Duration,
+    /// Upper bound of the prefix-limit back-off.
+    pub prefix_limit_max: Duration,
     /// Offer extended messages (RFC 8654): UPDATEs up to 65535 bytes when both sides do.
     pub extended_message: bool,
     /// Offer graceful restart (RFC 4724) with this restart time in seconds (at most 4095); the
@@ -134,6 +143,10 @@ pub enum Event {
     Received(ConnId, Message),
     /// Events 21, 22, 28: the codec rejected a message; the NOTIFICATION to send.
     DecodeError(ConnId, Notification),
+    /// The runtime's send queue of this connection passed its byte limit: the peer has stopped
+    /// reading. The connection is reset without a NOTIFICATION (it could only queue behind the
+    /// backlog the peer does not read).
+    SendQueueFull(ConnId),
 }
 
 /// Outputs of the FSM, carried out by the runtime in order.
@@ -157,8 +170,12 @@ pub enum Action {
     UpdateReceived(Update),
     /// The peer asked for our routes again (RFC 2918): resend the table.
     RouteRefreshRequested(RouteRefresh),
-    /// The session went down; the reason for logs and `ferrolb status`.
+    /// The session went down; the reason for logs and `ferrolb status`. The IdleHold timer
+    /// armed just before says when the next attempt is.
     Down(DownReason),
+    /// The received set reached [`RECEIVED_CEILING`]: further prefixes of this session are not
+    /// counted (reported once per session).
+    ReceivedCeiling(usize),
 }
 
 /// Why a session left Established or failed to get there.
@@ -172,6 +189,14 @@ pub enum DownReason {
     ConnectionClosed,
     /// ManualStop.
     Stopped,
+    /// More than `max_prefixes` received; we sent `notification` (Cease 6/1).
+    PrefixLimit {
+        limit: u32,
+        received: usize,
+        notification: Notification,
+    },
+    /// The connection's send queue passed its limit (`Event::SendQueueFull`).
+    SendQueueFull,
 }
 
 #[cfg(test)]

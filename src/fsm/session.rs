@@ -5,21 +5,29 @@
 //! advanced connection wins), so a collision is simply two connections until §6.8 closes one.
 //! Back-off: after a failure the session waits in Idle for `idle_hold_base * 2^(n-1)` (capped at
 //! `idle_hold_max`) where n counts consecutive failures; a session that stayed Established for
-//! at least `min(idle_hold_max, 60 s)` resets n.
+//! at least `min(idle_hold_max, STABLE)` (10 s) resets n, so a peer that restarts now and then
+//! is back after `idle_hold_base`, while one that fails right after coming up backs off.
+//!
+//! Prefix limit: more than `max_prefixes` received sends Cease/Maximum Number of Prefixes
+//! Reached (6/1, RFC 4486, data AFI, SAFI, limit) and waits `prefix_limit_base * 2^(t-1)`
+//! (capped at `prefix_limit_max`) where t counts consecutive trips; a session that stayed up
+//! `STABLE` and ended for another reason resets t.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::received::{Received, RECEIVED_CEILING};
 use super::{
     Action, ConnId, Direction, DownReason, Event, Negotiated, SessionConfig, State, Timer,
 };
 use crate::packet::codes::{CeaseSubcode, FsmSubcode};
-use crate::packet::message::{Message, Notification, Open};
+use crate::packet::message::{Family, Message, Notification, Open, Update};
 
 /// The hold timer used until OPENs are exchanged (RFC 4271 §8.2.2 suggests 4 minutes).
 pub const LARGE_HOLD: Duration = Duration::from_secs(240);
-/// Longest time Established that still counts as flapping.
-const STABLE_CAP: Duration = Duration::from_secs(60);
+/// Time Established after which the next failure starts the back-off afresh (at most
+/// `idle_hold_max`).
+pub const STABLE: Duration = Duration::from_secs(10);
 
 /// Where one TCP connection is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +54,10 @@ pub struct Session {
     next_seq: u64,
     connect_retry_counter: u32,
     failures: u32,
+    /// Consecutive prefix-limit trips driving the prefix-limit back-off.
+    prefix_trips: u32,
+    /// What the peer announced on the Established connection.
+    received: Received,
     established_at: Option<Duration>,
     /// Set once the session first reached Established; until then our OPEN carries the
     /// graceful restart R bit (this process has just (re)started).
@@ -69,6 +81,8 @@ impl Session {
             next_seq: 0,
             connect_retry_counter: 0,
             failures: 0,
+            prefix_trips: 0,
+            received: Received::default(),
             established_at: None,
             was_established: false,
             negotiated: None,
@@ -104,9 +118,30 @@ impl Session {
 
     /// The delay before the next automatic restart after `failures` consecutive failures.
     pub fn backoff(&self, failures: u32) -> Duration {
-        let shift = failures.saturating_sub(1).min(20);
-        let d = self.config.idle_hold_base.saturating_mul(1u32 << shift);
-        d.min(self.config.idle_hold_max)
+        doubling(
+            self.config.idle_hold_base,
+            self.config.idle_hold_max,
+            failures,
+        )
+    }
+
+    /// The delay before the next attempt after `trips` consecutive prefix-limit trips.
+    pub fn prefix_limit_backoff(&self, trips: u32) -> Duration {
+        doubling(
+            self.config.prefix_limit_base,
+            self.config.prefix_limit_max,
+            trips,
+        )
+    }
+
+    /// Consecutive prefix-limit trips.
+    pub fn prefix_limit_trips(&self) -> u32 {
+        self.prefix_trips
+    }
+
+    /// Distinct prefixes the peer has announced on this session (at most the ceiling).
+    pub fn prefixes_received(&self) -> usize {
+        self.received.len()
     }
 
     /// Feeds one event at time `now`; returns the actions to carry out, in order.
@@ -126,6 +161,11 @@ impl Session {
                 // Events 21, 22, 28: send the codec's NOTIFICATION and drop the connection.
                 if self.conns.contains_key(&id) {
                     self.drop_conn(id, Some(n.clone()), now, DownReason::NotificationSent(n));
+                }
+            }
+            Event::SendQueueFull(id) => {
+                if self.conns.contains_key(&id) {
+                    self.drop_conn(id, None, now, DownReason::SendQueueFull);
                 }
             }
         }
@@ -171,6 +211,7 @@ impl Session {
         if manual {
             self.connect_retry_counter = 0;
             self.failures = 0;
+            self.prefix_trips = 0;
         }
         self.running = true;
         self.auto_restart = true;
@@ -213,6 +254,7 @@ impl Session {
         self.running = false;
         self.auto_restart = false;
         self.connect_retry_counter = 0;
+        self.received.clear();
         self.negotiated = None;
         self.established_at = None;
         if was_running {
@@ -342,7 +384,7 @@ impl Session {
             (Phase::Established(_), Message::Keepalive) => self.restart_hold(id, now),
             (Phase::Established(_), Message::Update(u)) => {
                 self.restart_hold(id, now);
-                self.out.push(Action::UpdateReceived(u));
+                self.update_received(id, u, now);
             }
             (Phase::Established(_), Message::RouteRefresh(rr)) => {
                 self.restart_hold(id, now);
@@ -361,6 +403,41 @@ impl Session {
             }
         }
     }
+}
+
+impl Session {
+    /// Counts what an UPDATE announced and enforces `max_prefixes`.
+    fn update_received(&mut self, id: ConnId, update: Update, now: Duration) {
+        let applied = self.received.apply(&update, RECEIVED_CEILING);
+        self.out.push(Action::UpdateReceived(update));
+        if applied.ceiling_reached {
+            self.out.push(Action::ReceivedCeiling(self.received.len()));
+        }
+        let limit = self.config.max_prefixes;
+        let received = self.received.len();
+        if limit == 0 || received <= limit as usize {
+            return;
+        }
+        // RFC 4486 §4: the data is AFI, SAFI and the upper bound.
+        let family = applied.family.unwrap_or(Family::Ipv4Unicast);
+        let (afi, safi) = family.afi_safi();
+        let mut data = afi.to_be_bytes().to_vec();
+        data.push(safi);
+        data.extend_from_slice(&limit.to_be_bytes());
+        let n = Notification::cease(CeaseSubcode::MaximumPrefixesReached).with_data(data);
+        let reason = DownReason::PrefixLimit {
+            limit,
+            received,
+            notification: n.clone(),
+        };
+        self.drop_conn(id, Some(n), now, reason);
+    }
+}
+
+/// `base * 2^(n-1)`, at most `max`.
+fn doubling(base: Duration, max: Duration, n: u32) -> Duration {
+    let shift = n.saturating_sub(1).min(20);
+    base.saturating_mul(1u32 << shift).min(max)
 }
 
 mod open_handling;

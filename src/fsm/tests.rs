@@ -32,6 +32,9 @@ fn config(local_id: [u8; 4], passive: bool) -> SessionConfig {
         families: [Family::Ipv4Unicast, Family::Ipv6Unicast].into(),
         idle_hold_base: secs(1),
         idle_hold_max: secs(60),
+        max_prefixes: 0,
+        prefix_limit_base: secs(5),
+        prefix_limit_max: secs(300),
         extended_message: true,
         graceful_restart_time: Some(120),
     }
@@ -456,9 +459,9 @@ fn back_off_resets_after_a_stable_session() {
     s.handle(Event::TcpConnected(out3), t);
     s.handle(Event::Received(out3, peer_open(90, [192, 0, 2, 1])), t);
     s.handle(Event::Received(out3, Message::Keepalive), t);
-    // Up for 60 s: stable, the back-off starts again from the base.
-    let a = s.handle(Event::TcpFailed(out3), t + secs(60));
-    assert_eq!(armed(&a, Timer::IdleHold), Some(t + secs(61)));
+    // Up for STABLE: the back-off starts again from the base.
+    let a = s.handle(Event::TcpFailed(out3), t + STABLE);
+    assert_eq!(armed(&a, Timer::IdleHold), Some(t + STABLE + secs(1)));
 }
 
 #[test]
@@ -470,4 +473,5 @@ fn idle_refuses_connections_it_did_not_ask_for() {
     );
 }
 
+mod limits;
 mod properties;

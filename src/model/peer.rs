@@ -55,7 +55,17 @@ pub struct PeerSpec {
     pub next_hop: Option<IpAddr>,
     /// IPv6 next hop to announce instead of the default; must be a global address.
     pub next_hop_v6: Option<IpAddr>,
+    /// Prefixes accepted from the peer; one more resets the session (Cease 6/1). 0 = no limit.
+    pub max_prefixes: u32,
+    /// Bytes that may wait to be sent to the peer on top of the whole-table dump; a peer that
+    /// stops reading until more would be queued gets its connection reset.
+    pub send_queue_limit: usize,
 }
+
+/// The default `send_queue_limit`: 64 MiB beyond the table dump.
+pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 64 << 20;
+/// The smallest `send_queue_limit`: one message of the largest size (RFC 8654) must fit.
+pub const MIN_SEND_QUEUE_LIMIT: usize = 65536;
 
 impl PeerSpec {
     /// True when the peer is in our own AS.
@@ -92,6 +102,10 @@ pub struct PeerInput {
     pub extended_messages: Option<bool>,
     pub next_hop: Option<String>,
     pub next_hop_v6: Option<String>,
+    /// TOML only (a BGPPeer has no such field): 0 or absent = no limit.
+    pub max_prefixes: Option<i64>,
+    /// TOML only: bytes; absent = [`DEFAULT_SEND_QUEUE_LIMIT`].
+    pub send_queue_limit: Option<i64>,
 }
 
 /// Checks one peer against the node it runs on (`None`: the node is not known, as in an
@@ -161,6 +175,16 @@ pub fn validate(
             format!("is {len} bytes; a TCP MD5 key (RFC 2385) is at most 80 bytes on Linux"),
         ));
     }
+    let ceiling = crate::fsm::RECEIVED_CEILING as i64;
+    let max_prefixes = ranged(input.max_prefixes, "max_prefixes", 0, ceiling, &mut e).unwrap_or(0);
+    let send_queue_limit = ranged(
+        input.send_queue_limit,
+        "send_queue_limit",
+        MIN_SEND_QUEUE_LIMIT as i64,
+        i64::MAX,
+        &mut e,
+    )
+    .map_or(DEFAULT_SEND_QUEUE_LIMIT, |v| v as usize);
     let (Some(address), Some(asn)) = (address, asn) else {
         return (None, e);
     };
@@ -182,6 +206,8 @@ pub fn validate(
         extended_messages: input.extended_messages.unwrap_or(true),
         next_hop,
         next_hop_v6,
+        max_prefixes: max_prefixes as u32,
+        send_queue_limit,
     };
     (Some(spec), e)
 }

@@ -23,6 +23,10 @@ pub struct Counters {
     pub notifications_received: BTreeMap<(u8, u8), u64>,
     /// Times an Established session went down.
     pub flaps: u64,
+    /// Sessions closed because the peer sent more than `max_prefixes`.
+    pub prefix_limit_trips: u64,
+    /// Connections reset because the peer stopped reading and the send queue filled.
+    pub send_queue_resets: u64,
     /// Malformed UPDATEs by what RFC 7606 error handling did (`treat-as-withdraw`,
     /// `attribute-discard`, `session-reset`) and the attribute (`ORIGIN`, `type 99`, …).
     pub update_errors: BTreeMap<(&'static str, String), UpdateErrorCount>,

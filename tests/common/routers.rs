@@ -114,6 +114,18 @@ pub struct BirdOpts {
     pub extra: String,
     /// `ttl security on` (GTSM, RFC 5082) on every session.
     pub ttl_security: bool,
+    /// A second BIRD in the same namespace: its file names (`NAME.conf`, `NAME.ctl`, log
+    /// `NAME.log`) instead of `bird`.
+    pub instance: Option<&'static str>,
+    /// The IPv4 session address (and router ID) instead of 192.0.2.1 (it must be on the
+    /// router's interface).
+    pub local_v4: Option<&'static str>,
+    /// `strict bind on`: listen on the session address only, so two BIRDs share a namespace.
+    pub strict_bind: bool,
+    /// `log stderr all`: BIRD's events (a NOTIFICATION received, ...) in [`Bird::log`].
+    pub log_all: bool,
+    /// Export this many static /32 blackhole routes (198.18.0.0, 198.18.0.1, ...) to ferrolb.
+    pub export_static: usize,
 }
 
 impl Bird {
@@ -124,16 +136,36 @@ impl Bird {
     pub fn start_with(lab: &Lab, asn: u32, peer_asn: u32, passive: bool, opts: &BirdOpts) -> Bird {
         require("bird");
         require("birdc");
-        let conf = lab.path("bird.conf");
+        let file = opts.instance.unwrap_or("bird");
+        let conf = lab.path(&format!("{file}.conf"));
+        let router_id = opts.local_v4.unwrap_or(ROUTER_V4);
         let passive = if passive { "on" } else { "off" };
         let gr = if opts.graceful_restart {
             "  graceful restart on;\n  graceful restart time 120;\n"
         } else {
             ""
         };
-        let mut text = format!("router id {ROUTER_V4};\nprotocol device {{ scan time 1; }}\n");
+        let mut text = format!("router id {router_id};\nprotocol device {{ scan time 1; }}\n");
+        let export = if opts.export_static > 0 {
+            text.push_str("protocol static flood {\n  ipv4;\n");
+            for i in 0..opts.export_static as u32 {
+                let a = std::net::Ipv4Addr::from(0xC612_0000u32 + i);
+                text.push_str(&format!("  route {a}/32 blackhole;\n"));
+            }
+            text.push_str("}\n");
+            "where proto = \"flood\""
+        } else {
+            "none"
+        };
+        let strict = if opts.strict_bind {
+            "  strict bind on;\n"
+        } else {
+            ""
+        };
         if opts.multihop.is_some() {
             text.insert_str(0, "log stderr all;\ndebug protocols all;\n");
+        } else if opts.log_all {
+            text.insert_str(0, "log stderr all;\n");
         }
         if opts.kernel_merge_paths {
             text.push_str("protocol kernel k4 {\n  ipv4 { export all; };\n  merge paths on;\n}\nprotocol kernel k6 {\n  ipv6 { export all; };\n  merge paths on;\n}\n");
@@ -173,18 +205,22 @@ impl Bird {
             let (local, neighbor) = if opts.ipv6_transport {
                 (super::ROUTER_V6, node_v6)
             } else {
-                (ROUTER_V4, node_v4)
+                (router_id, node_v4)
             };
             text.push_str(&format!(
-                "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {neighbor} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{gr}{password}{bfd}  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
+                "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {neighbor} as {peer_asn};\n  passive {passive};\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n{strict}{gr}{password}{bfd}  ipv4 {{ import all; export {export}; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
             ));
         }
         text.push_str(&opts.extra);
         std::fs::write(&conf, text).expect("write bird.conf");
-        let sock = lab.path("bird.ctl").to_str().expect("utf8").to_string();
+        let sock = lab
+            .path(&format!("{file}.ctl"))
+            .to_str()
+            .expect("utf8")
+            .to_string();
         let proc = lab.spawn(
             &lab.router_ns,
-            "bird",
+            file,
             &[
                 "bird",
                 "-f",
@@ -193,7 +229,7 @@ impl Bird {
                 "-s",
                 &sock,
                 "-P",
-                lab.path("bird.pid").to_str().expect("utf8"),
+                lab.path(&format!("{file}.pid")).to_str().expect("utf8"),
             ],
         );
         let b = Bird {

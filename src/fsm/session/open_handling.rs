@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{Phase, Session, STABLE_CAP};
+use super::{Phase, Session, STABLE};
 use crate::fsm::{Action, ConnId, Direction, DownReason, Negotiated, Timer};
 use crate::packet::codes::{CeaseSubcode, OpenSubcode};
 use crate::packet::message::{
@@ -101,6 +101,7 @@ impl Session {
             peer_graceful_restart: open.capabilities.graceful_restart.clone(),
         };
         self.was_established = true;
+        self.received.clear();
         self.conns.insert(id, Phase::Established(open));
         self.established_at = Some(now);
         self.negotiated = Some(negotiated.clone());
@@ -152,17 +153,25 @@ impl Session {
         for t in [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive] {
             self.cancel(t);
         }
-        if let Some(at) = self.established_at.take() {
-            let stable = self.config.idle_hold_max.min(STABLE_CAP);
-            if now.saturating_sub(at) >= stable {
-                self.failures = 0;
-            }
-        }
+        let stable = self
+            .established_at
+            .take()
+            .is_some_and(|at| now.saturating_sub(at) >= self.config.idle_hold_max.min(STABLE));
         self.negotiated = None;
+        self.received.clear();
         self.connect_retry_counter = self.connect_retry_counter.saturating_add(1);
-        self.failures = self.failures.saturating_add(1);
         self.running = false;
-        let delay = self.backoff(self.failures);
+        let delay = if matches!(reason, DownReason::PrefixLimit { .. }) {
+            self.prefix_trips = self.prefix_trips.saturating_add(1);
+            self.prefix_limit_backoff(self.prefix_trips)
+        } else {
+            if stable {
+                self.failures = 0;
+                self.prefix_trips = 0;
+            }
+            self.failures = self.failures.saturating_add(1);
+            self.backoff(self.failures)
+        };
         self.arm(Timer::IdleHold, now + delay);
         self.out.push(Action::Down(reason));
     }
