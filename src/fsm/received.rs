@@ -80,6 +80,7 @@ mod tests {
             attributes: None,
             announced: nets(announced),
             end_of_rib: None,
+            errors: Vec::new(),
         }
     }
 

@@ -31,6 +31,7 @@ fn hosts(n: usize) -> Message {
         attributes: None,
         announced,
         end_of_rib: None,
+        errors: Vec::new(),
     })
 }
 
