@@ -15,6 +15,8 @@ pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod fsm;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod l2;
 pub mod metrics;
