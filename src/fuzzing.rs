@@ -32,8 +32,11 @@ use crate::packet::codec::{self, CodecParams, HEADER_LEN, MAX_EXTENDED_MESSAGE_L
 use crate::packet::message::Message;
 use crate::packet::{open as open_msg, update};
 
+/// A target: arbitrary bytes in, a panic on a bug.
+pub type Target = fn(&[u8]);
+
 /// The targets, by the name of their `fuzz/fuzz_targets/*.rs` file and `fuzz/corpus/` folder.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("decode", decode),
     ("walk", walk),
     ("open", open),
@@ -112,7 +115,11 @@ pub fn walk(data: &[u8]) {
     if body.len() + HEADER_LEN <= params.max_message_len && body.len() >= 4 {
         let mut frame = BytesMut::with_capacity(HEADER_LEN + body.len());
         frame.extend_from_slice(&[0xff; 16]);
-        frame.extend_from_slice(&u16::try_from(HEADER_LEN + body.len()).unwrap_or(0).to_be_bytes());
+        frame.extend_from_slice(
+            &u16::try_from(HEADER_LEN + body.len())
+                .unwrap_or(0)
+                .to_be_bytes(),
+        );
         frame.extend_from_slice(&[2]);
         frame.extend_from_slice(body);
         let decoded = codec::decode(&mut frame, &params);

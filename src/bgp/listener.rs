@@ -15,6 +15,8 @@ use crate::model::PeerSpec;
 
 /// Where accepted connections go: peer address → that peer's command channel.
 pub type Directory = Arc<RwLock<HashMap<IpAddr, mpsc::UnboundedSender<PeerCommand>>>>;
+/// [`Directory`]'s name in the log, should it be found poisoned ([`crate::sync`]).
+pub const DIRECTORY: &str = "BGP peer directory";
 
 /// A bound BGP listening socket.
 #[derive(Debug)]
@@ -71,7 +73,7 @@ impl Listener {
             match self.listener.accept().await {
                 Ok((stream, remote)) => {
                     let ip = unmap(remote.ip());
-                    let target = directory.read().ok().and_then(|d| d.get(&ip).cloned());
+                    let target = crate::sync::read(&directory, DIRECTORY).get(&ip).cloned();
                     match target {
                         Some(tx) => {
                             let _ = tx.send(PeerCommand::Accepted(stream));
