@@ -5,7 +5,7 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]       (default: every target in fuzz/fuzz_targets)
 #        scripts/fuzz.sh --cmin [TARGET...]           minimise fuzz/corpus/<target> ∪ fuzz/work/<target>
-#                                                     into fuzz/corpus/<target> (libFuzzer -merge=1)
+#                                                     into fuzz/corpus/<target> (-set_cover_merge=1)
 #
 # Installs what it needs: the nightly toolchain (rustup) and cargo-fuzz, when missing.
 # Each target runs on a working copy of its corpus, fuzz/work/<target>/ (the checked-in
@@ -64,7 +64,7 @@ fi
 if $cmin; then
   for t in "${targets[@]}"; do
     rm -rf work/cmin && mkdir -p work/cmin "work/$t"
-    cargo +nightly fuzz run "${flags[@]}" "$t" work/cmin "corpus/$t" "work/$t" -- -merge=1 \
+    cargo +nightly fuzz run "${flags[@]}" "$t" work/cmin "corpus/$t" "work/$t" -- -set_cover_merge=1 \
       >"work/$t.cmin.log" 2>&1 || { cat "work/$t.cmin.log" >&2; exit 1; }
     rm -rf "corpus/$t" && mv work/cmin "corpus/$t"
     echo "$t: $(ls "corpus/$t" | wc -l) files, $(du -sk "corpus/$t" | cut -f1) KB"
@@ -106,7 +106,7 @@ for t in "${targets[@]}"; do
     result="CRASH (exit $rc): reproducer ${artifact:-not written, see fuzz/$log}"
   fi
   printf '%-10s %14s %9s %8s %8s %7s  %s\n' "$t" "${execs:-?}" "$took" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$result"
-  read -r total_execs total_seconds runs <"work/$t.total" 2>/dev/null || total_execs=0 total_seconds=0 runs=0
+  read -r total_execs total_seconds runs 2>/dev/null <"work/$t.total" || total_execs=0 total_seconds=0 runs=0
   total_execs=$((total_execs + ${execs:-0})) total_seconds=$((total_seconds + took)) runs=$((runs + 1))
   echo "$total_execs $total_seconds $runs" >"work/$t.total"
   [ $rc -eq 0 ] || result="crash: fuzz/artifacts/$t/$(basename "${artifact:-?}")"
@@ -129,16 +129,18 @@ section_prefix=fuzz.sh
 # shellcheck source=bird-lab/lib.sh
 . bird-lab/lib.sh
 {
-  echo "Machine of the last run: $(machine). One libFuzzer worker, one target at a time; release"
-  echo "build with overflow checks, no sanitizer (\`-s none -a\`). Executions, seconds, cov and ft"
-  echo "are libFuzzer's final figures of that target's last run (\`stat::number_of_executed_units\`,"
-  echo "the \`DONE\` line); the total adds up every run on the same working corpus (\`fuzz/work/\`)."
+  echo "Machine of the last run: $(machine)."
+  echo
+  echo "One libFuzzer worker, one target at a time; release build with overflow checks, no"
+  echo "sanitizer (\`-s none -a\`). Executions, seconds, cov and ft are libFuzzer's final figures of"
+  echo "that target's last run (\`stat::number_of_executed_units\`, the \`DONE\` line); the total"
+  echo "adds up every run on the same working corpus (\`fuzz/work/\`)."
   echo
   echo "| target | date | command | executions | seconds | exec/s | cov | ft | total | result |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
   for f in fuzz/fuzz_targets/*.rs; do
     last=fuzz/work/$(basename "$f" .rs).last
-    [ -f "$last" ] && cat "$last"
+    if [ -f "$last" ]; then cat "$last"; fi
   done
 } >"$work/section"
 write_section fuzzing "$work/section"
