@@ -1,11 +1,6 @@
-//! Feeds arbitrary text to the node-config parser: errors are fine, panics are not.
+//! The node.toml parser and validation.
+//! The body is `ferrolb::fuzzing::config`,
+//! which `tests/fuzz_corpus.rs` replays over the checked-in corpus.
 #![no_main]
 
-use ferrolb::config::{parse_with, HostInfo};
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = parse_with(std::path::Path::new("fuzz.toml"), text, &HostInfo::default());
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ferrolb::fuzzing::config(data));

@@ -1,18 +1,6 @@
-//! Feeds arbitrary bytes to the BGP message decoder, with and without 4-octet AS paths: it must
-//! return a message, ask for more bytes, or give a NOTIFICATION — never panic.
+//! The BGP message decoder over a byte stream; the first byte picks 4-octet AS and extended messages.
+//! The body is `ferrolb::fuzzing::decode`,
+//! which `tests/fuzz_corpus.rs` replays over the checked-in corpus.
 #![no_main]
 
-use bytes::BytesMut;
-use ferrolb::packet::codec::{decode, CodecParams};
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    for four_octet_as in [false, true] {
-        let params = CodecParams {
-            four_octet_as,
-            ..CodecParams::default()
-        };
-        let mut buf = BytesMut::from(data);
-        while let Ok(Some(_)) = decode(&mut buf, &params) {}
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ferrolb::fuzzing::decode(data));

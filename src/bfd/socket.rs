@@ -133,7 +133,7 @@ impl Bfd {
 
     /// The state of the session with `peer`: `None` while no BFD session runs for it.
     pub fn subscribe(&self, peer: IpAddr) -> watch::Receiver<Option<BfdStatus>> {
-        let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = crate::sync::lock(&self.watches, WATCHES);
         w.entry(peer)
             .or_insert_with(|| watch::channel(None).0)
             .subscribe()
@@ -144,12 +144,7 @@ impl Bfd {
         if self.wanted.load(std::sync::atomic::Ordering::Relaxed) == 0 {
             return None;
         }
-        Some(
-            self.dropped
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        )
+        Some(crate::sync::lock(&self.dropped, DROPPED).clone())
     }
 }
 
@@ -163,6 +158,10 @@ struct Running {
 
 /// The receiving socket of one (family, port).
 type RecvKey = (bool, u16);
+
+/// The locks' names in the log, should one be found poisoned ([`crate::sync`]).
+const WATCHES: &str = "BFD status watches";
+const DROPPED: &str = "BFD dropped-packet counters";
 
 struct Task {
     sessions: BTreeMap<IpAddr, Running>,
@@ -311,7 +310,7 @@ impl Task {
     }
 
     fn publish(&self, peer: IpAddr, status: Option<BfdStatus>) {
-        let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = crate::sync::lock(&self.watches, WATCHES);
         let tx = w.entry(peer).or_insert_with(|| watch::channel(None).0);
         tx.send_if_modified(|s| {
             let changed = *s != status;
@@ -374,7 +373,7 @@ impl Task {
     }
 
     fn count(&self, f: impl FnOnce(&mut Dropped)) {
-        f(&mut self.dropped.lock().unwrap_or_else(|p| p.into_inner()));
+        f(&mut crate::sync::lock(&self.dropped, DROPPED));
     }
 
     fn received(&mut self, (bytes, from, ttl, key): Received) {

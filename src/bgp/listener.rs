@@ -16,6 +16,8 @@ use crate::model::PeerSpec;
 
 /// Where accepted connections go: peer address → that peer's command channel.
 pub type Directory = Arc<RwLock<HashMap<IpAddr, mpsc::UnboundedSender<PeerCommand>>>>;
+/// [`Directory`]'s name in the log, should it be found poisoned ([`crate::sync`]).
+pub const DIRECTORY: &str = "BGP peer directory";
 
 /// A bound BGP listening socket.
 #[derive(Debug)]
@@ -67,9 +69,7 @@ impl Listener {
     /// ([`transport::listener_ttl`]). All or nothing: when the kernel refuses one change, what
     /// was installed before is put back and the error returned.
     pub fn set_peers(&self, peers: &[PeerSpec]) -> io::Result<()> {
-        let Ok(mut installed) = self.installed.lock() else {
-            return Err(io::Error::other("listener state poisoned"));
-        };
+        let mut installed = crate::sync::lock(&self.installed, "the BGP listener's settings");
         let wanted = Installed {
             keys: peers
                 .iter()
@@ -155,7 +155,7 @@ impl Listener {
             match self.listener.accept().await {
                 Ok((stream, remote)) => {
                     let ip = unmap(remote.ip());
-                    let target = directory.read().ok().and_then(|d| d.get(&ip).cloned());
+                    let target = crate::sync::read(&directory, DIRECTORY).get(&ip).cloned();
                     match target {
                         Some(tx) => {
                             let _ = tx.send(PeerCommand::Accepted(stream));

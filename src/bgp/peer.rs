@@ -556,9 +556,10 @@ impl PeerTask {
     }
 
     fn status_mut(&self, f: impl FnOnce(&mut PeerStatus)) {
-        if let Ok(mut s) = self.status.lock() {
-            f(&mut s);
-        }
+        f(&mut crate::sync::lock(
+            &self.status,
+            crate::status::session::CELL,
+        ));
     }
 }
 

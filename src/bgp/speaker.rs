@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::listener::Directory;
+use super::listener::{Directory, DIRECTORY};
 use super::peer::{self, PeerCommand, PeerContext, PeerHandle, Routes};
 use crate::announce::table::RouteTable;
 use crate::announce::{Changes, RouteChange};
@@ -89,16 +89,12 @@ impl Speaker {
             self.routes.clone(),
             self.bfd.subscribe(addr),
         );
-        if let Ok(mut d) = self.directory.write() {
-            d.insert(addr, handle.commands.clone());
-        }
+        crate::sync::write(&self.directory, DIRECTORY).insert(addr, handle.commands.clone());
         self.peers.insert(addr, handle);
     }
 
     async fn remove_peer(&mut self, addr: IpAddr, subcode: CeaseSubcode) {
-        if let Ok(mut d) = self.directory.write() {
-            d.remove(&addr);
-        }
+        crate::sync::write(&self.directory, DIRECTORY).remove(&addr);
         if let Some(handle) = self.peers.remove(&addr) {
             tracing::info!(
                 peer = %handle.context.peer.name,
@@ -216,7 +212,7 @@ impl Speaker {
     pub fn sessions(&self) -> Vec<SessionSnapshot> {
         self.peers
             .values()
-            .filter_map(|h| h.status.lock().ok().map(|s| s.snapshot()))
+            .map(|h| crate::sync::lock(&h.status, crate::status::session::CELL).snapshot())
             .collect()
     }
 

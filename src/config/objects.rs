@@ -135,7 +135,7 @@ pub fn peers(
         out.extend(spec.map(|s| (i, s)));
     }
     for (i, e) in peer::dedupe(&mut out) {
-        let rp = &raw[i];
+        let Some(rp) = raw.get(i) else { continue };
         p.field(
             &format!("bgp.peers[{i}]"),
             &e,
@@ -242,7 +242,7 @@ pub fn advertisements(
         out.push(spec);
     }
     for (i, e) in advertisement::conflicts(&out, pools) {
-        let ra = &raw[i];
+        let Some(ra) = raw.get(i) else { continue };
         p.field(
             &format!("advertisements[{i}]"),
             &e,

@@ -23,4 +23,10 @@ pub mod answer;
 pub mod owner;
 pub mod responder;
 pub mod sink;
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub mod wire;

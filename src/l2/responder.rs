@@ -111,6 +111,8 @@ impl Counters {
 
 /// Interface → addresses answered on it, shared with the reader tasks.
 type Active = Arc<RwLock<BTreeMap<String, BTreeSet<IpAddr>>>>;
+/// [`Active`]'s name in the log, should it be found poisoned ([`crate::sync`]).
+const ACTIVE: &str = "L2 responder addresses";
 
 enum Command {
     Set(L2Owned, oneshot::Sender<()>),
@@ -361,10 +363,7 @@ impl Task {
     }
 
     fn read_active(&self) -> BTreeMap<String, BTreeSet<IpAddr>> {
-        self.active
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::read(&self.active, ACTIVE).clone()
     }
 
     /// Makes `active` what the readers answer and what [`Answering`] says, in one step.
@@ -373,7 +372,7 @@ impl Task {
         active: &BTreeMap<String, BTreeSet<IpAddr>>,
         unresolved: &BTreeMap<IpAddr, String>,
     ) {
-        let mut shared = self.active.write().unwrap_or_else(|p| p.into_inner());
+        let mut shared = crate::sync::write(&self.active, ACTIVE);
         shared.clone_from(active);
         let mut addresses: BTreeMap<IpAddr, BTreeSet<String>> = BTreeMap::new();
         for (name, addrs) in active {
@@ -513,7 +512,7 @@ impl Reader {
         };
         // The read lock is held over the send: once `store` has removed an address, no answer
         // for it leaves.
-        let active = self.active.read().unwrap_or_else(|p| p.into_inner());
+        let active = crate::sync::read(&self.active, ACTIVE);
         if let Some(label) = answer::lookup(&active, &self.name, target).label() {
             return self.counters.ignore(label);
         }

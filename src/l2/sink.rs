@@ -46,6 +46,9 @@ enum Command {
     Shutdown(Duration, oneshot::Sender<()>),
 }
 
+/// `vanished`'s name in the log, should it be found poisoned ([`crate::sync`]).
+const VANISHED: &str = "L2 vanished members";
+
 /// The handle the mode holds.
 pub struct L2Sink {
     desired: watch::Sender<L2Owned>,
@@ -137,10 +140,7 @@ impl L2Sink {
     /// leaving (killed, frozen, cut off): their records elsewhere (ServiceAnnouncements) are
     /// stale. Read after [`L2Sink::changes`] moved.
     pub fn take_vanished(&self) -> Vec<String> {
-        self.vanished
-            .lock()
-            .map(|mut v| std::mem::take(&mut *v))
-            .unwrap_or_default()
+        std::mem::take(&mut *crate::sync::lock(&self.vanished, VANISHED))
     }
 
     /// More members to gossip with (Kubernetes: the InternalIPs of the Nodes).
@@ -250,9 +250,7 @@ impl Task {
             .collect();
         if !gone.is_empty() {
             tracing::warn!(nodes = ?gone, "L2: members vanished without leaving; taking over their addresses");
-            if let Ok(mut v) = self.vanished.lock() {
-                v.extend(gone);
-            }
+            crate::sync::lock(&self.vanished, VANISHED).extend(gone);
         }
         self.members = view.clone();
         let eligible: BTreeSet<IpAddr> = self.eligible.values().flatten().copied().collect();

@@ -142,7 +142,7 @@ pub fn conflicts(ads: &[AdvertisementSpec], pools: &[PoolSpec]) -> Vec<(usize, F
     };
     for (j, b) in ads.iter().enumerate().filter(|(_, a)| a.mode == Mode::Bgp) {
         let Some(lp_b) = b.local_pref else { continue };
-        let conflict = ads[..j].iter().enumerate().find(|(_, a)| {
+        let conflict = ads.iter().take(j).enumerate().find(|(_, a)| {
             a.mode == Mode::Bgp
                 && a.local_pref.is_some_and(|lp| lp != lp_b)
                 && overlap(&a.pools, &b.pools)

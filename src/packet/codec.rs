@@ -172,7 +172,9 @@ fn decode_attributes(
         next_hop: w.mp_next_hop,
         ..PathAttributes::default()
     };
-    for raw in &w.attrs {
+    // Only what `apply_attr` reads goes to zettabgp: the walk checked those lengths, not the
+    // others' (a zero-length ORIGINATOR_ID panics zettabgp 0.6; found by fuzz/ `walk`).
+    for raw in w.attrs.iter().filter(|a| APPLIED.contains(&a.kind)) {
         let decoded = std::panic::catch_unwind(|| {
             BgpAttrItem::decode_from(&session, raw.kind, raw.flags, raw.value.len(), raw.value)
         });
@@ -183,6 +185,17 @@ fn decode_attributes(
     }
     Ok(attrs)
 }
+
+/// The attribute types `apply_attr` keeps, each length-checked by `update::walk`.
+const APPLIED: [u8; 7] = [
+    update::ORIGIN,
+    update::AS_PATH,
+    update::NEXT_HOP,
+    update::MED,
+    update::LOCAL_PREF,
+    update::COMMUNITIES,
+    update::LARGE_COMMUNITY,
+];
 
 fn apply_attr(attrs: &mut PathAttributes, item: BgpAttrItem) {
     match item {

@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::announce::carried::{self, Carried, Doing};
 use crate::announce::{Announcer, Assigned};
 use crate::model::Mode;
+use crate::sync::lock;
 pub use reload::{LastReload, ReloadReport};
 pub use render::render_table;
+use session::CELL;
 pub use session::{SessionSnapshot, StatusCell};
 
 /// One service as the mode that owns it sees it.
@@ -179,6 +181,9 @@ struct Model {
     ready: bool,
 }
 
+/// The model's lock's name in the log, should it be found poisoned ([`crate::sync`]).
+const MODEL: &str = "status model";
+
 /// The status of this node, shared by the mode that runs it and every reader.
 #[derive(Debug, Default)]
 pub struct StatusModel(Mutex<Model>);
@@ -191,82 +196,67 @@ impl StatusModel {
 
     /// Names the node.
     pub fn set_node(&self, node: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.node = node.to_string();
-        }
+        let mut m = lock(&self.0, MODEL);
+        m.node = node.to_string();
     }
 
     /// Publishes the services and the sessions' live cells; the node is ready from now on.
     pub fn publish(&self, services: Vec<ServiceEntry>, cells: Vec<StatusCell>) {
-        if let Ok(mut m) = self.0.lock() {
-            m.services = services;
-            m.cells = cells;
-            m.ready = true;
-        }
+        let mut m = lock(&self.0, MODEL);
+        m.services = services;
+        m.cells = cells;
+        m.ready = true;
     }
 
     /// Publishes what the L2 sink answers now (called in the same step as the responder
     /// starts or stops answering).
     pub fn set_l2(&self, l2: L2Status) {
-        if let Ok(mut m) = self.0.lock() {
-            m.l2 = l2;
-        }
+        let mut m = lock(&self.0, MODEL);
+        m.l2 = l2;
     }
 
     /// Where `/metrics` reads the L2 counters.
     pub fn set_l2_counters(&self, counters: L2Live) {
-        if let Ok(mut m) = self.0.lock() {
-            m.l2_counters = Some(counters);
-        }
+        let mut m = lock(&self.0, MODEL);
+        m.l2_counters = Some(counters);
     }
 
     /// No L2 counters any more (an L2 sink that a refused reload started is gone again).
     pub fn clear_l2_counters(&self) {
-        if let Ok(mut m) = self.0.lock() {
-            m.l2_counters = None;
-        }
+        lock(&self.0, MODEL).l2_counters = None;
     }
 
     /// What the L2 sink reported last.
     pub fn l2(&self) -> L2Status {
-        self.0.lock().map(|m| m.l2.clone()).unwrap_or_default()
+        lock(&self.0, MODEL).l2.clone()
     }
 
     /// Where `/metrics` reads the BFD packets dropped so far, by reason.
     pub fn set_bfd_dropped(&self, dropped: DropCounter) {
-        if let Ok(mut m) = self.0.lock() {
-            m.bfd_dropped = Some(dropped);
-        }
+        let mut m = lock(&self.0, MODEL);
+        m.bfd_dropped = Some(dropped);
     }
 
     /// Publishes what the allocator holds (None: this node does not run it now).
     pub fn set_allocator(&self, stats: Option<AllocatorStats>) {
-        if let Ok(mut m) = self.0.lock() {
-            m.allocator = stats;
-        }
+        let mut m = lock(&self.0, MODEL);
+        m.allocator = stats;
     }
 
     /// Records a config reload: counted by its result, and kept as the last one.
     pub fn record_reload(&self, last: LastReload) {
-        if let Ok(mut m) = self.0.lock() {
-            *m.reloads
-                .entry(if last.ok() { "ok" } else { "error" })
-                .or_default() += 1;
-            m.last_reload = Some(last);
-        }
+        let mut m = lock(&self.0, MODEL);
+        *m.reloads
+            .entry(if last.ok() { "ok" } else { "error" })
+            .or_default() += 1;
+        m.last_reload = Some(last);
     }
 
     /// Everything `/metrics` exports, read at once.
     pub fn metrics(&self) -> MetricsView {
-        let Ok(m) = self.0.lock() else {
-            return MetricsView::default();
-        };
+        let m = lock(&self.0, MODEL);
         MetricsView {
-            sessions: m
-                .cells
-                .iter()
-                .filter_map(|c| c.lock().ok().map(|s| s.clone()))
-                .collect(),
+            sessions: m.cells.iter().map(|c| lock(c, CELL).clone()).collect(),
             allocator: m.allocator.clone(),
             reloads: m.reloads.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             bfd_dropped: m
@@ -293,21 +283,19 @@ impl StatusModel {
 
     /// True once the node knows what to announce.
     pub fn ready(&self) -> bool {
-        self.0.lock().is_ok_and(|m| m.ready)
+        lock(&self.0, MODEL).ready
     }
 
     fn carried(m: &Model) -> Vec<Carried> {
         m.cells
             .iter()
-            .filter_map(|c| c.lock().ok().and_then(|s| s.carried()))
+            .filter_map(|c| lock(c, CELL).carried())
             .collect()
     }
 
     /// Per service, what the sessions carry right now (the ServiceAnnouncements' content).
     pub fn doing(&self) -> BTreeMap<String, Doing> {
-        let Ok(m) = self.0.lock() else {
-            return BTreeMap::new();
-        };
+        let m = lock(&self.0, MODEL);
         // Read in place: this runs every second, for every Service of the node.
         let wanted = m.services.iter().map(|s| (&s.name, &s.wanted));
         let mut out = carried::doing(wanted, &Self::carried(&m));
@@ -341,19 +329,9 @@ impl StatusModel {
 
     /// The body of `/status`: `announced_by` read from the sessions, not from the plan.
     pub fn report(&self) -> StatusReport {
-        let Ok(m) = self.0.lock() else {
-            return StatusReport {
-                node: String::new(),
-                sessions: Vec::new(),
-                services: Vec::new(),
-                reloads: None,
-            };
-        };
-        let sessions: Vec<SessionSnapshot> = m
-            .cells
-            .iter()
-            .filter_map(|c| c.lock().ok().map(|s| s.snapshot()))
-            .collect();
+        let m = lock(&self.0, MODEL);
+        let sessions: Vec<SessionSnapshot> =
+            m.cells.iter().map(|c| lock(c, CELL).snapshot()).collect();
         let carried = Self::carried(&m);
         let services = m
             .services

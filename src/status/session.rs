@@ -41,6 +41,8 @@ pub struct UpdateErrorCount {
 
 /// Live status of one peer, shared between its task and readers.
 pub type StatusCell = Arc<Mutex<PeerStatus>>;
+/// A [`StatusCell`]'s name in the log, should one be found poisoned ([`crate::sync`]).
+pub const CELL: &str = "peer status cell";
 
 /// The live status of one session.
 #[derive(Debug, Clone)]

@@ -22,6 +22,12 @@ pub mod crds;
 mod error;
 pub mod events;
 pub mod lease;
+#[deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 pub mod manifests;
 pub mod mirror;
 pub mod run;

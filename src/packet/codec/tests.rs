@@ -221,6 +221,30 @@ fn a_short_4_byte_as_path_segment_is_treated_as_withdraw() {
 }
 
 #[test]
+fn attributes_we_do_not_read_never_reach_zettabgp() {
+    // fuzz/regressions/walk/: a zero-length ORIGINATOR_ID (type 9) panics zettabgp 0.6 (caught,
+    // so the route was treated as withdrawn, with a panic message on stderr); the walk does not
+    // check the length of attributes we do not read, so they must not be handed over.
+    let value_of = |kind: u8, value: &'static [u8]| update::RawAttr {
+        flags: if kind == update::ORIGIN { 0x40 } else { 0xc0 },
+        kind,
+        value,
+    };
+    let walked = update::Walked {
+        announced: prefixes(&["198.51.100.1/32"]),
+        attrs: vec![
+            value_of(update::ORIGIN, &[0]),
+            value_of(9, &[]),
+            value_of(10, &[1, 2, 3]),
+            value_of(16, &[1]),
+        ],
+        ..update::Walked::default()
+    };
+    let attrs = decode_attributes(&walked, &CodecParams::default()).expect("not withdrawn");
+    assert_eq!(attrs.origin, Origin::Igp);
+}
+
+#[test]
 fn plain_nlri_is_not_misread_as_add_path() {
     // fuzzy_pathid would read these /32s as path ids; ours keeps them as prefixes.
     let p = CodecParams {
