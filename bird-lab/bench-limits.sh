@@ -40,16 +40,8 @@ trap 'exit 130' INT TERM
 die() { echo "bench-limits.sh: $*" >&2; exit 1; }
 
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, got '$N'"
-[ "$(id -u)" -eq 0 ] || die "run as root (network namespaces)"
-command -v bird >/dev/null || { apt-get install -y -qq bird2 >/dev/null || die "cannot install bird2"; }
-for ns in flim-r flim-n; do
-  ! ip netns list | grep -qw "$ns" || die "namespace $ns exists (another run?); remove it with: ip netns del $ns"
-done
-if [ "$PROFILE" = release ]; then
-  cargo build --release --quiet --bin ferrolb
-fi
-ferrolb=$root/target/$PROFILE/ferrolb
-[ -x "$ferrolb" ] || die "no $ferrolb"
+. bird-lab/lib.sh
+prepare_lab flim-r flim-n
 
 ip netns add flim-r
 ip netns add flim-n
@@ -165,7 +157,6 @@ trips=$(grep 'WARN.*prefix limit 1000 exceeded' "$work/ferrolb.log" | grep -o 'p
 stop
 
 section_prefix=bench-limits.sh
-. bird-lab/lib.sh
 cat >"$work/limits.md" <<MD
 
 ## What a flooding peer makes ferrolb hold

@@ -38,16 +38,8 @@ trap 'exit 130' INT TERM
 die() { echo "flap-storm.sh: $*" >&2; exit 1; }
 
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, got '$N'"
-[ "$(id -u)" -eq 0 ] || die "run as root (network namespaces)"
-command -v bird >/dev/null || { apt-get install -y -qq bird2 >/dev/null || die "cannot install bird2"; }
-for ns in fflap-r fflap-n; do
-  ! ip netns list | grep -qw "$ns" || die "namespace $ns exists (another run?); remove it with: ip netns del $ns"
-done
-if [ "$PROFILE" = release ]; then
-  cargo build --release --quiet --bin ferrolb
-fi
-ferrolb=$root/target/$PROFILE/ferrolb
-[ -x "$ferrolb" ] || die "no $ferrolb (cargo build${PROFILE/release/ --release})"
+. bird-lab/lib.sh
+prepare_lab fflap-r fflap-n
 
 ip netns add fflap-r
 ip netns add fflap-n
@@ -161,7 +153,6 @@ backoffs=$(grep -o 'retry_in_s=[0-9.]*' "$work/ferrolb.log" | sort | uniq -c | a
 rss_pct=$(awk -v a="$rss0" -v b="$rss1" 'BEGIN { printf "%+.1f", (b - a) * 100 / a }')
 
 section_prefix=flap-storm.sh
-. bird-lab/lib.sh
 cat >"$work/flap.md" <<MD
 
 ## Flap storm: BIRD restarted $N times

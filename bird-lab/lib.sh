@@ -15,3 +15,20 @@ write_section() {
     { echo; echo "$begin"; cat "$2"; echo "$end"; } >>"$out"
   fi
 }
+
+# The checks the one-lab scripts (flap-storm.sh, bench-limits.sh) share: root, BIRD installed,
+# their namespaces free, and the ferrolb binary of $PROFILE (built first when it is release).
+# Needs $root, $PROFILE and die(); sets $ferrolb.
+prepare_lab() {
+  [ "$(id -u)" -eq 0 ] || die "run as root (network namespaces)"
+  command -v bird >/dev/null || { apt-get install -y -qq bird2 >/dev/null || die "cannot install bird2"; }
+  local ns
+  for ns in "$@"; do
+    ! ip netns list | grep -qw "$ns" || die "namespace $ns exists (another run?); remove it with: ip netns del $ns"
+  done
+  if [ "$PROFILE" = release ]; then
+    cargo build --release --quiet --bin ferrolb
+  fi
+  ferrolb=$root/target/$PROFILE/ferrolb
+  [ -x "$ferrolb" ] || die "no $ferrolb (cargo build${PROFILE/release/ --release})"
+}
