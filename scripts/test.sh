@@ -37,7 +37,7 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   pip install -q kubernetes-validate
 fi
 # ExaBGP 5 (PyPI) is the independent injector of malformed UPDATEs in tests/malformed.rs.
-if ! command -v exabgp >/dev/null 2>&1 || ! exabgp version 2>/dev/null | grep -q 'ExaBGP : 5\.'; then
+if ! command -v exabgp >/dev/null 2>&1 || ! exabgp version 2>/dev/null | grep 'ExaBGP : 5\.' >/dev/null; then
   echo "==> installing ExaBGP 5 (PyPI)"
   pip install -q "exabgp>=5,<6"
 fi
