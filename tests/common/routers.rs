@@ -304,10 +304,40 @@ impl Bird {
             .unwrap_or_default()
     }
 
+    /// `show protocols NAME`: the protocol's state and info (`up Established`) and when it
+    /// entered that state, in milliseconds of the day. BIRD converts its monotonic clock to
+    /// wall time on every call, so two readings of one unchanged state can differ by a
+    /// millisecond: compare them with [`same_since`], not `==`.
+    pub fn since(&self, name: &str) -> Option<(String, u64)> {
+        let text = self.birdc(&format!("show protocols {name}"))?;
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} ")))?;
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (state, at) = (f.get(3)?, f.get(4)?);
+        let info = f.get(5..).map(|i| i.join(" ")).unwrap_or_default();
+        let (hms, ms) = at.split_once('.')?;
+        let mut t = 0u64;
+        for part in hms.split(':') {
+            t = t * 60 + part.parse::<u64>().ok()?;
+        }
+        Some((
+            format!("{state} {info}"),
+            t * 1000 + ms.parse::<u64>().ok()?,
+        ))
+    }
+
     /// True when the named BGP protocol is Established.
     pub fn protocol_established(&self, name: &str) -> bool {
         self.birdc(&format!("show protocols {name}"))
             .is_some_and(|s| s.contains("Established"))
+    }
+}
+
+/// Two readings of [`Bird::since`] are the same state entry (not a reset and a new session):
+/// the same state, and times within 100 ms (a reset and a new session take over a second).
+pub fn same_since(a: &Option<(String, u64)>, b: &Option<(String, u64)>) -> bool {
+    match (a, b) {
+        (Some((sa, ta)), Some((sb, tb))) => sa == sb && ta.abs_diff(*tb) < 100,
+        _ => false,
     }
 }
 
