@@ -70,10 +70,11 @@ pub fn pool_of(p: &IPAddressPool, nodes: &[NodeAddress]) -> Result<Pool, String>
 }
 
 /// Every InternalIP and ExternalIP of every Node: addresses a pool must not contain.
-pub fn node_addresses(nodes: &[Node]) -> Vec<NodeAddress> {
+pub fn node_addresses<N: Borrow<Node>>(nodes: &[N]) -> Vec<NodeAddress> {
     nodes
         .iter()
-        .flat_map(|n| {
+        .map(Borrow::borrow)
+        .flat_map(|n: &Node| {
             let node = n.metadata.name.clone().unwrap_or_default();
             n.status
                 .iter()

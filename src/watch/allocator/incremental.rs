@@ -68,9 +68,9 @@ pub struct Incremental {
 
 impl Incremental {
     /// Takes over: [`decide::take_over`] over the cluster's state.
-    pub fn start<S: Borrow<Service>>(
+    pub fn start<S: Borrow<Service>, N: Borrow<Node>>(
         pools: &[IPAddressPool],
-        nodes: &[Node],
+        nodes: &[N],
         namespaces: NamespaceLabels,
         services: &[S],
         class: &str,
@@ -218,7 +218,7 @@ impl Incremental {
 
     /// The Nodes changed: when their addresses did, a full takeover (the allocator refuses
     /// node addresses from its construction on). Returns the keys decided again.
-    pub fn set_nodes(&mut self, nodes: &[Node]) -> Vec<String> {
+    pub fn set_nodes<N: Borrow<Node>>(&mut self, nodes: &[N]) -> Vec<String> {
         let addrs = node_addresses(nodes);
         if addrs == self.nodes {
             return Vec::new();

@@ -299,7 +299,7 @@ fn run(start_with: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut c = Cluster::default();
     let (early, late) = ops.split_at(start_with.min(ops.len()));
     // The cluster before this allocator took over: decided by an earlier one.
-    let mut inc = Incremental::start(&[], &[], NamespaceLabels::new(), &[] as &[Service], CLASS);
+    let mut inc = Incremental::start(&[], &[] as &[Node], NamespaceLabels::new(), &[] as &[Service], CLASS);
     for op in early {
         step(&mut c, &mut inc, op)?;
     }
@@ -395,7 +395,13 @@ fn one_more_service_is_one_allocation_and_a_deletion_frees_for_the_oldest_pendin
     };
     let mut c = Cluster::default();
     c.pools.insert(0, pool(0, &p));
-    let mut inc = Incremental::start(&c.pools(), &[], NamespaceLabels::new(), &[] as &[Service], "");
+    let mut inc = Incremental::start(
+        &c.pools(),
+        &[] as &[Node],
+        NamespaceLabels::new(),
+        &[] as &[Service],
+        "",
+    );
     for i in 0..4 {
         c.services.insert(i, (plain.clone(), Vec::new()));
         assert_eq!(inc.upsert(&service(i, &plain, &[])), [format!("shop/s{i}")]);
