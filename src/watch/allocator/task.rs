@@ -6,18 +6,29 @@
 //!   A follower also tries the moment the holder's Lease runs out, so a dead holder is replaced
 //!   within one lease duration of its last renewal.
 //! - While it holds the Lease and has renewed within two thirds of the lease duration, it
-//!   reconciles: [`super::decide::take_over`] over the whole mirrored state (restore every
-//!   address already in Service status, then serve the rest, oldest first), then writes the
-//!   Services whose addresses differ through the status subresource (server-side apply, field
-//!   manager `ferrolb-allocator`) and records `IPAllocated` / `AllocationFailed` Events once per
-//!   distinct message. The reconciliation is a pure function of the mirrored state, so a new
-//!   allocator after a restart or a handover decides exactly what the old one did.
-//! - It stops writing the moment its last renewal is older than the deadline, before anyone
-//!   else may take the Lease over. On shutdown it releases the Lease so a successor need not
-//!   wait for it to expire.
+//!   reconciles. On the first round of its term, and after any of the watches it reads
+//!   relisted, it takes over: [`super::decide::take_over`] over the whole mirrored state
+//!   (restore every address already in Service status, then serve the rest, oldest first), so
+//!   a new allocator after a restart or a handover decides exactly what the old one did. From
+//!   then on it keeps that state ([`super::incremental::Incremental`]) and feeds it only what
+//!   changed, as the mirror's per-kind [`Feed`](crate::watch::mirror::Feed) names it:
+//!   Services applied or deleted (looked up by key in the store), the pools, the Nodes, a
+//!   Namespace's labels. A new Service costs one allocation, a deleted one a release (and the
+//!   Services still waiting for an address are served again); no round passes over every
+//!   Service.
+//! - It writes the Services whose addresses differ from their status through the status
+//!   subresource (server-side apply, field manager `ferrolb-allocator`), [`WRITES_IN_FLIGHT`]
+//!   at a time, and records `IPAllocated` / `AllocationFailed` Events for what it decided anew
+//!   (a failure or "not yet" once per distinct message). A status that is already right is not
+//!   written; a failed write is retried on the next round.
+//! - It stops writing the moment its last renewal is older than the deadline (checked before
+//!   every write), before anyone else may take the Lease over. On shutdown it releases the
+//!   Lease so a successor need not wait for it to expire.
 //!
 //! Its own status writes reach the mirror a moment later; until they do, what it wrote is laid
-//! over the mirrored Service (same uid), so a reconciliation in between cannot decide twice.
+//! over the mirrored Service (same uid), so a change in between is not taken for someone
+//! else's status. The overlay entry goes once the mirror shows the write; the Event memory
+//! holds only Services that fail or wait for an address: both are sized by what is in flight.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -286,7 +297,10 @@ impl Allocating {
     /// writes it; false when a write failed (retried on the next round).
     async fn reconcile(&mut self, renewed: Option<DateTime<Utc>>) -> bool {
         let changes = self.cluster.feed.take();
-        let mut touched: BTreeSet<String> = std::mem::take(&mut self.retry);
+        // Decided again this round (their Events are due), and merely to be checked (a write
+        // the mirror shows differently, a Service that stopped being ours).
+        let mut decided: BTreeSet<String> = std::mem::take(&mut self.retry);
+        let mut touched: BTreeSet<String> = BTreeSet::new();
         let relisted = changes.services.relisted
             || changes.pools.relisted
             || changes.nodes.relisted
@@ -297,7 +311,7 @@ impl Allocating {
             Some(inc) if !relisted => inc,
             _ => {
                 let inc = self.start();
-                touched.extend(
+                decided.extend(
                     self.cluster
                         .services
                         .state()
@@ -308,10 +322,10 @@ impl Allocating {
             }
         };
         if !changes.pools.is_empty() {
-            touched.extend(inc.set_pools(&all(&self.cluster.pools)));
+            decided.extend(inc.set_pools(&all(&self.cluster.pools)));
         }
         if !changes.nodes.is_empty() {
-            touched.extend(inc.set_nodes(&self.cluster.nodes.state()));
+            decided.extend(inc.set_nodes(&self.cluster.nodes.state()));
         }
         for (_, name) in &changes.namespaces.keys {
             let labels = self
@@ -319,24 +333,24 @@ impl Allocating {
                 .namespaces
                 .get(&ObjectRef::new(name))
                 .map(|n| n.metadata.labels.clone().unwrap_or_default());
-            touched.extend(inc.set_namespace(name, labels));
+            decided.extend(inc.set_namespace(name, labels));
         }
         for (ns, name) in &changes.services.keys {
             let key = format!("{}/{name}", ns.as_deref().unwrap_or("default"));
             match self.service(&key) {
                 Some(svc) => {
                     let svc = self.effective(svc);
-                    touched.extend(inc.upsert(&svc));
+                    decided.extend(inc.upsert(&svc));
                 }
                 None => {
                     self.written.remove(&key);
                     self.told.remove(&key);
-                    touched.extend(inc.delete(&key));
+                    decided.extend(inc.delete(&key));
                 }
             }
             touched.insert(key);
         }
-        if !touched.is_empty() || pools_changed {
+        if !decided.is_empty() || pools_changed {
             let stats = AllocatorStats {
                 pools: inc.driver().allocator().usage(),
                 failures: self.failures.clone(),
@@ -346,17 +360,21 @@ impl Allocating {
         if pools_changed {
             self.tell_refused_pools(inc.refused_pools()).await;
         }
-        let jobs: Vec<Job> = touched
+        touched.retain(|k| !decided.contains(k));
+        let jobs: Vec<Job> = decided
             .into_iter()
-            .filter_map(|key| self.job(&inc, key))
+            .map(|k| (k, true))
+            .chain(touched.into_iter().map(|k| (k, false)))
+            .filter_map(|(key, due)| self.job(&inc, key, due))
             .collect();
         self.inc = Some(inc);
         self.run_jobs(jobs, renewed).await
     }
 
-    /// What to write and tell for one Service: its outcome when ours; clearing the status we
-    /// wrote when it is not ours any more (before anyone else can get its addresses).
-    fn job(&mut self, inc: &Incremental, key: String) -> Option<Job> {
+    /// What to write and tell for one Service: its outcome when ours (its Event only when
+    /// `due`, decided this round); clearing the status we wrote when it is not ours any more
+    /// (before anyone else can get its addresses).
+    fn job(&mut self, inc: &Incremental, key: String, due: bool) -> Option<Job> {
         let svc = self.effective(self.service(&key)?);
         let mut now = service::ingress(&svc);
         now.sort();
@@ -376,8 +394,8 @@ impl Allocating {
         let tell = o
             .event
             .clone()
-            .filter(|ev| self.told.get(&key) != Some(ev));
-        if o.event.is_none() {
+            .filter(|ev| due && self.told.get(&key) != Some(ev));
+        if due && o.event.is_none() {
             self.told.remove(&key);
         }
         if write.is_none() && tell.is_none() {
