@@ -567,7 +567,10 @@ async fn a_burst_writes_each_status_once_and_a_deletion_serves_the_oldest_waitin
             .then_some(())
     })
     .await;
-    assert!(got["svc-08"].is_empty() && got["svc-09"].is_empty(), "{got:?}");
+    assert!(
+        got["svc-08"].is_empty() && got["svc-09"].is_empty(),
+        "{got:?}"
+    );
     let (status, events) = writes(&c);
     assert_eq!(status, 8, "one status write per assigned Service");
     assert!(events <= 10, "at most one Event per Service: {events}");
@@ -575,7 +578,10 @@ async fn a_burst_writes_each_status_once_and_a_deletion_serves_the_oldest_waitin
     c.delete_service("svc-03").await;
     let freed = got["svc-03"].clone();
     let after = assigned(&c, &["svc-08".to_string()]).await;
-    assert_eq!(after["svc-08"], freed, "the freed address goes to the oldest waiting");
+    assert_eq!(
+        after["svc-08"], freed,
+        "the freed address goes to the oldest waiting"
+    );
     assert!(after["svc-09"].is_empty());
     // A moment for anything else it might (wrongly) write.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -89,7 +89,11 @@ impl Events {
             action: reason.into(),
             secondary: None,
         };
-        match self.recorder().publish(&event, &object.object_ref(&())).await {
+        match self
+            .recorder()
+            .publish(&event, &object.object_ref(&()))
+            .await
+        {
             Ok(()) => tracing::debug!(reason, message, "event recorded"),
             Err(e) => tracing::warn!(reason, message, "cannot record event: {e}"),
         }

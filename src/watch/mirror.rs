@@ -107,7 +107,9 @@ impl Feed {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Changes> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A note-taker for one kind, for [`reflect_noting`].

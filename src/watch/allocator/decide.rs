@@ -214,7 +214,13 @@ pub fn take_over_inputs<'a>(
     let none = Labels::new();
     let (mut outcomes, mut pending): (Vec<Outcome>, Vec<bool>) = ours
         .iter()
-        .map(|i| serve_input(&mut driver, i, namespaces.get(&i.namespace).unwrap_or(&none)))
+        .map(|i| {
+            serve_input(
+                &mut driver,
+                i,
+                namespaces.get(&i.namespace).unwrap_or(&none),
+            )
+        })
         .unzip();
     for e in restore_errors {
         if let Some(n) = outcomes
@@ -257,7 +263,11 @@ pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> O
 
 /// [`serve`] on a Service already read; also says whether it still lacks an address it wants
 /// (failed or "not yet"), so a freed address should be offered to it.
-pub fn serve_input(driver: &mut Driver, input: &Input, namespace_labels: &Labels) -> (Outcome, bool) {
+pub fn serve_input(
+    driver: &mut Driver,
+    input: &Input,
+    namespace_labels: &Labels,
+) -> (Outcome, bool) {
     let current = &input.status;
     let (mut addresses, event, failure, pending) = match &input.request {
         Err(e) => (

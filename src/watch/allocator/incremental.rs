@@ -26,8 +26,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::{Node, Service};
 
 use super::decide::{
-    node_addresses, pools_of, serve_input, take_over_inputs, Event, Input, NamespaceLabels,
-    Outcome,
+    node_addresses, pools_of, serve_input, take_over_inputs, Event, Input, NamespaceLabels, Outcome,
 };
 use crate::allocator::{Driver, NodeAddress};
 use crate::watch::crds::IPAddressPool;
@@ -49,7 +48,7 @@ struct Entry {
 }
 
 /// The incremental allocator.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Incremental {
     class: String,
     driver: Driver,
@@ -205,7 +204,11 @@ impl Incremental {
     pub fn set_pools(&mut self, pools: &[IPAddressPool]) -> Vec<String> {
         let shape = |p: &IPAddressPool| (p.metadata.name.clone(), p.spec.clone());
         if self.pools.len() == pools.len()
-            && self.pools.iter().zip(pools).all(|(a, b)| shape(a) == shape(b))
+            && self
+                .pools
+                .iter()
+                .zip(pools)
+                .all(|(a, b)| shape(a) == shape(b))
         {
             return Vec::new();
         }
@@ -330,11 +333,7 @@ impl Incremental {
     fn serve_pending(&mut self) -> Vec<String> {
         let mut changed = BTreeSet::new();
         for _ in 0..MAX_ROUNDS {
-            let round: Vec<String> = self
-                .pending
-                .iter()
-                .map(|(_, k)| k.clone())
-                .collect();
+            let round: Vec<String> = self.pending.iter().map(|(_, k)| k.clone()).collect();
             let mut freed = false;
             for k in round {
                 let (c, f) = self.serve_known(&k);

@@ -35,9 +35,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use k8s_openapi::chrono::{DateTime, Utc};
-use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
@@ -79,7 +79,13 @@ pub struct Allocating {
     inc: Option<Incremental>,
     /// Services whose write failed: looked at again on the next round.
     retry: BTreeSet<String>,
+    /// Decisions since the pool usage was last published, and when that was.
+    stats_due: bool,
+    stats_at: tokio::time::Instant,
 }
+
+/// How often pool usage is published at most while Services change.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 /// Status writes (and their Events) in flight at once.
 pub const WRITES_IN_FLIGHT: usize = 16;
@@ -94,7 +100,10 @@ struct Job {
 }
 
 enum Done {
-    Ok { wrote: bool, told: bool },
+    Ok {
+        wrote: bool,
+        told: bool,
+    },
     /// The Service was deleted meanwhile.
     Gone,
     Failed,
@@ -135,6 +144,8 @@ impl Allocating {
             pools_told: HashMap::new(),
             inc: None,
             retry: BTreeSet::new(),
+            stats_due: false,
+            stats_at: tokio::time::Instant::now(),
             elector: Elector::new(
                 client,
                 &k.namespace,
@@ -170,6 +181,12 @@ impl Allocating {
                             }
                             renewed = Some(Utc::now());
                             failing = false;
+                            if self.stats_due {
+                                if let Some(inc) = self.inc.take() {
+                                    self.publish_stats(&inc);
+                                    self.inc = Some(inc);
+                                }
+                            }
                         }
                         Ok(round) => {
                             if renewed.take().is_some() {
@@ -293,6 +310,17 @@ impl Allocating {
             .collect()
     }
 
+    /// Publishes pool usage and failure counts to the status model.
+    fn publish_stats(&mut self, inc: &Incremental) {
+        let stats = AllocatorStats {
+            pools: inc.driver().allocator().usage(),
+            failures: self.failures.clone(),
+        };
+        self.status.set_allocator(Some(stats));
+        self.stats_due = false;
+        self.stats_at = tokio::time::Instant::now();
+    }
+
     /// Decides what changed (everything on the first round of a term or after a relist) and
     /// writes it; false when a write failed (retried on the next round).
     async fn reconcile(&mut self, renewed: Option<DateTime<Utc>>) -> bool {
@@ -305,7 +333,9 @@ impl Allocating {
             || changes.pools.relisted
             || changes.nodes.relisted
             || changes.namespaces.relisted;
-        let pools_changed = relisted || self.inc.is_none() || !changes.pools.is_empty()
+        let pools_changed = relisted
+            || self.inc.is_none()
+            || !changes.pools.is_empty()
             || !changes.nodes.is_empty();
         let mut inc = match self.inc.take() {
             Some(inc) if !relisted => inc,
@@ -350,12 +380,11 @@ impl Allocating {
             }
             touched.insert(key);
         }
-        if !decided.is_empty() || pools_changed {
-            let stats = AllocatorStats {
-                pools: inc.driver().allocator().usage(),
-                failures: self.failures.clone(),
-            };
-            self.status.set_allocator(Some(stats));
+        // Pool usage counts every address: at most once a second (and on every Lease round),
+        // not once per change.
+        self.stats_due |= !decided.is_empty();
+        if pools_changed || (self.stats_due && self.stats_at.elapsed() >= STATS_EVERY) {
+            self.publish_stats(&inc);
         }
         if pools_changed {
             self.tell_refused_pools(inc.refused_pools()).await;

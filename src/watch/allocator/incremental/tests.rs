@@ -113,8 +113,9 @@ fn pool(i: usize, p: &PoolSpec) -> IPAddressPool {
         addresses.push(format!("2001:db8::{:x}-2001:db8::{:x}", lo, lo + len));
     }
     let service_allocation = p.only_tier.then(|| ServiceAllocation {
-        namespace_selectors: vec![crate::yaml::from_str("matchLabels: {tier: front}")
-            .expect("selector")],
+        namespace_selectors: vec![
+            crate::yaml::from_str("matchLabels: {tier: front}").expect("selector")
+        ],
         ..ServiceAllocation::default()
     });
     IPAddressPool {
@@ -189,7 +190,14 @@ fn service(i: usize, s: &Spec, status: &[IpAddr]) -> Service {
             ..ObjectMeta::default()
         },
         spec: Some(ServiceSpec {
-            type_: Some(if s.kind == 2 { "ClusterIP" } else { "LoadBalancer" }.into()),
+            type_: Some(
+                if s.kind == 2 {
+                    "ClusterIP"
+                } else {
+                    "LoadBalancer"
+                }
+                .into(),
+            ),
             load_balancer_class: (s.kind == 1).then(|| "other.example/lb".to_string()),
             ip_families: Some(families.into_iter().map(String::from).collect()),
             ip_family_policy: policy.map(String::from),
@@ -270,12 +278,7 @@ fn check(c: &Cluster, inc: &Incremental) -> Result<(), TestCaseError> {
     for o in &t.outcomes {
         prop_assert!(!o.changed, "take_over would change {o:?}");
         let mine = inc.outcome(&o.key);
-        prop_assert_eq!(
-            mine.map(|m| &m.addresses),
-            Some(&o.addresses),
-            "{}",
-            o.key
-        );
+        prop_assert_eq!(mine.map(|m| &m.addresses), Some(&o.addresses), "{}", o.key);
         if failing(o) {
             failing_fresh.insert(o.key.clone());
         }
@@ -299,7 +302,13 @@ fn run(start_with: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut c = Cluster::default();
     let (early, late) = ops.split_at(start_with.min(ops.len()));
     // The cluster before this allocator took over: decided by an earlier one.
-    let mut inc = Incremental::start(&[], &[] as &[Node], NamespaceLabels::new(), &[] as &[Service], CLASS);
+    let mut inc = Incremental::start(
+        &[],
+        &[] as &[Node],
+        NamespaceLabels::new(),
+        &[] as &[Service],
+        CLASS,
+    );
     for op in early {
         step(&mut c, &mut inc, op)?;
     }
@@ -407,7 +416,12 @@ fn one_more_service_is_one_allocation_and_a_deletion_frees_for_the_oldest_pendin
         assert_eq!(inc.upsert(&service(i, &plain, &[])), [format!("shop/s{i}")]);
     }
     let held: Vec<usize> = (0..4)
-        .filter(|i| !inc.outcome(&format!("shop/s{i}")).expect("o").addresses.is_empty())
+        .filter(|i| {
+            !inc.outcome(&format!("shop/s{i}"))
+                .expect("o")
+                .addresses
+                .is_empty()
+        })
         .collect();
     assert_eq!(held, [0, 1], "two addresses, the first two Services");
     assert!(failing(inc.outcome("shop/s3").expect("o")));
