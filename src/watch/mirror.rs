@@ -345,6 +345,37 @@ mod tests {
     use kube::runtime::utils::Backoff;
 
     #[test]
+    fn the_feed_names_applied_and_deleted_objects_once_and_a_relist() {
+        let feed = Feed::default();
+        let note = feed.of::<Service>(|c| &mut c.services);
+        let svc = |name: &str| {
+            let mut s = Service::default();
+            s.metadata.name = Some(name.into());
+            s.metadata.namespace = Some("shop".into());
+            s
+        };
+        note(&watcher::Event::Apply(svc("web")));
+        note(&watcher::Event::Apply(svc("web")));
+        note(&watcher::Event::Delete(svc("db")));
+        note(&watcher::Event::Init);
+        note(&watcher::Event::InitApply(svc("api")));
+        let c = feed.take();
+        let keys: Vec<Key> = c.services.keys.iter().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                (Some("shop".to_string()), "db".to_string()),
+                (Some("shop".to_string()), "web".to_string())
+            ]
+        );
+        assert!(!c.services.relisted && c.pools.is_empty());
+        note(&watcher::Event::InitDone);
+        let c = feed.take();
+        assert!(c.services.relisted && c.services.keys.is_empty());
+        assert!(feed.take().services.is_empty(), "taken means gone");
+    }
+
+    #[test]
     fn watch_back_off_doubles_to_five_seconds_and_resets() {
         let mut b = WatchBackoff::default();
         let got: Vec<Duration> = b.by_ref().take(7).collect();
