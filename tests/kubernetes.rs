@@ -525,3 +525,66 @@ async fn a_holder_that_loses_the_lease_stops_writing() {
     assigned(&c, &["second".to_string()]).await;
     assert_eq!(c.lease_holder().as_deref(), Some("node-a"));
 }
+
+/// Status writes and Events of the allocator in the test API server's request log.
+fn writes(c: &Cluster) -> (usize, usize) {
+    let requests = c.api.requests();
+    let status = requests
+        .iter()
+        .filter(|r| r.starts_with("PATCH /api/v1/namespaces/default/services/"))
+        .filter(|r| r.split('?').next().is_some_and(|p| p.ends_with("/status")))
+        .count();
+    let events = requests
+        .iter()
+        .filter(|r| r.starts_with("POST ") || r.starts_with("PATCH "))
+        .filter(|r| r.contains("/apis/events.k8s.io/v1/"))
+        .count();
+    (status, events)
+}
+
+/// A burst costs one status write and at most one Event per Service; a deletion frees its
+/// address for the oldest Service still waiting, and the others are not written again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_writes_each_status_once_and_a_deletion_serves_the_oldest_waiting() {
+    let c = Cluster::new().await;
+    c.create(pool("main", &["198.51.100.0/29"])).await;
+    let names: Vec<String> = (0..10).map(|i| format!("svc-{i:02}")).collect();
+    for n in &names {
+        c.service(n, "", "").await;
+    }
+    let (_a, _) = c.node("node-a", None, 4, "", "listen = \"\"");
+    let got = assigned(&c, &names[..8]).await;
+    // The two left over fail (exhausted): an Event each, no status write.
+    eventually("the exhausted Services' Events", WAIT, || async {
+        let events = c.events("default").await;
+        names[8..]
+            .iter()
+            .all(|n| {
+                events
+                    .iter()
+                    .any(|(o, r, _)| o == n && r == "AllocationFailed")
+            })
+            .then_some(())
+    })
+    .await;
+    assert!(
+        got["svc-08"].is_empty() && got["svc-09"].is_empty(),
+        "{got:?}"
+    );
+    let (status, events) = writes(&c);
+    assert_eq!(status, 8, "one status write per assigned Service");
+    assert!(events <= 10, "at most one Event per Service: {events}");
+
+    c.delete_service("svc-03").await;
+    let freed = got["svc-03"].clone();
+    let after = assigned(&c, &["svc-08".to_string()]).await;
+    assert_eq!(
+        after["svc-08"], freed,
+        "the freed address goes to the oldest waiting"
+    );
+    assert!(after["svc-09"].is_empty());
+    // A moment for anything else it might (wrongly) write.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = writes(&c);
+    assert_eq!(status, 9, "only svc-08 was written after the deletion");
+}

@@ -96,6 +96,12 @@ impl Driver {
         }
     }
 
+    /// Re-adopts more existing assignments, as [`Driver::take_over`] does (older first);
+    /// returns the conflicts.
+    pub fn restore(&mut self, existing: Vec<Restored>) -> Vec<AllocError> {
+        self.alloc.restore(existing)
+    }
+
     /// Releases what a service holds.
     pub fn release(&mut self, key: &str) {
         self.alloc.release(key);

@@ -1,6 +1,13 @@
 //! Kubernetes Events through kube's event [`Recorder`] (`events.k8s.io/v1`): the same event
 //! repeated on the same object becomes a series (`kubectl describe` shows "x N over …") instead
 //! of a new object each time.
+//!
+//! The recorder keeps every Event it published for six minutes (its series cache, pruned on
+//! each publish); a burst of 10k Services would hold 10k Event objects. [`Events`] starts a
+//! fresh recorder after [`RECORDER_SPAN`] publishes, so the cache holds at most that many: an
+//! Event repeated across the switch starts a new series instead of counting up the old one.
+
+use std::sync::{Arc, Mutex};
 
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
@@ -21,10 +28,16 @@ pub fn addresses(addrs: &[std::net::IpAddr]) -> String {
         .join(", ")
 }
 
+/// Publishes per recorder before a fresh one replaces it (bounds the recorder's cache).
+pub const RECORDER_SPAN: usize = 512;
+
 /// The Events of one node (reporting controller `ferrolb`, instance the node's name).
 #[derive(Clone)]
 pub struct Events {
-    recorder: Recorder,
+    client: Client,
+    reporter: Reporter,
+    /// The recorder and how many Events it published.
+    recorder: Arc<Mutex<(Recorder, usize)>>,
 }
 
 impl Events {
@@ -35,8 +48,26 @@ impl Events {
             instance: Some(node.into()),
         };
         Events {
-            recorder: Recorder::new(client, reporter),
+            recorder: Arc::new(Mutex::new((
+                Recorder::new(client.clone(), reporter.clone()),
+                0,
+            ))),
+            client,
+            reporter,
         }
+    }
+
+    /// The recorder to publish with, fresh after [`RECORDER_SPAN`] publishes.
+    fn recorder(&self) -> Recorder {
+        let mut r = self
+            .recorder
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if r.1 >= RECORDER_SPAN {
+            *r = (Recorder::new(self.client.clone(), self.reporter.clone()), 0);
+        }
+        r.1 += 1;
+        r.0.clone()
     }
 
     /// Records an Event about `object`; failures are logged, never retried (an Event is a
@@ -58,7 +89,11 @@ impl Events {
             action: reason.into(),
             secondary: None,
         };
-        match self.recorder.publish(&event, &object.object_ref(&())).await {
+        match self
+            .recorder()
+            .publish(&event, &object.object_ref(&()))
+            .await
+        {
             Ok(()) => tracing::debug!(reason, message, "event recorded"),
             Err(e) => tracing::warn!(reason, message, "cannot record event: {e}"),
         }

@@ -12,7 +12,12 @@
 //! - When the API server goes away the stores keep their last contents: the speaker keeps
 //!   announcing what it last knew. The watchers retry with back-off and relist on 410 Gone; a
 //!   relist replaces a store's contents in one step, so nothing valid is withdrawn on the way.
+//! - For the kinds the allocator reads (Services, IPAddressPools, Nodes, Namespaces) a
+//!   [`Feed`] also says *which* objects changed: the key of every object applied or deleted,
+//!   and "relisted" when a watch listed anew (the consumer then re-decides from scratch).
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -44,6 +49,77 @@ pub struct Cluster {
     pub bfd_profiles: Store<BFDProfile>,
     /// Secrets of the configuration namespace (BGPPeer passwords).
     pub secrets: Store<Secret>,
+    /// Which Services, IPAddressPools, Nodes and Namespaces changed (for the allocator).
+    pub feed: Feed,
+}
+
+/// (namespace, name) of an object; no namespace for cluster-scoped kinds.
+pub type Key = (Option<String>, String);
+
+/// What changed of one kind since the consumer last took it.
+#[derive(Debug, Default)]
+pub struct Touched {
+    /// A watch listed anew (its store was replaced): decide again from scratch.
+    pub relisted: bool,
+    /// The objects applied or deleted since.
+    pub keys: BTreeSet<Key>,
+}
+
+impl Touched {
+    fn note<K: kube::Resource>(&mut self, event: &watcher::Event<K>) {
+        match event {
+            watcher::Event::Apply(o) | watcher::Event::Delete(o) => {
+                let meta = o.meta();
+                self.keys.insert((
+                    meta.namespace.clone(),
+                    meta.name.clone().unwrap_or_default(),
+                ));
+            }
+            watcher::Event::InitDone => self.relisted = true,
+            watcher::Event::Init | watcher::Event::InitApply(_) => {}
+        }
+    }
+
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        !self.relisted && self.keys.is_empty()
+    }
+}
+
+/// The changes of the kinds the allocator reads.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub services: Touched,
+    pub pools: Touched,
+    pub nodes: Touched,
+    pub namespaces: Touched,
+}
+
+/// Which objects changed, per kind, until the consumer takes them; a key is kept once however
+/// often it changes, so what is held is bounded by what changed in between.
+#[derive(Clone, Default)]
+pub struct Feed(Arc<Mutex<Changes>>);
+
+impl Feed {
+    /// The changes since the last call.
+    pub fn take(&self) -> Changes {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Changes> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A note-taker for one kind, for [`reflect_noting`].
+    fn of<K: kube::Resource>(
+        &self,
+        kind: fn(&mut Changes) -> &mut Touched,
+    ) -> impl Fn(&watcher::Event<K>) + Send + 'static {
+        let feed = self.clone();
+        move |e| kind(&mut feed.lock()).note(e)
+    }
 }
 
 /// The objects of a store, cloned.
@@ -57,15 +133,32 @@ where
 impl Cluster {
     /// Starts a reflector per kind; every change bumps `changed`.
     pub fn start(client: &Client, namespace: &str, changed: &watch::Sender<u64>) -> Cluster {
+        let feed = Feed::default();
         Cluster {
-            services: reflect(Api::all(client.clone()), "services", changed),
+            services: reflect_noting(
+                Api::all(client.clone()),
+                "services",
+                changed,
+                feed.of(|c| &mut c.services),
+            ),
             slices: reflect(Api::all(client.clone()), "endpointslices", changed),
-            nodes: reflect(Api::all(client.clone()), "nodes", changed),
-            namespaces: reflect(Api::all(client.clone()), "namespaces", changed),
-            pools: reflect(
+            nodes: reflect_noting(
+                Api::all(client.clone()),
+                "nodes",
+                changed,
+                feed.of(|c| &mut c.nodes),
+            ),
+            namespaces: reflect_noting(
+                Api::all(client.clone()),
+                "namespaces",
+                changed,
+                feed.of(|c| &mut c.namespaces),
+            ),
+            pools: reflect_noting(
                 Api::namespaced(client.clone(), namespace),
                 "ipaddresspools",
                 changed,
+                feed.of(|c| &mut c.pools),
             ),
             peers: reflect(
                 Api::namespaced(client.clone(), namespace),
@@ -92,6 +185,7 @@ impl Cluster {
                 "secrets",
                 changed,
             ),
+            feed,
         }
     }
 
@@ -124,6 +218,26 @@ where
         + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
+    reflect_noting(api, what, changed, |_: &watcher::Event<K>| {})
+}
+
+/// [`reflect`], and every event (once the store shows it) is shown to `note` too.
+fn reflect_noting<K>(
+    api: Api<K>,
+    what: &'static str,
+    changed: &watch::Sender<u64>,
+    note: impl Fn(&watcher::Event<K>) + Send + 'static,
+) -> Store<K>
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(
         writer,
@@ -135,7 +249,8 @@ where
         let mut failing = false;
         while let Some(event) = stream.next().await {
             match event {
-                Ok(_) => {
+                Ok(e) => {
+                    note(&e);
                     if failing {
                         tracing::info!(what, "watch resumed");
                         failing = false;
@@ -228,6 +343,37 @@ pub async fn client(k: &KubernetesConfig) -> Result<Client, Error> {
 mod tests {
     use super::*;
     use kube::runtime::utils::Backoff;
+
+    #[test]
+    fn the_feed_names_applied_and_deleted_objects_once_and_a_relist() {
+        let feed = Feed::default();
+        let note = feed.of::<Service>(|c| &mut c.services);
+        let svc = |name: &str| {
+            let mut s = Service::default();
+            s.metadata.name = Some(name.into());
+            s.metadata.namespace = Some("shop".into());
+            s
+        };
+        note(&watcher::Event::Apply(svc("web")));
+        note(&watcher::Event::Apply(svc("web")));
+        note(&watcher::Event::Delete(svc("db")));
+        note(&watcher::Event::Init);
+        note(&watcher::Event::InitApply(svc("api")));
+        let c = feed.take();
+        let keys: Vec<Key> = c.services.keys.iter().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                (Some("shop".to_string()), "db".to_string()),
+                (Some("shop".to_string()), "web".to_string())
+            ]
+        );
+        assert!(!c.services.relisted && c.pools.is_empty());
+        note(&watcher::Event::InitDone);
+        let c = feed.take();
+        assert!(c.services.relisted && c.services.keys.is_empty());
+        assert!(feed.take().services.is_empty(), "taken means gone");
+    }
 
     #[test]
     fn watch_back_off_doubles_to_five_seconds_and_resets() {

@@ -7,11 +7,12 @@
 //! others served, oldest first. An address is therefore never handed out while a Service that
 //! holds it is still in the API, and a restart moves nothing.
 
+use std::borrow::Borrow;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{Node, Service};
 
-use crate::allocator::{AllocError, Driver, NodeAddress, Pool};
+use crate::allocator::{AllocError, Driver, NodeAddress, Pool, Request, Restored};
 use crate::model::pool;
 use crate::watch::convert::{self, pool_field};
 use crate::watch::crds::IPAddressPool;
@@ -69,10 +70,11 @@ pub fn pool_of(p: &IPAddressPool, nodes: &[NodeAddress]) -> Result<Pool, String>
 }
 
 /// Every InternalIP and ExternalIP of every Node: addresses a pool must not contain.
-pub fn node_addresses(nodes: &[Node]) -> Vec<NodeAddress> {
+pub fn node_addresses<N: Borrow<Node>>(nodes: &[N]) -> Vec<NodeAddress> {
     nodes
         .iter()
-        .flat_map(|n| {
+        .map(Borrow::borrow)
+        .flat_map(|n: &Node| {
             let node = n.metadata.name.clone().unwrap_or_default();
             n.status
                 .iter()
@@ -91,54 +93,153 @@ pub fn node_addresses(nodes: &[Node]) -> Vec<NodeAddress> {
 /// The labels of every Namespace, by name (for pools that select namespaces by label).
 pub type NamespaceLabels = std::collections::BTreeMap<String, Labels>;
 
+/// What the allocator reads from one Service of ours: its request, what its status holds,
+/// and the pool its annotation names (the restore hint). Two equal inputs decide the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// `namespace/name`.
+    pub key: String,
+    pub created: u64,
+    /// The namespace whose labels the pools' selectors see (`default` when unset).
+    pub namespace: String,
+    /// The allocator request, or why the Service's annotations or spec are wrong.
+    pub request: Result<Request, String>,
+    /// `status.loadBalancer.ingress`, sorted.
+    pub status: Vec<IpAddr>,
+    /// The `address-pool` annotation.
+    pub pool_hint: Option<String>,
+}
+
+impl Input {
+    /// The input of a Service (ours or not; the caller checks [`service::is_ours`]).
+    pub fn of(svc: &Service) -> Input {
+        let mut status = service::ingress(svc);
+        status.sort();
+        Input {
+            key: service::key(svc),
+            created: service::created(svc),
+            namespace: svc
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            request: service::request(svc),
+            status,
+            pool_hint: service::annotation(svc, "address-pool").map(str::to_string),
+        }
+    }
+
+    /// The restore entry: what its status says it holds (None when nothing).
+    pub fn restored(&self) -> Option<Restored> {
+        if self.status.is_empty() {
+            return None;
+        }
+        Some(Restored {
+            key: self.key.clone(),
+            created: self.created,
+            addresses: self.status.clone(),
+            sharing: self.request.as_ref().ok().and_then(|r| r.sharing.clone()),
+            pool: self.pool_hint.clone(),
+        })
+    }
+
+    /// True when it asks to share its address (it may then hold one with others).
+    pub fn shares(&self) -> bool {
+        self.request.as_ref().is_ok_and(|r| r.sharing.is_some())
+    }
+
+    /// True when a pool or namespace change can change its outcome although it holds all it
+    /// wants: it asks for specific addresses or names a pool.
+    pub fn pool_sensitive(&self) -> bool {
+        self.pool_hint.is_some()
+            || self
+                .request
+                .as_ref()
+                .is_ok_and(|r| !r.addresses.is_empty() || r.pool.is_some())
+    }
+}
+
+/// The usable allocator pools of the `IPAddressPool` objects, and those refused (name, reason).
+pub fn pools_of(
+    pools: &[IPAddressPool],
+    node_addrs: &[NodeAddress],
+) -> (Vec<Pool>, Vec<(String, String)>) {
+    let mut refused = Vec::new();
+    let mut usable = Vec::new();
+    for p in pools {
+        match pool_of(p, node_addrs) {
+            Ok(pool) => usable.push(pool),
+            Err(e) => refused.push((p.metadata.name.clone().unwrap_or_default(), e)),
+        }
+    }
+    (usable, refused)
+}
+
 /// Builds the allocator from the cluster's state and decides every Service of `class`: the
 /// shared driver's restore-then-serve, with Service status as the source of what is held.
-pub fn take_over(
+pub fn take_over<S: Borrow<Service>>(
     pools: &[IPAddressPool],
     nodes: &[Node],
     namespaces: &NamespaceLabels,
-    services: &[Service],
+    services: &[S],
     class: &str,
 ) -> Takeover {
-    let node_addrs = node_addresses(nodes);
-    let mut refused_pools = Vec::new();
-    let mut usable = Vec::new();
-    for p in pools {
-        match pool_of(p, &node_addrs) {
-            Ok(pool) => usable.push(pool),
-            Err(e) => refused_pools.push((p.metadata.name.clone().unwrap_or_default(), e)),
-        }
-    }
-    let mut ours: Vec<&Service> = services
+    let inputs: Vec<Input> = services
         .iter()
+        .map(Borrow::borrow)
         .filter(|s| service::is_ours(s, class))
+        .map(Input::of)
         .collect();
-    ours.sort_by_key(|s| (service::created(s), service::key(s)));
-    let held = ours.iter().filter_map(|s| service::restored(s)).collect();
+    let node_addrs = node_addresses(nodes);
+    let (usable, refused) = pools_of(pools, &node_addrs);
+    let (t, _) = take_over_inputs(node_addrs, usable, refused, namespaces, inputs.iter());
+    t
+}
+
+/// [`take_over`] on Services already read: restore every status, then serve oldest first.
+/// Also returns, per outcome, whether the Service still lacks an address it wants (failed or
+/// "not yet").
+pub fn take_over_inputs<'a>(
+    node_addrs: Vec<NodeAddress>,
+    usable: Vec<Pool>,
+    mut refused_pools: Vec<(String, String)>,
+    namespaces: &NamespaceLabels,
+    inputs: impl Iterator<Item = &'a Input>,
+) -> (Takeover, Vec<bool>) {
+    let mut ours: Vec<&Input> = inputs.collect();
+    ours.sort_by(|a, b| (a.created, &a.key).cmp(&(b.created, &b.key)));
+    let held = ours.iter().filter_map(|i| i.restored()).collect();
     let (mut driver, refused, restore_errors) = Driver::take_over(node_addrs, usable, held);
     refused_pools.extend(refused.into_iter().map(|(n, e)| (n, e.to_string())));
     let none = Labels::new();
-    let mut outcomes: Vec<Outcome> = ours
+    let (mut outcomes, mut pending): (Vec<Outcome>, Vec<bool>) = ours
         .iter()
-        .map(|s| {
-            let ns = s.metadata.namespace.as_deref().unwrap_or("default");
-            serve(&mut driver, s, namespaces.get(ns).unwrap_or(&none))
+        .map(|i| {
+            serve_input(
+                &mut driver,
+                i,
+                namespaces.get(&i.namespace).unwrap_or(&none),
+            )
         })
-        .collect();
+        .unzip();
     for e in restore_errors {
-        if let Some(o) = outcomes
-            .iter_mut()
-            .find(|o| Some(o.key.as_str()) == service_of(&e))
+        if let Some(n) = outcomes
+            .iter()
+            .position(|o| Some(o.key.as_str()) == service_of(&e))
         {
-            o.event = Some(Event::Failed(e.to_string()));
-            o.failure = Some(e.metric_label());
+            outcomes[n].event = Some(Event::Failed(e.to_string()));
+            outcomes[n].failure = Some(e.metric_label());
+            pending[n] = true;
         }
     }
-    Takeover {
-        driver,
-        outcomes,
-        refused_pools,
-    }
+    (
+        Takeover {
+            driver,
+            outcomes,
+            refused_pools,
+        },
+        pending,
+    )
 }
 
 fn service_of(e: &AllocError) -> Option<&str> {
@@ -157,20 +258,32 @@ fn service_of(e: &AllocError) -> Option<&str> {
 /// Allocates for one Service (keeping what it holds) and says what to write and tell;
 /// `namespace_labels` are the labels of its Namespace.
 pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> Outcome {
-    let key = service::key(svc);
-    let mut current = service::ingress(svc);
-    current.sort();
-    let (mut addresses, event, failure) = match service::request(svc) {
+    serve_input(driver, &Input::of(svc), namespace_labels).0
+}
+
+/// [`serve`] on a Service already read; also says whether it still lacks an address it wants
+/// (failed or "not yet"), so a freed address should be offered to it.
+pub fn serve_input(
+    driver: &mut Driver,
+    input: &Input,
+    namespace_labels: &Labels,
+) -> (Outcome, bool) {
+    let current = &input.status;
+    let (mut addresses, event, failure, pending) = match &input.request {
         Err(e) => (
             current.clone(),
-            Some(Event::Failed(e)),
+            Some(Event::Failed(e.clone())),
             Some("invalid_request"),
+            // Nothing freed elsewhere helps it.
+            false,
         ),
-        Ok(mut req) => {
+        Ok(req) => {
+            let mut req = req.clone();
             req.namespace_labels = namespace_labels.clone();
             let served = driver.serve(&req);
             let addrs: Vec<IpAddr> = served.addresses.keys().copied().collect();
             let failure = served.error.as_ref().map(|e| e.metric_label());
+            let pending = served.error.is_some() || !served.missing.is_empty();
             let event = match served.error {
                 Some(e) => Some(Event::Failed(e.to_string())),
                 None if !served.missing.is_empty() => Some(Event::Allocated(format!(
@@ -178,23 +291,26 @@ pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> O
                     events::addresses(&addrs),
                     served.missing.join("; ")
                 ))),
-                None if addrs != current => Some(Event::Allocated(format!(
+                None if addrs != *current => Some(Event::Allocated(format!(
                     "assigned {}",
                     events::addresses(&addrs)
                 ))),
                 None => None,
             };
-            (addrs, event, failure)
+            (addrs, event, failure, pending)
         }
     };
     addresses.sort();
-    Outcome {
-        changed: addresses != current,
-        key,
-        addresses,
-        event,
-        failure,
-    }
+    (
+        Outcome {
+            changed: addresses != *current,
+            key: input.key.clone(),
+            addresses,
+            event,
+            failure,
+        },
+        pending,
+    )
 }
 
 #[cfg(test)]

@@ -2,4 +2,5 @@
 //! shared allocator driver) and the task that holds the Lease and writes Service status.
 
 pub mod decide;
+pub mod incremental;
 pub mod task;
