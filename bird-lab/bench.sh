@@ -499,9 +499,11 @@ run_memory() {
   set_family "$fam"
   local n=10000 peers=8 i
   echo "==> memory: $n routes x $peers sessions ($afi), ferrolb and BIRD"
+  local nodad=()
+  [ "$fam" = 6 ] && nodad=(nodad)
   for i in $(seq 2 $peers); do
-    ip -n fbench-rx addr add "$(addr rx "$i")/$plen" dev vfb-rx nodad
-    ip -n fbench-tx addr add "$(addr tx "$i")/$plen" dev vfb-tx nodad
+    ip -n fbench-rx addr add "$(addr rx "$i")/$plen" dev vfb-rx "${nodad[@]}"
+    ip -n fbench-tx addr add "$(addr tx "$i")/$plen" dev vfb-tx "${nodad[@]}"
   done
   local f b
   memory_of ferrolb $n $peers
