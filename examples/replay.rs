@@ -193,3 +193,68 @@ fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes a byte string of whole messages; returns (announced, withdrawn, EoR seen, count).
+    fn decode_all(bytes: &[u8]) -> (Vec<IpNet>, Vec<IpNet>, bool, usize) {
+        let params = CodecParams {
+            four_octet_as: true,
+            ..CodecParams::default()
+        };
+        let mut buf = BytesMut::from(bytes);
+        let (mut announced, mut withdrawn, mut eor, mut count) = (Vec::new(), Vec::new(), false, 0);
+        while let Ok(Some(Message::Update(u))) = codec::decode(&mut buf, &params) {
+            announced.extend(u.announced);
+            withdrawn.extend(u.withdrawn);
+            eor |= u.end_of_rib.is_some();
+            count += 1;
+        }
+        assert!(buf.is_empty(), "bytes left that are not a whole UPDATE");
+        (announced, withdrawn, eor, count)
+    }
+
+    #[test]
+    fn ipv4_replay_announces_and_withdraws_the_benchmark_range_in_full_messages() {
+        let n = 131_072;
+        let (announce, withdraw, msgs) =
+            encode(Family::Ipv4Unicast, n, "192.0.2.2".parse().unwrap());
+        let (announced, _, eor, count) = decode_all(&announce);
+        assert_eq!(announced, prefixes(Family::Ipv4Unicast, n));
+        assert_eq!(
+            announced.last().map(ToString::to_string).as_deref(),
+            Some("198.19.255.255/32")
+        );
+        assert!(eor);
+        assert_eq!(count, msgs + 1);
+        // 4096-byte messages of 5-byte /32s: at most one message more than the bytes need.
+        assert!(
+            msgs <= (n as usize * 5).div_ceil(4096 - 60) + 1,
+            "{msgs} messages"
+        );
+        let (_, withdrawn, _, _) = decode_all(&withdraw);
+        assert_eq!(withdrawn, announced);
+    }
+
+    #[test]
+    fn ipv6_replay_announces_and_withdraws_n_host_routes() {
+        let n = 70_000;
+        let (announce, withdraw, _) =
+            encode(Family::Ipv6Unicast, n, "2001:db8::2".parse().unwrap());
+        let (announced, _, eor, _) = decode_all(&announce);
+        assert_eq!(announced.len(), n as usize);
+        assert_eq!(
+            announced.first().map(ToString::to_string).as_deref(),
+            Some("2001:db8:100::/128")
+        );
+        assert_eq!(
+            announced.last().map(ToString::to_string).as_deref(),
+            Some("2001:db8:100::1:116f/128")
+        );
+        assert!(eor);
+        let (_, withdrawn, _, _) = decode_all(&withdraw);
+        assert_eq!(withdrawn, announced);
+    }
+}
