@@ -442,7 +442,7 @@ bulk_table() { # $1 = N; appends rows to $work/table and $work/ratios
       "$(cat "$work/$s.m1")" "$(cat "$work/$s.m2")" "$(cat "$work/$s.m3")" "$(cat "$work/$s.m4")" >>"$work/table"
   done
   ratio() { # $1 = column, $2 = numerator sender, $3 = denominator sender
-    awk -v a="$(cat "$work/$2.m$1")" -v b="$(cat "$work/$3.m$1")" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }'
+    awk -v a="$(cat "$work/$2.m$1")" -v b="$(cat "$work/$3.m$1")" 'BEGIN { if (b <= 0) print "n/a"; else printf (a / b < 0.1 ? "%.3f×" : "%.2f×"), a / b }'
   }
   local d
   for d in bird gobgp; do
