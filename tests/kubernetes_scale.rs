@@ -17,6 +17,11 @@ use serde_json::{json, Value};
 const SVC: &str = "/api/v1/namespaces/default/services";
 const SLICE: &str = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices";
 
+/// The uid of Service `i` (its EndpointSlice's owner).
+fn uid(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
 /// A Service as `kubectl apply` leaves it (defaults filled in, last-applied annotation,
 /// managedFields of the client-side apply).
 fn service(i: usize) -> Value {
@@ -33,7 +38,7 @@ fn service(i: usize) -> Value {
     let cluster_ip = format!("198.51.100.{}", 1 + i % 250);
     json!({
         "metadata": {
-            "name": name, "namespace": "default",
+            "name": name, "namespace": "default", "uid": uid(i),
             "labels": {"app": name, "team": "bench"},
             "annotations": {
                 "kubectl.kubernetes.io/last-applied-configuration": applied.to_string() + "\n",
@@ -82,7 +87,7 @@ fn slice(i: usize) -> Value {
                        "app": name},
             "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "2026-12-01T00:00:00Z"},
             "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": name,
-                                 "uid": format!("00000000-0000-4000-8000-{i:012}"),
+                                 "uid": uid(i),
                                  "controller": true, "blockOwnerDeletion": true}],
             "managedFields": [{
                 "manager": "kube-controller-manager", "operation": "Update",
@@ -148,9 +153,12 @@ fn has_status(o: &Value) -> bool {
         .is_some_and(|a| !a.is_empty())
 }
 
+/// Service `i` and its EndpointSlice (owned by it: the garbage collector has nothing to do).
 fn add(c: &Cluster, i: usize) {
-    c.api.insert(&format!("{SVC}/svc-{i:05}"), service(i));
-    c.api.insert(&format!("{SLICE}/svc-{i:05}-abcde"), slice(i));
+    c.api
+        .insert_uncollected(&format!("{SVC}/svc-{i:05}"), service(i));
+    c.api
+        .insert_uncollected(&format!("{SLICE}/svc-{i:05}-abcde"), slice(i));
 }
 
 /// (VmHWM, VmRSS) in kB, and user + system CPU seconds, of process `pid`.
@@ -211,6 +219,7 @@ async fn bench_kubernetes_scale() {
     for i in 0..n {
         add(&c, i);
     }
+    assert_eq!(c.api.count_objects(SLICE, |_| true), n, "every EndpointSlice stored");
     // ferrolb lists the current state; the setup's history is of no use to it.
     c.api.compact();
     let mark = c.api.request_count();
@@ -260,4 +269,44 @@ async fn bench_kubernetes_scale() {
         "{}",
         daemon.log_text()
     );
+}
+
+/// The harness counts on these two of the API server: lists come in pages with a continue
+/// token (as kube's watcher asks, 500 at a time), and requests are counted by verb and
+/// resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_come_in_pages_and_requests_are_counted_by_verb_and_resource() {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::{Api, ListParams};
+    let c = Cluster::new().await;
+    for i in 0..7 {
+        add(&c, i);
+    }
+    let mark = c.api.request_count();
+    let api: Api<Service> = Api::namespaced(c.client.clone(), "default");
+    let mut names = Vec::new();
+    let mut pages = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(3);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await.expect("list a page");
+        pages.push(page.items.len());
+        names.extend(page.items.into_iter().filter_map(|s| s.metadata.name));
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, [3, 3, 1]);
+    let expected: Vec<String> = (0..7).map(|i| format!("svc-{i:05}")).collect();
+    assert_eq!(names, expected);
+    let whole = api.list(&ListParams::default()).await.expect("list");
+    assert_eq!(whole.items.len(), 7);
+    assert!(whole.metadata.continue_.is_none_or(|t| t.is_empty()));
+    let counts = c.api.request_counts(mark);
+    assert_eq!(counts.get("GET services"), Some(&4), "{counts:?}");
+    assert_eq!(counts.len(), 1, "{counts:?}");
 }

@@ -288,7 +288,17 @@ impl ApiServer {
     /// namespace check), but with a new resourceVersion and a watch event like any write.
     /// Missing uid, creationTimestamp, generation, name, namespace, apiVersion and kind are
     /// filled in.
-    pub fn insert(&self, path: &str, mut obj: Value) {
+    pub fn insert(&self, path: &str, obj: Value) {
+        self.insert_with(path, obj, true);
+    }
+
+    /// [`ApiServer::insert`] without the garbage collector's pass over every stored object,
+    /// for set-ups of thousands of objects: their ownerReferences must name live owners.
+    pub fn insert_uncollected(&self, path: &str, obj: Value) {
+        self.insert_with(path, obj, false);
+    }
+
+    fn insert_with(&self, path: &str, mut obj: Value, collect: bool) {
         let (key, ns, name) = self
             .locate(path)
             .unwrap_or_else(|| panic!("no object path: {path}"));
@@ -320,7 +330,11 @@ impl ApiServer {
         if obj.get("kind").is_none() {
             obj["kind"] = json!(r.kind);
         }
-        store.put_raw(&key, &ns, &name, Some(obj));
+        if collect {
+            store.put_raw(&key, &ns, &name, Some(obj));
+        } else {
+            store.put_raw_uncollected(&key, &ns, &name, Some(obj));
+        }
     }
 
     /// Removes the object at an API path directly (ignoring finalizers); dependents are

@@ -323,6 +323,13 @@ impl Store {
 
     /// Writes an object as given, bypassing every API rule (tests set up state with it).
     pub fn put_raw(&mut self, key: &str, ns: &str, name: &str, obj: Option<Value>) {
+        self.put_raw_uncollected(key, ns, name, obj);
+        self.collect_garbage();
+    }
+
+    /// [`Store::put_raw`] without the garbage collector's pass over every object (for bulk
+    /// set-ups whose ownerReferences all name live owners).
+    pub fn put_raw_uncollected(&mut self, key: &str, ns: &str, name: &str, obj: Option<Value>) {
         let kind = match (obj.is_some(), self.get(key, ns, name).is_some()) {
             (true, true) => EventType::Modified,
             (true, false) => EventType::Added,
@@ -330,7 +337,6 @@ impl Store {
             (false, false) => return,
         };
         self.commit(key, ns, name, obj, kind);
-        self.collect_garbage();
     }
 
     /// Bumps the resourceVersion, stores (or removes) the object, records the event and wakes
