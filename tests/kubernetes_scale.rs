@@ -117,16 +117,20 @@ fn slice(i: usize) -> Value {
 /// A Node as the kubelet reports it (conditions, images, nodeInfo, capacity).
 fn node(name: &str, ip: &str) -> Value {
     let images: Vec<Value> = (0..40)
-        .map(|i| json!({"names": [format!("registry.example/team/image-{i}@sha256:{:064x}", i),
+        .map(|i| {
+            json!({"names": [format!("registry.example/team/image-{i}@sha256:{:064x}", i),
                                   format!("registry.example/team/image-{i}:v1.{i}.0")],
-                        "sizeBytes": 10_000_000 + i}))
+                        "sizeBytes": 10_000_000 + i})
+        })
         .collect();
     let conditions: Vec<Value> = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
         .iter()
-        .map(|t| json!({"type": t, "status": if *t == "Ready" { "True" } else { "False" },
+        .map(|t| {
+            json!({"type": t, "status": if *t == "Ready" { "True" } else { "False" },
                         "lastHeartbeatTime": "2026-12-01T00:00:00Z",
                         "lastTransitionTime": "2026-12-01T00:00:00Z",
-                        "reason": format!("Kubelet{t}"), "message": format!("kubelet reports {t}")}))
+                        "reason": format!("Kubelet{t}"), "message": format!("kubelet reports {t}")})
+        })
         .collect();
     json!({
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
@@ -214,21 +218,29 @@ async fn bench_kubernetes_scale() {
         &format!("/apis/ferrolb.io/v1alpha1/namespaces/{NS}/bgpadvertisements/all"),
         json!({"spec": {}}),
     );
-    c.api.insert("/api/v1/nodes/node-a", node("node-a", "192.0.2.10"));
-    c.api.insert("/api/v1/nodes/node-b", node("node-b", "192.0.2.11"));
+    c.api
+        .insert("/api/v1/nodes/node-a", node("node-a", "192.0.2.10"));
+    c.api
+        .insert("/api/v1/nodes/node-b", node("node-b", "192.0.2.11"));
     for i in 0..n {
         add(&c, i);
     }
-    assert_eq!(c.api.count_objects(SLICE, |_| true), n, "every EndpointSlice stored");
+    assert_eq!(
+        c.api.count_objects(SLICE, |_| true),
+        n,
+        "every EndpointSlice stored"
+    );
     // ferrolb lists the current state; the setup's history is of no use to it.
     c.api.compact();
     let mark = c.api.request_count();
 
     let start = Instant::now();
     let (daemon, _port) = c.node("node-a", None, 15, "", "listen = \"\"");
-    wait_until("every Service to get its status", Duration::from_secs(1800), || {
-        c.api.count_objects(SVC, has_status) >= n
-    });
+    wait_until(
+        "every Service to get its status",
+        Duration::from_secs(1800),
+        || c.api.count_objects(SVC, has_status) >= n,
+    );
     let all_assigned = start.elapsed();
     std::thread::sleep(Duration::from_secs(3));
 
@@ -238,9 +250,11 @@ async fn bench_kubernetes_scale() {
         let t = Instant::now();
         add(&c, i);
         let path = format!("{SVC}/svc-{i:05}");
-        wait_until("one more Service to get its status", Duration::from_secs(120), || {
-            c.api.object(&path).is_some_and(|o| has_status(&o))
-        });
+        wait_until(
+            "one more Service to get its status",
+            Duration::from_secs(120),
+            || c.api.object(&path).is_some_and(|o| has_status(&o)),
+        );
         more.push(t.elapsed().as_secs_f64() * 1000.0);
         std::thread::sleep(Duration::from_secs(1));
     }

@@ -310,7 +310,11 @@ fn ready_here<'a>(slices: &'a [Arc<EndpointSlice>], node: &str) -> BTreeSet<(&'a
             })
         })
         .filter_map(|s| {
-            let name = s.metadata.labels.as_ref()?.get("kubernetes.io/service-name")?;
+            let name = s
+                .metadata
+                .labels
+                .as_ref()?
+                .get("kubernetes.io/service-name")?;
             Some((
                 s.metadata.namespace.as_deref().unwrap_or_default(),
                 name.as_str(),

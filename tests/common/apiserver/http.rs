@@ -251,10 +251,7 @@ fn list(shared: &Shared, t: &Target, q: &Query) -> Answer {
         }
     };
     let (items, last) = store.list_page(&t.resource.store_key(), &f, after.as_ref(), limit);
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|o| present(o, &t.resource))
-        .collect();
+    let items: Vec<Value> = items.into_iter().map(|o| present(o, &t.resource)).collect();
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some((ns, name)) = last {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{rv}/{ns}/{name}"));
@@ -273,7 +270,9 @@ fn list(shared: &Shared, t: &Target, q: &Query) -> Answer {
 
 /// `(resourceVersion, (namespace, name))` from a continue token of [`list`].
 fn decode_continue(token: &str) -> Option<(u64, (String, String))> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let mut parts = text.splitn(3, '/');
     let rv = parts.next()?.parse().ok()?;

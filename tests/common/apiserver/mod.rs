@@ -243,7 +243,11 @@ impl ApiServer {
 
     /// How many requests were seen so far (a mark for [`ApiServer::request_counts`]).
     pub fn request_count(&self) -> usize {
-        self.shared.log.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// The requests seen after the first `since`, counted by "VERB resource" (`resource` is
@@ -256,8 +260,14 @@ impl ApiServer {
         for line in log.iter().skip(since) {
             let (method, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
             let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-            let watching = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
-            let verb = if method == "GET" && watching { "WATCH" } else { method };
+            let watching = query
+                .split('&')
+                .any(|kv| kv == "watch=true" || kv == "watch=1");
+            let verb = if method == "GET" && watching {
+                "WATCH"
+            } else {
+                method
+            };
             let what = match route::parse(path, &known) {
                 Ok(Route::Objects(t)) if t.status => format!("{}/status", t.resource.plural),
                 Ok(Route::Objects(t)) => t.resource.plural.clone(),

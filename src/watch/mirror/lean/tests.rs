@@ -103,7 +103,10 @@ fn a_lean_service_keeps_only_our_managed_fields_entry_and_our_annotations() {
         .collect();
     assert_eq!(
         kept,
-        ["ferrolb.io/allow-shared-ip", "metallb.universe.tf/address-pool"]
+        [
+            "ferrolb.io/allow-shared-ip",
+            "metallb.universe.tf/address-pool"
+        ]
     );
     assert!(s.metadata.owner_references.is_none());
     let spec = s.spec.expect("spec");
