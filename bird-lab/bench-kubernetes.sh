@@ -48,7 +48,9 @@ for n in "${sizes[@]}"; do
   echo "$line" >&2
   mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
   rows+=("| $n | $(field all_assigned_s "$line") | $(field more_median_ms "$line") | $(field more_max_ms "$line") | $(mb "$(field peak_rss_kb "$line")") | $(mb "$(field rss_kb "$line")") | $(field cpu_s "$line") | $(field writes_per_service "$line") |")
-  field requests "$line" | tr ',' '\n' | grep -v '^GET \|^WATCH ' | sed "s/^/  N=$n: /" >"$work/writes.$n" || true
+  # The last field, "requests VERB resource=count,...", has spaces inside its entries.
+  echo "$line" | sed 's/.* requests //' | tr ',' '\n' | grep -v '^GET \|^WATCH ' \
+    | sed "s/^/N=$n: /" >"$work/writes.$n" || true
 done
 
 {
