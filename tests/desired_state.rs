@@ -140,7 +140,10 @@ fn from_crds(services: &[(&str, &[&str])]) -> ferrolb::announce::Desired {
         .filter(|t| t.starts_with("kind: BFDProfile"))
         .map(|t| object(t))
         .collect();
-    let services: Vec<Service> = services.iter().map(|(n, a)| service(n, a)).collect();
+    let services: Vec<std::sync::Arc<Service>> = services
+        .iter()
+        .map(|(n, a)| std::sync::Arc::new(service(n, a)))
+        .collect();
     let inputs = Inputs {
         peers: &peers,
         advertisements: &ads,

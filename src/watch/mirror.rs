@@ -4,7 +4,9 @@
 //!   Nodes and Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements,
 //!   L2Advertisements, BFDProfiles and Secrets
 //!   (BGPPeer passwords) of `[kubernetes] namespace`. Nothing is assigned, announced or withdrawn, and `/readyz` says
-//!   not ready, until every one of them has listed once.
+//!   not ready, until every one of them has listed once. The stores keep only the fields some
+//!   decision reads ([`lean`]): at 10,000 Services the mirror holds names, labels, a few spec
+//!   fields and status, not managedFields, last-applied copies or Node images.
 //! - Every node is a speaker ([`speak`]): it announces what Service status says, through the
 //!   sessions its BGPPeers give it, and keeps one `ServiceAnnouncement` per Service it is
 //!   announcing ([`super::report`]).
@@ -32,6 +34,9 @@ use tokio::sync::watch;
 use super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use super::Error;
 use crate::config::KubernetesConfig;
+
+mod lean;
+use lean::Lean;
 
 /// The mirrored cluster state.
 #[derive(Clone)]
@@ -206,10 +211,12 @@ impl Cluster {
     }
 }
 
-/// Mirrors one kind into a store; every change bumps `changed`.
+/// Mirrors one kind into a store, each object cut down to what decisions read ([`Lean`]);
+/// every change bumps `changed`.
 fn reflect<K>(api: Api<K>, what: &'static str, changed: &watch::Sender<u64>) -> Store<K>
 where
     K: kube::Resource
+        + Lean
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
@@ -241,7 +248,9 @@ where
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(
         writer,
-        watcher(api, watcher::Config::default()).backoff(WatchBackoff::default()),
+        watcher(api, watcher::Config::default())
+            .modify(K::lean)
+            .backoff(WatchBackoff::default()),
     );
     let changed = changed.clone();
     tokio::spawn(async move {

@@ -15,8 +15,9 @@
 //! - `bfdProfile` names a BFDProfile in the same namespace; a missing or refused profile
 //!   (e.g. `echoMode: true`) refuses the peer with the reason until it is fixed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -31,14 +32,15 @@ use crate::model::{
     PeerSpec,
 };
 
-/// Everything of the cluster the plan reads, as plain slices (the task fills it from the mirror).
+/// Everything of the cluster the plan reads, as plain slices (the task fills it from the mirror;
+/// Services and EndpointSlices are the mirror's own `Arc`s, not copies).
 pub struct Inputs<'a> {
     pub peers: &'a [BGPPeer],
     pub advertisements: &'a [BGPAdvertisement],
     pub l2_advertisements: &'a [L2Advertisement],
     pub pools: &'a [IPAddressPool],
-    pub services: &'a [Service],
-    pub slices: &'a [EndpointSlice],
+    pub services: &'a [Arc<Service>],
+    pub slices: &'a [Arc<EndpointSlice>],
     /// This node's labels.
     pub labels: &'a Labels,
     pub passwords: &'a Passwords,
@@ -283,26 +285,42 @@ pub fn pool_holding(pools: &[IPAddressPool], address: IpAddr) -> Option<String> 
 }
 
 /// True when an EndpointSlice of the Service has a ready endpoint on `node`.
-pub fn ready_on(svc: &Service, slices: &[EndpointSlice], node: &str) -> bool {
-    let ns = svc.metadata.namespace.as_deref();
-    let name = svc.metadata.name.as_deref();
+pub fn ready_on(svc: &Service, slices: &[Arc<EndpointSlice>], node: &str) -> bool {
+    ready_here(slices, node).contains(&service_of(svc))
+}
+
+/// `(namespace, name)` of a Service.
+fn service_of(svc: &Service) -> (&str, &str) {
+    (
+        svc.metadata.namespace.as_deref().unwrap_or_default(),
+        svc.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// `(namespace, Service name)` of every Service with a ready endpoint on `node`, from one pass
+/// over the EndpointSlices (their `kubernetes.io/service-name` label).
+fn ready_here<'a>(slices: &'a [Arc<EndpointSlice>], node: &str) -> BTreeSet<(&'a str, &'a str)> {
     slices
         .iter()
-        .filter(|s| s.metadata.namespace.as_deref() == ns)
         .filter(|s| {
-            s.metadata
+            s.endpoints.iter().any(|e| {
+                e.node_name.as_deref() == Some(node)
+                    // The API says a nil `ready` is to be read as ready.
+                    && e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
+            })
+        })
+        .filter_map(|s| {
+            let name = s
+                .metadata
                 .labels
-                .as_ref()
-                .and_then(|l| l.get("kubernetes.io/service-name"))
-                .map(String::as_str)
-                == name
+                .as_ref()?
+                .get("kubernetes.io/service-name")?;
+            Some((
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                name.as_str(),
+            ))
         })
-        .flat_map(|s| s.endpoints.iter())
-        .any(|e| {
-            e.node_name.as_deref() == Some(node)
-                // The API says a nil `ready` is to be read as ready.
-                && e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
-        })
+        .collect()
 }
 
 /// Every Service of ours with addresses, by `namespace/name`: what this node announces for it
@@ -317,14 +335,15 @@ pub struct Announcements {
 /// selects; Local policy only with a ready endpoint here (for L2 this is the node's
 /// eligibility: the owner is chosen among the nodes with a ready endpoint).
 pub fn announcements(
-    services: &[Service],
-    slices: &[EndpointSlice],
+    services: &[Arc<Service>],
+    slices: &[Arc<EndpointSlice>],
     pools: &[IPAddressPool],
     ads: &[AdvertisementSpec],
     node: &str,
     class: &str,
 ) -> Announcements {
     let mut out = Announcements::default();
+    let ready = ready_here(slices, node);
     for svc in services.iter().filter(|s| service::is_ours(s, class)) {
         let key = service::key(svc);
         let addrs = service::ingress(svc);
@@ -340,7 +359,7 @@ pub fn announcements(
             .as_ref()
             .and_then(|s| s.external_traffic_policy.as_deref())
             == Some("Local");
-        if local && !ready_on(svc, slices, node) {
+        if local && !ready.contains(&service_of(svc)) {
             out.not.insert(
                 key,
                 "externalTrafficPolicy Local: no ready endpoint on this node".into(),

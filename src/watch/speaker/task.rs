@@ -243,8 +243,8 @@ impl SpeakerTask {
             all(&c.peers),
             all(&c.advertisements),
             all(&c.l2_advertisements),
-            all(&c.services),
-            all(&c.slices),
+            c.services.state(),
+            c.slices.state(),
             all(&c.bfd_profiles),
         );
         let inputs = plan::Inputs {
@@ -311,7 +311,7 @@ impl SpeakerTask {
         announcer: &Announcer,
         speaker: &Speaker,
         pools: &[IPAddressPool],
-        found: Announcements,
+        mut found: Announcements,
     ) {
         let mut services: Vec<ServiceEntry> = self
             .cluster
@@ -325,8 +325,8 @@ impl SpeakerTask {
                 let pool = addresses
                     .first()
                     .and_then(|a| plan::pool_holding(pools, *a));
-                let wanted = found.wanted.get(&key).cloned().unwrap_or_default();
-                let reason = found.not.get(&key).cloned();
+                let wanted = found.wanted.remove(&key).unwrap_or_default();
+                let reason = found.not.remove(&key);
                 ServiceEntry::planned(key, addresses, pool, wanted, announcer, reason)
             })
             .collect();

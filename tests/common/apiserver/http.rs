@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use base64::Engine;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
@@ -225,26 +226,59 @@ fn filter(t: &Target, q: &Query) -> Result<Filter, ApiError> {
     .map_err(ApiError::bad_request)
 }
 
-/// A List of everything that matches, at the current resourceVersion. `limit` and `continue`
-/// are ignored: the whole list comes in one page without a continue token, which a real server
-/// may also do. A `resourceVersion` parameter is answered with the current state.
+/// A List of everything that matches, at the current resourceVersion, in pages of `limit`
+/// with a `continue` token as the real server gives them (kube's watcher lists 500 at a time).
+/// Simplified: a continued page reads the current state after the last key of the previous
+/// page (the real server reads a snapshot) and carries the first page's resourceVersion, so a
+/// watch from it replays what changed meanwhile. A `resourceVersion` parameter is answered
+/// with the current state.
 fn list(shared: &Shared, t: &Target, q: &Query) -> Answer {
     let f = filter(t, q)?;
     let store = lock(&shared.store);
-    let items: Vec<Value> = store
-        .list(&t.resource.store_key(), &f)
-        .into_iter()
-        .map(|o| present(o, &t.resource))
-        .collect();
+    let limit = match q.get("limit") {
+        None | Some("") | Some("0") => usize::MAX,
+        Some(l) => l
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+    };
+    let (rv, after) = match q.get("continue").filter(|c| !c.is_empty()) {
+        None => (store.rv(), None),
+        Some(token) => {
+            let (rv, key) = decode_continue(token).ok_or_else(|| {
+                ApiError::bad_request(format!("invalid continue token {token:?}"))
+            })?;
+            (rv, Some(key))
+        }
+    };
+    let (items, last) = store.list_page(&t.resource.store_key(), &f, after.as_ref(), limit);
+    let items: Vec<Value> = items.into_iter().map(|o| present(o, &t.resource)).collect();
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let Some((ns, name)) = last {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{rv}/{ns}/{name}"));
+        metadata["continue"] = json!(token);
+    }
     Ok(json_response(
         200,
         &json!({
             "kind": format!("{}List", t.resource.kind),
             "apiVersion": t.resource.api_version(),
-            "metadata": {"resourceVersion": store.rv().to_string()},
+            "metadata": metadata,
             "items": items,
         }),
     ))
+}
+
+/// `(resourceVersion, (namespace, name))` from a continue token of [`list`].
+fn decode_continue(token: &str) -> Option<(u64, (String, String))> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let mut parts = text.splitn(3, '/');
+    let rv = parts.next()?.parse().ok()?;
+    let ns = parts.next()?.to_string();
+    let name = parts.next()?.to_string();
+    Some((rv, (ns, name)))
 }
 
 fn start_watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Answer {

@@ -18,9 +18,9 @@
 //! - a write that changes nothing gets no new resourceVersion and no watch event.
 //!
 //! Simplified (each is said again where it is done):
-//! - lists ignore `limit`/`continue` (one page) and `resourceVersion`/`resourceVersionMatch`
-//!   (always the current state); a watch from a resourceVersion newer than the server's is not
-//!   delayed;
+//! - lists page with `limit`/`continue`, but a continued page reads the current state, not a
+//!   snapshot; `resourceVersion`/`resourceVersionMatch` are ignored (always the current
+//!   state); a watch from a resourceVersion newer than the server's is not delayed;
 //! - server-side apply merges without field ownership (no conflicts; fields a manager drops are
 //!   kept); `managedFields` only record manager, operation, time and subresource (`patch.rs`);
 //! - strategic merge patch follows the patch's own directives (`strategic.rs`);
@@ -241,6 +241,53 @@ impl ApiServer {
             .clone()
     }
 
+    /// How many requests were seen so far (a mark for [`ApiServer::request_counts`]).
+    pub fn request_count(&self) -> usize {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// The requests seen after the first `since`, counted by "VERB resource" (`resource` is
+    /// the plural, with `/status` for the status subresource; a watching GET is "WATCH").
+    /// Paths that name no resource (discovery) count under their path.
+    pub fn request_counts(&self, since: usize) -> std::collections::BTreeMap<String, usize> {
+        let known = discovery::resources(&lock(&self.shared.store).crds());
+        let log = self.shared.log.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = std::collections::BTreeMap::new();
+        for line in log.iter().skip(since) {
+            let (method, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let watching = query
+                .split('&')
+                .any(|kv| kv == "watch=true" || kv == "watch=1");
+            let verb = if method == "GET" && watching {
+                "WATCH"
+            } else {
+                method
+            };
+            let what = match route::parse(path, &known) {
+                Ok(Route::Objects(t)) if t.status => format!("{}/status", t.resource.plural),
+                Ok(Route::Objects(t)) => t.resource.plural.clone(),
+                _ => path.to_string(),
+            };
+            *counts.entry(format!("{verb} {what}")).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// How many stored objects of the resource at a collection path (such as
+    /// `/api/v1/services`) satisfy `pred`; reads the store, sends no request.
+    pub fn count_objects(&self, path: &str, pred: impl Fn(&Value) -> bool) -> usize {
+        let Some(r) = self.resource_at(path) else {
+            return 0;
+        };
+        let store = lock(&self.shared.store);
+        store.objects(&r.store_key()).filter(|o| pred(o)).count()
+    }
+
     /// The stored object at an API path such as `/api/v1/namespaces/default/services/web`.
     pub fn object(&self, path: &str) -> Option<Value> {
         let (key, ns, name) = self.locate(path)?;
@@ -251,7 +298,17 @@ impl ApiServer {
     /// namespace check), but with a new resourceVersion and a watch event like any write.
     /// Missing uid, creationTimestamp, generation, name, namespace, apiVersion and kind are
     /// filled in.
-    pub fn insert(&self, path: &str, mut obj: Value) {
+    pub fn insert(&self, path: &str, obj: Value) {
+        self.insert_with(path, obj, true);
+    }
+
+    /// [`ApiServer::insert`] without the garbage collector's pass over every stored object,
+    /// for set-ups of thousands of objects: their ownerReferences must name live owners.
+    pub fn insert_uncollected(&self, path: &str, obj: Value) {
+        self.insert_with(path, obj, false);
+    }
+
+    fn insert_with(&self, path: &str, mut obj: Value, collect: bool) {
         let (key, ns, name) = self
             .locate(path)
             .unwrap_or_else(|| panic!("no object path: {path}"));
@@ -283,7 +340,11 @@ impl ApiServer {
         if obj.get("kind").is_none() {
             obj["kind"] = json!(r.kind);
         }
-        store.put_raw(&key, &ns, &name, Some(obj));
+        if collect {
+            store.put_raw(&key, &ns, &name, Some(obj));
+        } else {
+            store.put_raw_uncollected(&key, &ns, &name, Some(obj));
+        }
     }
 
     /// Removes the object at an API path directly (ignoring finalizers); dependents are

@@ -129,6 +129,34 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// One page of a list: up to `limit` matching objects after the key `after` (in key
+    /// order), and the key of the last one when more may follow.
+    pub fn list_page(
+        &self,
+        key: &str,
+        filter: &Filter,
+        after: Option<&(String, String)>,
+        limit: usize,
+    ) -> (Vec<Value>, Option<(String, String)>) {
+        use std::ops::Bound;
+        let Some(m) = self.objects.get(key) else {
+            return (Vec::new(), None);
+        };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page = m
+            .range::<ObjectKey, _>((from, Bound::Unbounded))
+            .filter(|(_, o)| filter.matches(o));
+        let items: Vec<(&ObjectKey, &Value)> = page.by_ref().take(limit).collect();
+        let more = page.next().is_some();
+        let last = items.last().map(|(k, _)| (*k).clone()).filter(|_| more);
+        (items.into_iter().map(|(_, o)| o.clone()).collect(), last)
+    }
+
+    /// The stored objects of one resource, without copying them.
+    pub fn objects(&self, key: &str) -> impl Iterator<Item = &Value> {
+        self.objects.get(key).into_iter().flat_map(|m| m.values())
+    }
+
     pub fn crds(&self) -> Vec<Value> {
         self.list(
             "apiextensions.k8s.io/customresourcedefinitions",
@@ -295,6 +323,13 @@ impl Store {
 
     /// Writes an object as given, bypassing every API rule (tests set up state with it).
     pub fn put_raw(&mut self, key: &str, ns: &str, name: &str, obj: Option<Value>) {
+        self.put_raw_uncollected(key, ns, name, obj);
+        self.collect_garbage();
+    }
+
+    /// [`Store::put_raw`] without the garbage collector's pass over every object (for bulk
+    /// set-ups whose ownerReferences all name live owners).
+    pub fn put_raw_uncollected(&mut self, key: &str, ns: &str, name: &str, obj: Option<Value>) {
         let kind = match (obj.is_some(), self.get(key, ns, name).is_some()) {
             (true, true) => EventType::Modified,
             (true, false) => EventType::Added,
@@ -302,7 +337,6 @@ impl Store {
             (false, false) => return,
         };
         self.commit(key, ns, name, obj, kind);
-        self.collect_garbage();
     }
 
     /// Bumps the resourceVersion, stores (or removes) the object, records the event and wakes

@@ -113,23 +113,23 @@ fn ad(name: &str, spec: &str) -> BGPAdvertisement {
     ))
 }
 
-fn svc(name: &str, ips: &[&str], local: bool) -> Service {
+fn svc(name: &str, ips: &[&str], local: bool) -> Arc<Service> {
     let ingress: Vec<String> = ips.iter().map(|i| format!("{{ip: \"{i}\"}}")).collect();
-    yaml(&format!(
+    Arc::new(yaml(&format!(
         "metadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer, externalTrafficPolicy: {}}}\nstatus: {{loadBalancer: {{ingress: [{}]}}}}",
         if local { "Local" } else { "Cluster" },
         ingress.join(",")
-    ))
+    )))
 }
 
-fn slice(service: &str, node: &str, ready: Option<bool>) -> EndpointSlice {
+fn slice(service: &str, node: &str, ready: Option<bool>) -> Arc<EndpointSlice> {
     let cond = match ready {
         Some(r) => format!(", conditions: {{ready: {r}}}"),
         None => String::new(),
     };
-    yaml(&format!(
+    Arc::new(yaml(&format!(
         "metadata: {{name: {service}-abc, namespace: default, labels: {{kubernetes.io/service-name: {service}}}}}\naddressType: IPv4\nendpoints: [{{addresses: [10.0.0.1], nodeName: {node}{cond}}}]"
-    ))
+    )))
 }
 
 #[test]

@@ -1,0 +1,191 @@
+//! What the mirror keeps of each object: the fields some decision reads, nothing else. Each
+//! watch event's object goes through one of these before it reaches its store, so a cluster of
+//! 10,000 Services costs the mirror their names, labels, a few spec fields and status, not
+//! their managedFields, kubectl's last-applied copy, cluster IPs, node ports, pod references
+//! or the images of every Node.
+//!
+//! The readers (keep this list true when one starts reading another field):
+//! - Services: `service.rs` (type, loadBalancerClass, loadBalancerIP, ipFamilies,
+//!   ipFamilyPolicy, ports' port and protocol, externalTrafficPolicy, our annotations, labels,
+//!   creationTimestamp, status.loadBalancer), the allocator (uid, and `written_by_us`: a
+//!   managedFields entry of our field manager on `status`), Events (name, namespace, uid,
+//!   resourceVersion), the speaker's ServiceAnnouncements (name, namespace, uid).
+//! - EndpointSlices: `speaker::plan::ready_on` (namespace, the `kubernetes.io/service-name`
+//!   label, each endpoint's nodeName and ready condition).
+//! - Nodes: name, labels, status.addresses (the node's own addresses, L2 seeds).
+//! - Namespaces: name and labels (pools' namespace selectors).
+//! - Secrets: the `password` key of `data` (BGPPeer passwords).
+//! - ferrolb's own kinds: whole spec; their metadata loses managedFields like every kind.
+//!
+//! Nothing writes a mirrored object back to the API server (status goes out as server-side
+//! apply patches of its own), so what is dropped here is never lost in the cluster.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Namespace, Node, NodeStatus, Secret, Service, ServicePort, ServiceSpec, ServiceStatus,
+};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+
+use super::super::allocator::task::FIELD_MANAGER as ALLOCATOR;
+use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
+use super::super::service::ANNOTATION_PREFIXES;
+use super::super::speaker::report::FIELD_MANAGER as SPEAKER;
+
+/// The label that ties an EndpointSlice to its Service.
+const SERVICE_NAME: &str = "kubernetes.io/service-name";
+
+/// Metadata every kind keeps: identity, labels, lifecycle, our annotations, and of
+/// managedFields only who of ours wrote which subresource (without the field sets).
+pub fn metadata(meta: &mut ObjectMeta) {
+    meta.managed_fields = meta
+        .managed_fields
+        .take()
+        .map(|entries| {
+            entries
+                .into_iter()
+                .filter(|m| matches!(m.manager.as_deref(), Some(ALLOCATOR | SPEAKER)))
+                .map(|m| ManagedFieldsEntry {
+                    manager: m.manager,
+                    operation: m.operation,
+                    subresource: m.subresource,
+                    ..ManagedFieldsEntry::default()
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty());
+    meta.annotations = meta
+        .annotations
+        .take()
+        .map(|a| {
+            a.into_iter()
+                .filter(|(k, _)| ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
+                .collect::<BTreeMap<_, _>>()
+        })
+        .filter(|a| !a.is_empty());
+    meta.owner_references = None;
+    meta.generate_name = None;
+    meta.self_link = None;
+}
+
+/// Cuts a mirrored object down to what decisions read.
+pub trait Lean {
+    fn lean(&mut self);
+}
+
+/// ferrolb's own kinds: their spec is all read; the metadata is cut like every kind's.
+macro_rules! metadata_only {
+    ($($kind:ty),*) => {$(
+        impl Lean for $kind {
+            fn lean(&mut self) {
+                metadata(&mut self.metadata);
+            }
+        }
+    )*};
+}
+metadata_only!(
+    IPAddressPool,
+    BGPPeer,
+    BGPAdvertisement,
+    L2Advertisement,
+    BFDProfile
+);
+
+macro_rules! lean_by {
+    ($($kind:ty => $f:ident),*) => {$(
+        impl Lean for $kind {
+            fn lean(&mut self) {
+                $f(self);
+            }
+        }
+    )*};
+}
+lean_by!(
+    Service => service,
+    EndpointSlice => slice,
+    Node => node,
+    Namespace => namespace,
+    Secret => secret
+);
+
+/// A Service: what `service.rs`, the allocator and the speaker read.
+pub fn service(s: &mut Service) {
+    metadata(&mut s.metadata);
+    s.spec = s.spec.take().map(|spec| ServiceSpec {
+        type_: spec.type_,
+        load_balancer_class: spec.load_balancer_class,
+        load_balancer_ip: spec.load_balancer_ip,
+        ip_families: spec.ip_families,
+        ip_family_policy: spec.ip_family_policy,
+        external_traffic_policy: spec.external_traffic_policy,
+        ports: spec.ports.map(|ports| {
+            ports
+                .into_iter()
+                .map(|p| ServicePort {
+                    port: p.port,
+                    protocol: p.protocol,
+                    ..ServicePort::default()
+                })
+                .collect()
+        }),
+        ..ServiceSpec::default()
+    });
+    s.status = s.status.take().map(|st| ServiceStatus {
+        load_balancer: st.load_balancer,
+        conditions: None,
+    });
+}
+
+/// An EndpointSlice: its Service, and where its endpoints are ready.
+pub fn slice(e: &mut EndpointSlice) {
+    metadata(&mut e.metadata);
+    e.metadata.annotations = None;
+    e.metadata.labels = e.metadata.labels.take().map(|mut l| {
+        l.retain(|k, _| k == SERVICE_NAME);
+        l
+    });
+    e.ports = None;
+    e.endpoints = std::mem::take(&mut e.endpoints)
+        .into_iter()
+        .map(|p| Endpoint {
+            node_name: p.node_name,
+            conditions: p.conditions.map(|c| EndpointConditions {
+                ready: c.ready,
+                ..EndpointConditions::default()
+            }),
+            ..Endpoint::default()
+        })
+        .collect();
+}
+
+/// A Node: name, labels and addresses.
+pub fn node(n: &mut Node) {
+    metadata(&mut n.metadata);
+    n.spec = None;
+    n.status = n.status.take().map(|s| NodeStatus {
+        addresses: s.addresses,
+        ..NodeStatus::default()
+    });
+}
+
+/// A Namespace: name and labels.
+pub fn namespace(n: &mut Namespace) {
+    metadata(&mut n.metadata);
+    n.spec = None;
+    n.status = None;
+}
+
+/// A Secret: the `password` key only (the namespace may hold large Secrets of others, such as
+/// Helm's release records).
+pub fn secret(s: &mut Secret) {
+    metadata(&mut s.metadata);
+    s.string_data = None;
+    s.data = s.data.take().map(|mut d| {
+        d.retain(|k, _| k == "password");
+        d
+    });
+}
+
+#[cfg(test)]
+mod tests;
