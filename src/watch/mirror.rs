@@ -237,6 +237,7 @@ fn reflect_noting<K>(
 ) -> Store<K>
 where
     K: kube::Resource
+        + Lean
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
