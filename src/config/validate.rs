@@ -286,10 +286,13 @@ fn services(
     p: &mut Problems,
     w: &mut Problems,
 ) -> Vec<ServiceConfig> {
-    let mut out: Vec<ServiceConfig> = Vec::new();
+    // Sized once (the lean reader knows how many tables there are): a growing vector holds
+    // its old and new buffer at once, which at 1M services is the peak.
+    let expected = raw.size_hint().1.unwrap_or(0);
+    let mut out: Vec<ServiceConfig> = Vec::with_capacity(expected);
     // Where each service's table starts, for "defined twice" (checked at the end: no second
     // copy of every name).
-    let mut at: Vec<usize> = Vec::new();
+    let mut at: Vec<usize> = Vec::with_capacity(expected);
     let pool_names: BTreeSet<&str> = pools.iter().map(|x| x.name.as_str()).collect();
     for (i, rs) in raw.enumerate() {
         let r = rs.get_ref();
@@ -361,19 +364,25 @@ fn services(
 
 /// `services[i].name: ... defined twice` for every service after the first of its name.
 fn twice(services: &[ServiceConfig], at: &[usize], p: &mut Problems) {
-    let mut order: Vec<usize> = (0..services.len()).collect();
-    order.sort_by(|a, b| services[*a].name.cmp(&services[*b].name)); // stable: file order kept
-    let mut dupes = Vec::new();
-    for pair in order.windows(2) {
-        let (first, i) = (&services[pair[0]], pair[1]);
-        if !first.name.is_empty() && first.name == services[i].name {
-            let message = format!(
-                "services[{i}].name: service `{}` is defined twice",
-                first.name
-            );
-            dupes.push((at[i], message));
-        }
-    }
+    // (name, index, offset), sorted by name; the sort is stable, so file order is kept.
+    let mut order: Vec<(&str, usize, usize)> = services
+        .iter()
+        .zip(at)
+        .enumerate()
+        .map(|(i, (s, o))| (s.name.as_str(), i, *o))
+        .filter(|(name, _, _)| !name.is_empty())
+        .collect();
+    order.sort_by(|a, b| a.0.cmp(b.0));
+    let dupes: Vec<(usize, String)> = order
+        .windows(2)
+        .filter_map(|pair| match pair {
+            [(first, _, _), (name, i, offset)] if first == name => Some((
+                *offset,
+                format!("services[{i}].name: service `{name}` is defined twice"),
+            )),
+            _ => None,
+        })
+        .collect();
     // First among the problems at the same table, as when it was found in the loop (the
     // problems are sorted by offset, stably).
     p.0.splice(0..0, dupes);
