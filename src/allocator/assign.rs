@@ -3,19 +3,24 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::addr::{to_num, Fam, IntervalSet};
 use super::pool::Pool;
 use super::vecmap::VecMap;
 use super::{sharing_conflict, AllocError, Allocation, NodeAddress, Restored, Sharing};
 
+/// A service key or pool name, stored once and shared by every map that names it.
+type Name = Arc<str>;
+
 /// Who holds one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Owner {
-    /// The pool it belongs to; None = orphaned.
-    pool: Option<String>,
-    /// Service key → its sharing terms.
-    users: VecMap<String, Option<Sharing>>,
+    /// The pool it belongs to (the pools map's own key); None = orphaned.
+    pool: Option<Name>,
+    /// Service key (the services map's own key) → its sharing terms (boxed: almost always
+    /// None, and an inline `Sharing` would triple the entry).
+    users: VecMap<Name, Option<Box<Sharing>>>,
 }
 
 /// One service's holdings.
@@ -26,14 +31,17 @@ struct Held {
 }
 
 /// The allocator. See the module docs for the rules.
+///
+/// The per-address and per-service maps are persistent (`imbl`): cloning the allocator, as a
+/// reload does to prepare its changes on a copy, is O(1), and a change copies only its path.
 #[derive(Debug, Clone, Default)]
 pub struct Allocator {
-    pools: BTreeMap<String, Pool>,
+    pools: BTreeMap<Name, Pool>,
     nodes: Vec<NodeAddress>,
     used_v4: IntervalSet,
     used_v6: IntervalSet,
-    owners: BTreeMap<IpAddr, Owner>,
-    services: BTreeMap<String, Held>,
+    owners: imbl::OrdMap<IpAddr, Owner>,
+    services: imbl::OrdMap<Name, Held>,
 }
 
 impl Allocator {
@@ -74,12 +82,12 @@ impl Allocator {
                 node: n.node.clone(),
             });
         }
-        if self.pools.get(&pool.name) == Some(&pool) {
+        if self.pools.get(pool.name.as_str()) == Some(&pool) {
             return Ok(()); // unchanged (a reload): nothing to re-attribute
         }
-        let name = pool.name.clone();
-        self.pools.insert(name.clone(), pool);
-        self.rehome(|owner_pool| owner_pool.is_none() || owner_pool == Some(name.as_str()));
+        let name: Name = Arc::from(pool.name.as_str());
+        self.pools.insert(name.clone(), pool); // a pool replaced keeps its (shared) key
+        self.rehome(|owner_pool| owner_pool.is_none() || owner_pool == Some(&*name));
         Ok(())
     }
 
@@ -94,7 +102,10 @@ impl Allocator {
             .collect();
         for a in addrs {
             let current = self.owners.get(&a).and_then(|o| o.pool.clone());
-            let keep = current.filter(|p| self.pools.get(p).is_some_and(|p| p.contains(a)));
+            let keep = current
+                .and_then(|p| self.pools.get_key_value(&*p))
+                .filter(|(_, p)| p.contains(a))
+                .map(|(k, _)| k.clone());
             let home = keep.or_else(|| self.pool_containing(a));
             if let Some(o) = self.owners.get_mut(&a) {
                 o.pool = home;
@@ -108,11 +119,11 @@ impl Allocator {
         self.rehome(|p| p.is_none() || p == Some(name));
     }
 
-    fn pool_containing(&self, a: IpAddr) -> Option<String> {
+    fn pool_containing(&self, a: IpAddr) -> Option<Name> {
         self.pools
-            .values()
-            .find(|p| p.contains(a))
-            .map(|p| p.name.clone())
+            .iter()
+            .find(|(_, p)| p.contains(a))
+            .map(|(k, _)| k.clone())
     }
 
     /// The pools.
@@ -131,8 +142,8 @@ impl Allocator {
         pool: Option<&str>,
     ) -> Result<(), AllocError> {
         if let Some(owner) = self.owners.get(&addr) {
-            for (other, terms) in owner.users.iter().filter(|(k, _)| *k != key) {
-                if let Some(reason) = sharing_conflict(sharing, terms.as_ref()) {
+            for (other, terms) in owner.users.iter().filter(|(k, _)| &***k != key) {
+                if let Some(reason) = sharing_conflict(sharing, terms.as_deref()) {
                     return Err(AllocError::Conflict {
                         service: key.to_string(),
                         address: addr,
@@ -142,16 +153,23 @@ impl Allocator {
             }
         }
         let pool = pool
-            .filter(|p| self.pools.get(*p).is_some_and(|p| p.contains(addr)))
-            .map(str::to_string)
+            .and_then(|p| self.pools.get_key_value(p))
+            .filter(|(_, p)| p.contains(addr))
+            .map(|(k, _)| k.clone())
             .or_else(|| self.pool_containing(addr));
+        let name: Name = match self.services.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(key),
+        };
         let owner = self.owners.entry(addr).or_insert(Owner {
             pool,
             users: VecMap::default(),
         });
-        owner.users.insert(key.to_string(), sharing.cloned());
+        owner
+            .users
+            .insert(name.clone(), sharing.cloned().map(Box::new));
         self.used_mut(Fam::of(addr)).insert(to_num(addr));
-        let held = self.services.entry(key.to_string()).or_insert(Held {
+        let held = self.services.entry(name).or_insert(Held {
             created,
             addresses: VecMap::default(),
         });
@@ -193,7 +211,10 @@ impl Allocator {
             .map(|h| {
                 h.addresses
                     .keys()
-                    .map(|a| (*a, self.owners.get(a).and_then(|o| o.pool.clone())))
+                    .map(|a| {
+                        let pool = self.owners.get(a).and_then(|o| o.pool.as_deref());
+                        (*a, pool.map(str::to_string))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -207,7 +228,7 @@ impl Allocator {
     pub fn orphaned(&self) -> Vec<(String, IpAddr)> {
         let mut out = Vec::new();
         for (addr, owner) in self.owners.iter().filter(|(_, o)| o.pool.is_none()) {
-            out.extend(owner.users.keys().map(|k| (k.clone(), *addr)));
+            out.extend(owner.users.keys().map(|k| (k.to_string(), *addr)));
         }
         out
     }
@@ -216,7 +237,7 @@ impl Allocator {
     pub fn assignments(&self) -> BTreeMap<String, BTreeMap<IpAddr, Option<String>>> {
         self.services
             .keys()
-            .map(|k| (k.clone(), self.assignment(k).addresses))
+            .map(|k| (k.to_string(), self.assignment(k).addresses))
             .collect()
     }
 

@@ -143,6 +143,20 @@ impl Announcer {
         self.service_changes(changed)
     }
 
+    /// Removes several services in one step: one change for the sinks, and the table copied
+    /// at most once (a session holding the current table makes every separate removal copy
+    /// the path to its prefix).
+    pub fn remove_services<'k>(&mut self, keys: impl IntoIterator<Item = &'k str>) -> Changes {
+        let mut changed = Vec::new();
+        let table = Arc::make_mut(&mut self.table); // O(1) when shared: a persistent map
+        for key in keys {
+            if let Some(old) = self.desired.services.remove(key) {
+                addresses(&old).for_each(|a| changed.extend(table.remove(a)));
+            }
+        }
+        self.service_changes(changed)
+    }
+
     fn service_changes(&mut self, changed: Vec<IpNet>) -> Changes {
         let routes = self.prefixes(changed);
         let l2 = self.sync_l2();

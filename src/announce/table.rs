@@ -59,6 +59,9 @@ struct Rule {
     len_v4: u8,
     len_v6: u8,
     target: Target,
+    /// The entry of a prefix only this rule gives, once: every such prefix shares it (until
+    /// a second address or rule makes it its own copy), instead of one allocation per prefix.
+    alone: Entry,
 }
 
 impl Rule {
@@ -111,22 +114,28 @@ impl RouteTable {
         let mut rules: Vec<Rule> = advertisements
             .iter()
             .filter(|a| a.mode == Mode::Bgp)
-            .map(|a| Rule {
-                ad: a.clone(),
-                len_v4: a.aggregation_length.unwrap_or(32),
-                len_v6: a.aggregation_length_v6.unwrap_or(128),
-                target: target_of(a),
+            .map(|a| {
+                let target = target_of(a);
+                Rule {
+                    ad: a.clone(),
+                    len_v4: a.aggregation_length.unwrap_or(32),
+                    len_v6: a.aggregation_length_v6.unwrap_or(128),
+                    alone: Arc::new(vec![(target.clone(), 1)]),
+                    target,
+                }
             })
             .collect();
         if rules.is_empty() {
+            let target = Target {
+                peers: Arc::new(BTreeSet::new()),
+                attrs: Arc::new(RouteAttrs::default()),
+            };
             rules.push(Rule {
                 ad: AdvertisementSpec::default(),
                 len_v4: 32,
                 len_v6: 128,
-                target: Target {
-                    peers: Arc::new(BTreeSet::new()),
-                    attrs: Arc::new(RouteAttrs::default()),
-                },
+                alone: Arc::new(vec![(target.clone(), 1)]),
+                target,
             });
         }
         RouteTable {
@@ -153,7 +162,11 @@ impl RouteTable {
         let mut changed = Vec::new();
         for rule in rules.iter().filter(|r| r.selects(a.pool)) {
             let prefix = rule.prefix(a.address);
-            let entry = self.entries.entry(prefix).or_default();
+            let Some(entry) = self.entries.get_mut(&prefix) else {
+                self.entries.insert(prefix, rule.alone.clone());
+                changed.push(prefix);
+                continue;
+            };
             let targets = Arc::make_mut(entry);
             match targets.iter_mut().find(|(t, _)| *t == rule.target) {
                 Some((_, n)) => *n += 1,
@@ -176,6 +189,11 @@ impl RouteTable {
             let Some(entry) = self.entries.get_mut(&prefix) else {
                 continue;
             };
+            if **entry == *rule.alone {
+                self.entries.remove(&prefix);
+                changed.push(prefix);
+                continue;
+            }
             let targets = Arc::make_mut(entry);
             let Some(i) = targets.iter().position(|(t, _)| *t == rule.target) else {
                 continue;

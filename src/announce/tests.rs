@@ -101,6 +101,29 @@ fn upsert_and_remove_of_one_service_touch_only_its_addresses() {
 }
 
 #[test]
+fn removing_several_services_at_once_is_one_change_with_every_prefix_they_had() {
+    let mut a = Announcer::new();
+    a.apply(desired(&[], vec![]));
+    for (name, addr) in [
+        ("a", "198.51.100.1"),
+        ("b", "198.51.100.2"),
+        ("c", "198.51.100.3"),
+    ] {
+        a.upsert_service(name, vec![at(addr, None)]);
+    }
+    let held = a.table().clone(); // as a session holds it
+    let c = a.remove_services(["c", "a", "nope"]);
+    assert_eq!(prefixes(&c), ["198.51.100.1/32", "198.51.100.3/32"]);
+    assert_eq!(
+        held.len(),
+        3,
+        "the sessions' table is not changed under them"
+    );
+    assert_eq!(a.desired().services.keys().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(a.remove_services(["a"]).routes, RouteChange::None);
+}
+
+#[test]
 fn an_advertisement_change_rebuilds_the_table_for_every_peer() {
     let mut a = Announcer::new();
     let svc = [("web", vec![at("198.51.100.1", Some("p"))])];

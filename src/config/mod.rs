@@ -9,6 +9,7 @@ use crate::allocator::{Fam, FamilyPolicy};
 use crate::model::{AdvertisementSpec, LocalSpec, PeerSpec, PoolSpec};
 
 mod host;
+mod lean;
 mod objects;
 mod problems;
 mod raw;
@@ -266,14 +267,45 @@ pub fn parse_with(path: &Path, text: &str, host: &HostInfo) -> Result<Config, Co
             message,
         }
     };
-    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map_or(0, |s| s.start);
-        let message = e.message().trim().replace('\n', " ");
-        ConfigErrors(vec![locate(offset, message)])
-    })?;
     let mut problems = problems::Problems::default();
     let mut warnings = problems::Problems::default();
-    let mut config = validate::convert(raw, host, &mut problems, &mut warnings);
+    let mut config = None;
+    if let Some(split) = lean::Split::new(text) {
+        if let Some(raw) = split.rest() {
+            let mut failed = false;
+            let c = validate::convert(
+                raw,
+                split.services(&mut failed),
+                host,
+                &mut problems,
+                &mut warnings,
+            );
+            if failed {
+                problems.0.clear();
+                warnings.0.clear();
+            } else {
+                config = Some(c);
+            }
+        }
+    }
+    let mut config = match config {
+        Some(c) => c,
+        None => {
+            let mut raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+                let offset = e.span().map_or(0, |s| s.start);
+                let message = e.message().trim().replace('\n', " ");
+                ConfigErrors(vec![locate(offset, message)])
+            })?;
+            let services = std::mem::take(&mut raw.services);
+            validate::convert(
+                raw,
+                services.into_iter(),
+                host,
+                &mut problems,
+                &mut warnings,
+            )
+        }
+    };
     if !problems.0.is_empty() {
         problems.0.sort_by_key(|(offset, _)| *offset);
         return Err(ConfigErrors(

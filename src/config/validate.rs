@@ -15,7 +15,16 @@ use crate::model::{LocalSpec, PoolSpec};
 
 /// Converts and validates; problems are collected in `p`, warnings (a valid file that cannot
 /// do everything it says) in `w`.
-pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems, w: &mut Problems) -> Config {
+///
+/// `services` are the `[[services]]` tables (from `raw`, or parsed one at a time by the lean
+/// reader), converted as they come so that no raw table outlives its own conversion.
+pub fn convert(
+    raw: RawConfig,
+    services_raw: impl Iterator<Item = S<RawService>>,
+    host: &HostInfo,
+    p: &mut Problems,
+    w: &mut Problems,
+) -> Config {
     // An L2-only standalone node has no BGP session and needs no AS number.
     let needs_asn =
         raw.kubernetes.is_some() || raw.bgp.as_ref().is_some_and(|b| !b.peers.is_empty());
@@ -55,7 +64,7 @@ pub fn convert(raw: RawConfig, host: &HostInfo, p: &mut Problems, w: &mut Proble
     };
     let pools = objects::pools(&raw.pools, &node.name, &local, p);
     let advertisements = objects::advertisements(&raw.advertisements, &pools, &bgp.peers, p);
-    let services = services(&raw.services, &node, &pools, p, w);
+    let services = services(services_raw, &node, &pools, p, w);
     let http = HttpConfig {
         listen: listen(
             raw.http.as_ref().and_then(|h| h.listen.as_ref()),
@@ -271,16 +280,21 @@ fn listen(
 }
 
 fn services(
-    raw: &[S<RawService>],
+    raw: impl Iterator<Item = S<RawService>>,
     node: &NodeConfig,
     pools: &[PoolSpec],
     p: &mut Problems,
     w: &mut Problems,
 ) -> Vec<ServiceConfig> {
-    let mut out: Vec<ServiceConfig> = Vec::new();
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // Sized once (the lean reader knows how many tables there are): a growing vector holds
+    // its old and new buffer at once, which at 1M services is the peak.
+    let expected = raw.size_hint().1.unwrap_or(0);
+    let mut out: Vec<ServiceConfig> = Vec::with_capacity(expected);
+    // Where each service's table starts, for "defined twice" (checked at the end: no second
+    // copy of every name).
+    let mut at: Vec<usize> = Vec::with_capacity(expected);
     let pool_names: BTreeSet<&str> = pools.iter().map(|x| x.name.as_str()).collect();
-    for (i, rs) in raw.iter().enumerate() {
+    for (i, rs) in raw.enumerate() {
         let r = rs.get_ref();
         let name = r
             .name
@@ -288,12 +302,7 @@ fn services(
             .map(|n| n.get_ref().clone())
             .unwrap_or_default();
         if name.is_empty() {
-            p.at(rs, format!("services[{i}].name is required"));
-        } else if !seen.insert(name.clone()) {
-            p.at(
-                rs,
-                format!("services[{i}].name: service `{name}` is defined twice"),
-            );
+            p.at(&rs, format!("services[{i}].name is required"));
         }
         let mut addresses = Vec::new();
         for a in r.addresses.iter().flatten() {
@@ -307,7 +316,7 @@ fn services(
             addresses.push(addr);
         }
         if r.addresses.as_ref().is_none_or(|a| a.is_empty()) && pools.is_empty() {
-            p.at(rs, format!("services[{i}]: service `{name}` has no addresses and there is no [[pools]] entry to allocate them from"));
+            p.at(&rs, format!("services[{i}]: service `{name}` has no addresses and there is no [[pools]] entry to allocate them from"));
         }
         if let Some(pool) = r
             .pool
@@ -339,14 +348,42 @@ fn services(
         };
         if let Some(why) = service.never_served(pools) {
             w.at(
-                rs,
+                &rs,
                 format!(
                     "services[{i}]: service `{}` can never get an address: {why}",
                     service.name
                 ),
             );
         }
+        at.push(rs.span().start);
         out.push(service);
     }
+    twice(&out, &at, p);
     out
+}
+
+/// `services[i].name: ... defined twice` for every service after the first of its name.
+fn twice(services: &[ServiceConfig], at: &[usize], p: &mut Problems) {
+    // (name, index, offset), sorted by name; the sort is stable, so file order is kept.
+    let mut order: Vec<(&str, usize, usize)> = services
+        .iter()
+        .zip(at)
+        .enumerate()
+        .map(|(i, (s, o))| (s.name.as_str(), i, *o))
+        .filter(|(name, _, _)| !name.is_empty())
+        .collect();
+    order.sort_by(|a, b| a.0.cmp(b.0));
+    let dupes: Vec<(usize, String)> = order
+        .windows(2)
+        .filter_map(|pair| match pair {
+            [(first, _, _), (name, i, offset)] if first == name => Some((
+                *offset,
+                format!("services[{i}].name: service `{name}` is defined twice"),
+            )),
+            _ => None,
+        })
+        .collect();
+    // First among the problems at the same table, as when it was found in the loop (the
+    // problems are sorted by offset, stably).
+    p.0.splice(0..0, dupes);
 }

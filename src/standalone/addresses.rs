@@ -31,13 +31,14 @@ pub struct ResolvedService {
     pub problem: Option<String>,
 }
 
-/// The allocator state of a standalone node (cloned to prepare a reload).
+/// The allocator state of a standalone node (cloned to prepare a reload: O(1), the per-service
+/// maps here and in the allocator are persistent).
 #[derive(Debug, Clone)]
 pub struct Addresses {
     driver: Driver,
     pools: Vec<PoolSpec>,
-    seqs: BTreeMap<String, u64>,
-    sharing_keys: BTreeMap<String, String>,
+    seqs: imbl::OrdMap<String, u64>,
+    sharing_keys: imbl::OrdMap<String, String>,
     next_seq: u64,
     state_path: Option<PathBuf>,
     /// Allocation failures since start, by reason label.
@@ -55,7 +56,7 @@ impl Addresses {
         };
         let configured: std::collections::HashSet<&str> =
             config.services.iter().map(|s| s.name.as_str()).collect();
-        let mut seqs = BTreeMap::new();
+        let mut seqs = imbl::OrdMap::new();
         let existing: Vec<Restored> = saved
             .iter()
             .flat_map(|s| s.services.iter())
@@ -87,7 +88,7 @@ impl Addresses {
             driver,
             pools: config.pools.clone(),
             seqs,
-            sharing_keys: BTreeMap::new(),
+            sharing_keys: imbl::OrdMap::new(),
             next_seq: saved.as_ref().map_or(1, |s| s.next_seq),
             state_path,
             failures: BTreeMap::new(),

@@ -151,14 +151,13 @@ impl Pipeline {
         if config.advertisements == self.config.advertisements {
             let keep: std::collections::HashSet<&str> =
                 config.services.iter().map(|s| s.name.as_str()).collect();
-            for gone in self
+            let gone = self
                 .resolved
                 .iter()
-                .filter(|r| !keep.contains(r.name.as_str()))
-            {
-                let changes = self.announcer.remove_service(&gone.name);
-                self.speaker.apply_routes(changes.routes);
-            }
+                .map(|r| r.name.as_str())
+                .filter(|name| !keep.contains(name));
+            let changes = self.announcer.remove_services(gone);
+            self.speaker.apply_routes(changes.routes);
         }
         let changes = self.announcer.apply(desired(&config, &resolved));
         self.speaker.apply(&config.local(), changes).await;

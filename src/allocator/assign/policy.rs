@@ -13,7 +13,7 @@ impl Allocator {
     /// the service asks for specific other addresses); missing families are filled in.
     pub fn allocate(&mut self, req: &Request) -> Result<Allocation, AllocError> {
         if let Some(pool) = &req.pool {
-            if !self.pools.contains_key(pool) {
+            if !self.pools.contains_key(pool.as_str()) {
                 return Err(AllocError::UnknownPool {
                     service: req.key.clone(),
                     pool: pool.clone(),
@@ -50,10 +50,10 @@ impl Allocator {
                     }
                     if self
                         .services
-                        .get(&req.key)
+                        .get(req.key.as_str())
                         .is_some_and(|h| h.addresses.is_empty())
                     {
-                        self.services.remove(&req.key);
+                        self.services.remove(req.key.as_str());
                     }
                     if req.policy == FamilyPolicy::RequireDualStack {
                         return Err(AllocError::DualStackUnavailable {
@@ -204,10 +204,10 @@ impl Allocator {
         self.owners.iter().find_map(|(a, o)| {
             let fits = Fam::of(*a) == f
                 && pools.iter().any(|p| p.contains(*a))
-                && !o.users.contains_key(&req.key)
+                && !o.users.contains_key(req.key.as_str())
                 && o.users.values().all(|t| {
                     t.as_ref().is_some_and(|t| t.key == sharing.key)
-                        && super::super::sharing_conflict(Some(sharing), t.as_ref()).is_none()
+                        && super::super::sharing_conflict(Some(sharing), t.as_deref()).is_none()
                 });
             fits.then_some(*a)
         })
