@@ -126,9 +126,11 @@ fn session(mut sock: TcpStream, arrivals: &mpsc::Sender<Arrival>) -> std::io::Re
             }
             next += len;
         }
+        // Everything before `next` is read; a message whose body is still on its way keeps
+        // its remaining length as the offset of the next header.
         if next >= buf.len() {
+            next -= buf.len();
             buf.clear();
-            next = 0;
         }
     }
 }
