@@ -62,14 +62,20 @@ impl SpeakerTask {
         let mut l2_failed = false;
         let mut seeds: Vec<std::net::SocketAddr> = Vec::new();
         let (_no_l2, mut l2_changes) = watch::channel(0u64);
+        // What the last plan and publish cost (CPU, no API calls): the pause before the next
+        // recomputation is at least that (at most 500 ms), so a burst (10k status writes
+        // coming back) costs the speaker about half the CPU at most, not all of it.
+        let mut cost = Duration::ZERO;
         loop {
             // The cluster changed: recompute (the status cells /status reads are live). Every
             // second regardless: report what the sessions do, since session states and
             // Adj-RIB-Outs change without a cluster change.
             if std::mem::take(&mut dirty) {
+                let started = tokio::time::Instant::now();
                 // One copy of the pools per cluster change, for the plan and for /status.
                 let pools = all(&self.cluster.pools);
                 let (desired, plan, new) = self.plan(&local, &pools, &mut logged);
+                cost = started.elapsed();
                 self.tell(&new).await;
                 if let Some(l) = self
                     .listener
@@ -81,9 +87,13 @@ impl SpeakerTask {
                         tracing::error!(error = %e, "cannot configure the BGP listener for the peers");
                     }
                 }
+                let applying = tokio::time::Instant::now();
                 let step = announcer.apply(desired);
+                cost += applying.elapsed();
                 speaker.apply(&local, step).await;
+                let publishing = tokio::time::Instant::now();
                 self.publish(&announcer, &speaker, &pools, plan);
+                cost += publishing.elapsed();
                 // The L2 sink (and its UDP port) only once the cluster has an L2Advertisement:
                 // a BGP-only cluster binds nothing for it.
                 let wants_l2 = !self.cluster.l2_advertisements.state().is_empty();
@@ -117,7 +127,7 @@ impl SpeakerTask {
             tokio::select! {
                 _ = changes.changed() => {
                     // Let a burst of watch events (a relist) land before acting on it.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(cost.clamp(Duration::from_millis(20), Duration::from_millis(500))).await;
                     changes.borrow_and_update();
                     dirty = true;
                 }
