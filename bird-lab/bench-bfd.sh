@@ -193,12 +193,6 @@ cpu() {
   printf '| BIRD %s (the other end) | %s | %s | – |\n' "$(bird --version 2>&1 | awk '{ print $NF }')" "$(awk -v d=$((b1 - b0)) -v t="$tck" 'BEGIN { printf "%.2f", d / t / 60 * 100 }')" "$up"
 }
 
-machine() {
-  local cpu
-  cpu=$(awk -F: '/model name/ { print $2; exit }' /proc/cpuinfo | sed 's/^ *//')
-  echo "$(nproc) vCPU ${cpu:-unknown CPU}, kernel $(uname -r); BIRD $(bird --version 2>&1 | awk '{ print $NF }'), ferrolb $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-}
-
 section_prefix=bench-bfd.sh
 # shellcheck source=bird-lab/lib.sh
 . bird-lab/lib.sh
@@ -207,7 +201,7 @@ if [ "$mode" != cpu ]; then
   echo "==> failover, $RUNS runs per configuration" >&2
   {
     echo
-    echo "\`bird-lab/bench-bfd.sh\`, $(date -u +%Y-%m-%d), $(machine). Routes gone at BIRD after ferrolb's side is lost (every packet on its link dropped), $RUNS runs each:"
+    echo "\`bird-lab/bench-bfd.sh\`, $(date -u +%Y-%m-%d), $(machine "BIRD $(bird --version 2>&1 | awk '{ print $NF }')"). Routes gone at BIRD after ferrolb's side is lost (every packet on its link dropped), $RUNS runs each:"
     echo
     echo "| detection | median ms | worst ms | best ms |"
     echo "|---|---:|---:|---:|"
@@ -223,7 +217,7 @@ if [ "$mode" != failover ]; then
   echo "==> CPU of 50 BFD sessions at 100 ms x 3 (60 s)" >&2
   {
     echo
-    echo "\`bird-lab/bench-bfd.sh --cpu\`, $(date -u +%Y-%m-%d), $(machine). 50 BFD sessions at 100 ms x 3 (each side sends 10 packets/s per session), 60 s once all are Up:"
+    echo "\`bird-lab/bench-bfd.sh --cpu\`, $(date -u +%Y-%m-%d), $(machine "BIRD $(bird --version 2>&1 | awk '{ print $NF }')"). 50 BFD sessions at 100 ms x 3 (each side sends 10 packets/s per session), 60 s once all are Up:"
     echo
     echo "| process | CPU % of one core | sessions Up at the end | peak RSS MB |"
     echo "|---|---:|---:|---:|"

@@ -23,12 +23,6 @@ work=$(mktemp -d /tmp/ferrolb-bench-kubernetes.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-machine() {
-  local cpu
-  cpu=$(awk -F: '/model name/ { print $2; exit }' /proc/cpuinfo | sed 's/^ *//')
-  echo "$(nproc) vCPU ${cpu:-unknown CPU}, kernel $(uname -r); ferrolb $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-}
-
 section_prefix=bench-kubernetes.sh
 # shellcheck source=bird-lab/lib.sh
 . bird-lab/lib.sh

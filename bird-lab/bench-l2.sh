@@ -52,12 +52,6 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-machine() {
-  local cpu
-  cpu=$(awk -F: '/model name/ { print $2; exit }' /proc/cpuinfo | sed 's/^ *//')
-  echo "$(nproc) vCPU ${cpu:-unknown CPU}, kernel $(uname -r); ferrolb $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-}
-
 section_prefix=bench-l2.sh
 # shellcheck source=bird-lab/lib.sh
 . bird-lab/lib.sh

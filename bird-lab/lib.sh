@@ -16,6 +16,14 @@ write_section() {
   fi
 }
 
+# machine [WHAT]: the machine line of a table header, `2 vCPU <cpu>, kernel <release>; [WHAT, ]ferrolb
+# <commit>`.
+machine() {
+  local cpu
+  cpu=$(awk -F: '/model name/ { print $2; exit }' /proc/cpuinfo | sed 's/^ *//')
+  echo "$(nproc) vCPU ${cpu:-unknown CPU}, kernel $(uname -r); ${1:+$1, }ferrolb $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+}
+
 # The checks the one-lab scripts (flap-storm.sh, bench-limits.sh) share: root, BIRD installed,
 # their namespaces free, and the ferrolb binary of $PROFILE (built first when it is release).
 # Needs $root, $PROFILE and die(); sets $ferrolb.

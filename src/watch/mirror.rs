@@ -215,15 +215,7 @@ impl Cluster {
 /// every change bumps `changed`.
 fn reflect<K>(api: Api<K>, what: &'static str, changed: &watch::Sender<u64>) -> Store<K>
 where
-    K: kube::Resource
-        + Lean
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    K: Lean,
 {
     reflect_noting(api, what, changed, |_: &watcher::Event<K>| {})
 }
@@ -236,15 +228,7 @@ fn reflect_noting<K>(
     note: impl Fn(&watcher::Event<K>) + Send + 'static,
 ) -> Store<K>
 where
-    K: kube::Resource
-        + Lean
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    K: Lean,
 {
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(

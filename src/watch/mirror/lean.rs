@@ -69,8 +69,17 @@ pub fn metadata(meta: &mut ObjectMeta) {
     meta.self_link = None;
 }
 
-/// Cuts a mirrored object down to what decisions read.
-pub trait Lean {
+/// A kind the mirror reflects (a Kubernetes object with a static type), and how it is cut down
+/// to what decisions read.
+pub trait Lean:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
     fn lean(&mut self);
 }
 
