@@ -43,16 +43,7 @@ die() { echo "bench-limits.sh: $*" >&2; exit 1; }
 . bird-lab/lib.sh
 prepare_lab flim-r flim-n
 
-ip netns add flim-r
-ip netns add flim-n
-ip link add vlim-r netns flim-r type veth peer name vlim-n netns flim-n
-ip -n flim-r addr add 192.0.2.1/24 dev vlim-r
-ip -n flim-r addr add 2001:db8::1/64 dev vlim-r nodad
-ip -n flim-n addr add 192.0.2.2/24 dev vlim-n
-ip -n flim-n addr add 2001:db8::2/64 dev vlim-n nodad
-for ns in flim-r flim-n; do ip -n "$ns" link set lo up; done
-ip -n flim-r link set vlim-r up
-ip -n flim-n link set vlim-n up
+lab_link flim-r flim-n vlim-r vlim-n ipv6
 
 # $1 = routes to export, $2 = ipv4 | ipv6
 bird_conf() {

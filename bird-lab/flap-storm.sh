@@ -41,14 +41,7 @@ die() { echo "flap-storm.sh: $*" >&2; exit 1; }
 . bird-lab/lib.sh
 prepare_lab fflap-r fflap-n
 
-ip netns add fflap-r
-ip netns add fflap-n
-ip link add vflap-r netns fflap-r type veth peer name vflap-n netns fflap-n
-ip -n fflap-r addr add 192.0.2.1/24 dev vflap-r
-ip -n fflap-n addr add 192.0.2.2/24 dev vflap-n
-for ns in fflap-r fflap-n; do ip -n "$ns" link set lo up; done
-ip -n fflap-r link set vflap-r up
-ip -n fflap-n link set vflap-n up
+lab_link fflap-r fflap-n vflap-r vflap-n
 
 cat >"$work/bird.conf" <<BIRD
 router id 192.0.2.1;

@@ -40,3 +40,21 @@ prepare_lab() {
   ferrolb=$root/target/$PROFILE/ferrolb
   [ -x "$ferrolb" ] || die "no $ferrolb (cargo build${PROFILE/release/ --release})"
 }
+
+# lab_link R N VR VN [ipv6]: namespaces R (the router side, 192.0.2.1) and N (ferrolb's side,
+# 192.0.2.2) joined by the veth pair VR/VN, up; with ipv6 also 2001:db8::1 and ::2.
+lab_link() {
+  ip netns add "$1"
+  ip netns add "$2"
+  ip link add "$3" netns "$1" type veth peer name "$4" netns "$2"
+  ip -n "$1" addr add 192.0.2.1/24 dev "$3"
+  ip -n "$2" addr add 192.0.2.2/24 dev "$4"
+  if [ "${5:-}" = ipv6 ]; then
+    ip -n "$1" addr add 2001:db8::1/64 dev "$3" nodad
+    ip -n "$2" addr add 2001:db8::2/64 dev "$4" nodad
+  fi
+  ip -n "$1" link set lo up
+  ip -n "$2" link set lo up
+  ip -n "$1" link set "$3" up
+  ip -n "$2" link set "$4" up
+}
