@@ -191,7 +191,7 @@ fn main() {
                 ip_families: IpFamilies::SingleStack,
                 allow_shared_ip: None,
             });
-            assert_eq!(r.addresses.len(), 1, "the new service got no address");
+            assert_eq!(r.assigned.len(), 1, "the new service got no address");
         } else {
             assert!(pipeline.remove_service(&name).0);
         }

@@ -143,16 +143,39 @@ impl Announcer {
         self.service_changes(changed)
     }
 
-    /// Removes several services in one step: one change for the sinks, and the table copied
-    /// at most once (a session holding the current table makes every separate removal copy
-    /// the path to its prefix).
-    pub fn remove_services<'k>(&mut self, keys: impl IntoIterator<Item = &'k str>) -> Changes {
+    /// Keeps the services `keep` says yes to and removes the others in one step: one change
+    /// for the sinks. When most services go (a reload that withdraws everything), the table is
+    /// built again from those that stay and the sessions compare the whole table (O(what
+    /// stays)); otherwise the removed addresses leave the table one by one and the sessions
+    /// compare only their prefixes (the table copied at most once).
+    pub fn retain_services(&mut self, keep: impl Fn(&str) -> bool) -> Changes {
+        let all = std::mem::take(&mut self.desired.services);
+        let total = all.len();
+        let mut kept = BTreeMap::new();
+        let mut gone = Vec::new();
+        for (k, v) in all {
+            if keep(&k) {
+                kept.insert(k, v);
+            } else {
+                gone.push(v);
+            }
+        }
+        self.desired.services = kept;
+        if gone.is_empty() {
+            return self.service_changes(Vec::new());
+        }
+        if gone.len() * 2 > total {
+            self.table = Arc::new(build(&self.desired));
+            return Changes {
+                peers: None,
+                routes: RouteChange::Table(self.table.clone()),
+                l2: self.sync_l2(),
+            };
+        }
         let mut changed = Vec::new();
         let table = Arc::make_mut(&mut self.table); // O(1) when shared: a persistent map
-        for key in keys {
-            if let Some(old) = self.desired.services.remove(key) {
-                addresses(&old).for_each(|a| changed.extend(table.remove(a)));
-            }
+        for old in &gone {
+            addresses(old).for_each(|a| changed.extend(table.remove(a)));
         }
         self.service_changes(changed)
     }

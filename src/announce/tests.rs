@@ -111,16 +111,35 @@ fn removing_several_services_at_once_is_one_change_with_every_prefix_they_had() 
     ] {
         a.upsert_service(name, vec![at(addr, None)]);
     }
+    a.upsert_service("d", vec![at("198.51.100.4", None)]);
     let held = a.table().clone(); // as a session holds it
-    let c = a.remove_services(["c", "a", "nope"]);
+    let c = a.retain_services(|k| k == "b" || k == "d");
     assert_eq!(prefixes(&c), ["198.51.100.1/32", "198.51.100.3/32"]);
     assert_eq!(
         held.len(),
-        3,
+        4,
         "the sessions' table is not changed under them"
     );
-    assert_eq!(a.desired().services.keys().collect::<Vec<_>>(), ["b"]);
-    assert_eq!(a.remove_services(["a"]).routes, RouteChange::None);
+    assert_eq!(a.desired().services.keys().collect::<Vec<_>>(), ["b", "d"]);
+    assert_eq!(a.retain_services(|_| true).routes, RouteChange::None);
+}
+
+#[test]
+fn removing_most_services_builds_the_table_again_from_those_that_stay() {
+    let mut a = Announcer::new();
+    a.apply(desired(&[], vec![]));
+    for i in 1..=5 {
+        a.upsert_service(&format!("s{i}"), vec![at(&format!("198.51.100.{i}"), None)]);
+    }
+    let held = a.table().clone();
+    let c = a.retain_services(|k| k == "s2");
+    let RouteChange::Table(t) = &c.routes else {
+        panic!("most went: the whole table, got {:?}", c.routes);
+    };
+    let left: Vec<String> = t.prefixes().map(|p| p.to_string()).collect();
+    assert_eq!(left, ["198.51.100.2/32"]);
+    assert_eq!(held.len(), 5, "the sessions' table is not changed under them");
+    assert_eq!(a.retain_services(|_| false).routes, RouteChange::Table(Arc::new(RouteTable::new(&[]))));
 }
 
 #[test]

@@ -19,16 +19,28 @@ use crate::model::PoolSpec;
 use crate::state::{self, ServiceState, State, StateError};
 use crate::status::AllocatorStats;
 
-/// One service's addresses after allocation.
+/// One service's addresses after allocation (what [`Addresses::apply`] and
+/// [`Addresses::upsert`] return; the pipeline moves the addresses into the announcer and keeps
+/// only the problems, so a service's addresses are held once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedService {
     pub name: String,
-    pub addresses: Vec<IpAddr>,
-    pub pool: Option<String>,
     /// Each address with the pool it came from (None: a static address outside every pool).
     pub assigned: Vec<Assigned>,
     /// Why the service has fewer addresses than it wants, if it does.
     pub problem: Option<String>,
+}
+
+impl ResolvedService {
+    /// The addresses, in order.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.assigned.iter().map(|a| a.address).collect()
+    }
+
+    /// The pool of the first pooled address.
+    pub fn pool(&self) -> Option<&str> {
+        self.assigned.iter().find_map(|a| a.pool.as_deref())
+    }
 }
 
 /// The allocator state of a standalone node (cloned to prepare a reload: O(1), the per-service
@@ -193,10 +205,9 @@ impl Addresses {
         if let Some(p) = &problem {
             tracing::warn!(service = %s.name, "{p}");
         }
+        assigned.shrink_to_fit(); // held for as long as the service is: no spare capacity
         ResolvedService {
             name: s.name.clone(),
-            addresses: assigned.iter().map(|a| a.address).collect(),
-            pool: assigned.iter().find_map(|a| a.pool.clone()),
             assigned,
             problem,
         }
@@ -281,13 +292,13 @@ mod tests {
         );
         let (_, resolved) = Addresses::start(&c).expect("start");
         assert_eq!(
-            resolved[0].addresses,
+            resolved[0].addresses(),
             ["2001:db8:100::".parse::<IpAddr>().expect("ip")]
         );
-        assert_eq!(resolved[0].pool.as_deref(), Some("v6"));
+        assert_eq!(resolved[0].pool(), Some("v6"));
         assert_eq!(resolved[0].problem, None);
         assert!(
-            resolved[1].addresses[0].is_ipv4(),
+            resolved[1].addresses()[0].is_ipv4(),
             "without a pool, IPv4 first: {resolved:?}"
         );
     }

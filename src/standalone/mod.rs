@@ -24,13 +24,16 @@ use crate::state::StateError;
 use crate::status::{ServiceEntry, StatusModel};
 
 /// A running standalone node: its config, its assignments and its sessions.
+///
+/// A service's addresses are held once, in the announcer's desired state; the pipeline keeps
+/// beside them only the problems of the services that have one.
 #[derive(Debug)]
 pub struct Pipeline {
     config: Config,
     addresses: Addresses,
-    /// One entry per `config.services` entry, same order.
-    resolved: Vec<ResolvedService>,
-    /// Service name → index in `config.services` and `resolved`.
+    /// Service name → why it has fewer addresses than it wants (only services with a problem).
+    problems: HashMap<String, String>,
+    /// Service name → index in `config.services`.
     index: HashMap<String, usize>,
     announcer: Announcer,
     speaker: Speaker,
@@ -52,16 +55,28 @@ impl Prepared {
 }
 
 /// The desired state of a standalone node: its peers and advertisements from node.toml, its
-/// services with the addresses the allocator gave them.
-pub fn desired(config: &Config, resolved: &[ResolvedService]) -> Desired {
-    Desired {
+/// services with the addresses the allocator gave them (moved in, not copied); beside it the
+/// problems of the services that have one.
+pub fn desired(
+    config: &Config,
+    resolved: Vec<ResolvedService>,
+) -> (Desired, HashMap<String, String>) {
+    let mut problems = HashMap::new();
+    let services = resolved
+        .into_iter()
+        .map(|s| {
+            if let Some(p) = s.problem {
+                problems.insert(s.name.clone(), p);
+            }
+            (s.name, s.assigned)
+        })
+        .collect();
+    let desired = Desired {
         peers: config.bgp.peers.clone(),
         advertisements: config.advertisements.clone(),
-        services: resolved
-            .iter()
-            .map(|s| (s.name.clone(), s.assigned.clone()))
-            .collect(),
-    }
+        services,
+    };
+    (desired, problems)
 }
 
 fn index_of(config: &Config) -> HashMap<String, usize> {
@@ -79,7 +94,8 @@ impl Pipeline {
     pub fn start(config: Config, directory: Directory) -> Result<Pipeline, StateError> {
         let (addresses, resolved) = Addresses::start(&config)?;
         let mut announcer = Announcer::new();
-        announcer.apply(desired(&config, &resolved));
+        let (desired, problems) = desired(&config, resolved);
+        announcer.apply(desired);
         let speaker = Speaker::start(
             config.local(),
             &config.bgp.peers,
@@ -90,7 +106,7 @@ impl Pipeline {
             index: index_of(&config),
             config,
             addresses,
-            resolved,
+            problems,
             announcer,
             speaker,
         })
@@ -102,8 +118,17 @@ impl Pipeline {
     }
 
     /// Every service with its addresses, in config order.
-    pub fn resolved(&self) -> &[ResolvedService] {
-        &self.resolved
+    pub fn resolved(&self) -> Vec<ResolvedService> {
+        let held = &self.announcer.desired().services;
+        self.config
+            .services
+            .iter()
+            .map(|s| ResolvedService {
+                name: s.name.clone(),
+                assigned: held.get(&s.name).cloned().unwrap_or_default(),
+                problem: self.problems.get(&s.name).cloned(),
+            })
+            .collect()
     }
 
     /// The L2 addresses of this node per interface (what the L2 sink may answer for).
@@ -151,19 +176,15 @@ impl Pipeline {
         if config.advertisements == self.config.advertisements {
             let keep: std::collections::HashSet<&str> =
                 config.services.iter().map(|s| s.name.as_str()).collect();
-            let gone = self
-                .resolved
-                .iter()
-                .map(|r| r.name.as_str())
-                .filter(|name| !keep.contains(name));
-            let changes = self.announcer.remove_services(gone);
+            let changes = self.announcer.retain_services(|name| keep.contains(name));
             self.speaker.apply_routes(changes.routes);
         }
-        let changes = self.announcer.apply(desired(&config, &resolved));
+        let (desired, problems) = desired(&config, resolved);
+        let changes = self.announcer.apply(desired);
         self.speaker.apply(&config.local(), changes).await;
         self.index = index_of(&config);
         self.addresses = addresses;
-        self.resolved = resolved;
+        self.problems = problems;
         self.config = config;
     }
 
@@ -175,16 +196,16 @@ impl Pipeline {
     ) -> (ResolvedService, Result<(), StateError>) {
         let (resolved, saved) = self.addresses.upsert(&service);
         match self.index.get(&service.name) {
-            Some(&i) => {
-                self.config.services[i] = service;
-                self.resolved[i] = resolved.clone();
-            }
+            Some(&i) => self.config.services[i] = service,
             None => {
                 self.index
                     .insert(service.name.clone(), self.config.services.len());
                 self.config.services.push(service);
-                self.resolved.push(resolved.clone());
             }
+        }
+        match &resolved.problem {
+            Some(p) => drop(self.problems.insert(resolved.name.clone(), p.clone())),
+            None => drop(self.problems.remove(&resolved.name)),
         }
         let changes = self
             .announcer
@@ -200,7 +221,7 @@ impl Pipeline {
         };
         let saved = self.addresses.remove(name);
         self.config.services.swap_remove(i);
-        self.resolved.swap_remove(i);
+        self.problems.remove(name);
         if let Some(moved) = self.config.services.get(i) {
             self.index.insert(moved.name.clone(), i);
         }
@@ -212,17 +233,20 @@ impl Pipeline {
     /// Publishes the services and sessions into the status model.
     pub fn publish(&self, status: &StatusModel) {
         status.set_node(&self.config.node.name);
+        let held = &self.announcer.desired().services;
         let services = self
-            .resolved
+            .config
+            .services
             .iter()
             .map(|s| {
+                let assigned = held.get(&s.name).cloned().unwrap_or_default();
                 ServiceEntry::planned(
                     s.name.clone(),
-                    s.addresses.clone(),
-                    s.pool.clone(),
-                    s.assigned.clone(),
+                    assigned.iter().map(|a| a.address).collect(),
+                    assigned.iter().find_map(|a| a.pool.clone()),
+                    assigned,
                     &self.announcer,
-                    s.problem.clone(),
+                    self.problems.get(&s.name).cloned(),
                 )
             })
             .collect();
