@@ -185,7 +185,7 @@ fn main() {
         let t0 = Instant::now();
         if i % 2 == 0 {
             let (r, _) = pipeline.upsert_service(ServiceConfig {
-                name,
+                name: name.as_str().into(),
                 addresses: Vec::new(),
                 pool: Some("bench".into()),
                 ip_families: IpFamilies::SingleStack,

@@ -105,7 +105,7 @@ fn from_toml(services: &[(&str, &[&str])]) -> ferrolb::announce::Desired {
     };
     let config = parse_with(Path::new("node.toml"), &text, &host).expect("valid node.toml");
     let (_, resolved) = Addresses::start(&config).expect("allocator");
-    desired(&config, &resolved)
+    desired(&config, resolved).0
 }
 
 /// The Kubernetes side: the same through the speaker's plan.

@@ -61,7 +61,7 @@ fn pipeline_in(ns: &str, text: String) -> (mpsc::Sender<Cmd>, mpsc::Receiver<Vec
                             allow_shared_ip: None,
                         });
                         saved.expect("no state file, nothing to save");
-                        r.addresses.iter().map(|a| a.to_string()).collect()
+                        r.addresses().iter().map(|a| a.to_string()).collect()
                     }
                     Cmd::Remove(name) => {
                         assert!(p.remove_service(name).0, "{name} was there");

@@ -41,7 +41,7 @@ impl Doing {
 
 /// Per service: the sessions that carry its addresses. Services nobody carries are left out.
 pub fn doing<'a>(
-    services: impl IntoIterator<Item = (&'a String, &'a Vec<Assigned>)>,
+    services: impl IntoIterator<Item = (&'a str, &'a [Assigned])>,
     carried: &[Carried],
 ) -> BTreeMap<String, Doing> {
     let mut out = BTreeMap::new();
@@ -57,7 +57,7 @@ pub fn doing<'a>(
         if !peers.is_empty() {
             let (peers, addresses) = (peers.into_iter().collect(), addresses.into_iter().collect());
             out.insert(
-                key.clone(),
+                key.to_string(),
                 Doing {
                     peers,
                     addresses,
@@ -110,14 +110,14 @@ mod tests {
                 prefixes: BTreeSet::from(["2001:db8::1/128".parse().expect("p")]),
             },
         ];
-        let got = doing(&services, &carried);
+        let got = doing(services.iter().map(|(k, v)| (k.as_str(), &v[..])), &carried);
         assert_eq!(got.len(), 1, "db is carried by nobody: {got:?}");
         assert_eq!(got["default/web"].peers, ["tor1", "tor2"]);
         assert_eq!(
             got["default/web"].addresses,
             [ip("198.51.100.1"), ip("2001:db8::1")]
         );
-        assert!(doing(&services, &[]).is_empty());
+        assert!(doing(services.iter().map(|(k, v)| (k.as_str(), &v[..])), &[]).is_empty());
         assert!(any_carries(&carried, &[ip("198.51.100.9")]));
         assert!(!any_carries(&carried, &[ip("203.0.113.1")]));
     }

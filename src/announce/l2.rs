@@ -16,7 +16,7 @@ pub type L2Owned = BTreeMap<String, BTreeSet<IpAddr>>;
 
 /// The L2 addresses of every service under the L2 advertisements that select them.
 pub fn owned<'a>(
-    services: impl IntoIterator<Item = &'a Vec<Assigned>>,
+    services: impl IntoIterator<Item = &'a [Assigned]>,
     advertisements: &[AdvertisementSpec],
 ) -> L2Owned {
     let ads: Vec<&AdvertisementSpec> = advertisements
@@ -74,7 +74,10 @@ mod tests {
                 assigned("198.51.100.1", "wan"),
             ],
         ];
-        let got = owned(services.iter(), &[l2, anywhere, bgp.clone()]);
+        let got = owned(
+            services.iter().map(|s| &s[..]),
+            &[l2, anywhere, bgp.clone()],
+        );
         assert_eq!(got.keys().collect::<Vec<_>>(), ["*", "eth1", "eth2"]);
         assert_eq!(
             got["eth1"],
@@ -84,6 +87,6 @@ mod tests {
             got["*"],
             BTreeSet::from(["203.0.113.5".parse().expect("ip")])
         );
-        assert!(owned(services.iter(), &[bgp]).is_empty());
+        assert!(owned(services.iter().map(|s| &s[..]), &[bgp]).is_empty());
     }
 }

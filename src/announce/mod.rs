@@ -30,12 +30,17 @@ use crate::model::{AdvertisementSpec, Mode, PeerSpec};
 use l2::L2Owned;
 use table::{RouteTable, ServiceAddress};
 
-/// One service address and the pool it came from (None: outside every pool).
+/// One service address and the pool it came from (None: outside every pool). The pool name is
+/// shared: every address of a pool points at one copy of its name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Assigned {
     pub address: IpAddr,
-    pub pool: Option<String>,
+    pub pool: Option<Arc<str>>,
 }
+
+/// A service's addresses, held once and shared (not copied) by the desired state, the plan and
+/// `/status`.
+pub type AssignedList = Arc<[Assigned]>;
 
 /// What this node should announce.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,7 +48,7 @@ pub struct Desired {
     pub peers: Vec<PeerSpec>,
     pub advertisements: Vec<AdvertisementSpec>,
     /// Service key (`name`, or `namespace/name` in Kubernetes) → its addresses.
-    pub services: BTreeMap<String, Vec<Assigned>>,
+    pub services: BTreeMap<Arc<str>, AssignedList>,
 }
 
 /// What the BGP sink must do with its routes.
@@ -122,14 +127,19 @@ impl Announcer {
     }
 
     /// Sets one service's addresses (adds the service when it is new).
-    pub fn upsert_service(&mut self, key: &str, addrs: Vec<Assigned>) -> Changes {
+    pub fn upsert_service(
+        &mut self,
+        key: impl Into<Arc<str>>,
+        addrs: impl Into<AssignedList>,
+    ) -> Changes {
+        let (key, addrs) = (key.into(), addrs.into());
         let mut changed = Vec::new();
         let table = Arc::make_mut(&mut self.table);
-        if let Some(old) = self.desired.services.get(key) {
+        if let Some(old) = self.desired.services.get(&*key) {
             addresses(old).for_each(|a| changed.extend(table.remove(a)));
         }
         addresses(&addrs).for_each(|a| changed.extend(table.add(a)));
-        self.desired.services.insert(key.to_string(), addrs);
+        self.desired.services.insert(key, addrs);
         self.service_changes(changed)
     }
 
@@ -209,7 +219,10 @@ impl Announcer {
         {
             return None;
         }
-        let now = l2::owned(self.desired.services.values(), &self.desired.advertisements);
+        let now = l2::owned(
+            self.desired.services.values().map(|a| &a[..]),
+            &self.desired.advertisements,
+        );
         (now != self.l2).then(|| {
             self.l2 = now.clone();
             now

@@ -23,7 +23,7 @@ fn peer_spec(name: &str, last: u8) -> PeerSpec {
 fn at(addr: &str, pool: Option<&str>) -> Assigned {
     Assigned {
         address: addr.parse().expect("test address"),
-        pool: pool.map(str::to_string),
+        pool: pool.map(Into::into),
     }
 }
 
@@ -41,7 +41,7 @@ fn desired(services: &[(&str, Vec<Assigned>)], ads: Vec<AdvertisementSpec>) -> D
         advertisements: ads,
         services: services
             .iter()
-            .map(|(k, a)| (k.to_string(), a.clone()))
+            .map(|(k, a)| (Arc::from(*k), a.clone().into()))
             .collect(),
     }
 }
@@ -120,7 +120,14 @@ fn removing_several_services_at_once_is_one_change_with_every_prefix_they_had() 
         4,
         "the sessions' table is not changed under them"
     );
-    assert_eq!(a.desired().services.keys().collect::<Vec<_>>(), ["b", "d"]);
+    assert_eq!(
+        a.desired()
+            .services
+            .keys()
+            .map(|k| &**k)
+            .collect::<Vec<_>>(),
+        ["b", "d"]
+    );
     assert_eq!(a.retain_services(|_| true).routes, RouteChange::None);
 }
 
@@ -129,7 +136,7 @@ fn removing_most_services_builds_the_table_again_from_those_that_stay() {
     let mut a = Announcer::new();
     a.apply(desired(&[], vec![]));
     for i in 1..=5 {
-        a.upsert_service(&format!("s{i}"), vec![at(&format!("198.51.100.{i}"), None)]);
+        a.upsert_service(format!("s{i}"), vec![at(&format!("198.51.100.{i}"), None)]);
     }
     let held = a.table().clone();
     let c = a.retain_services(|k| k == "s2");
@@ -138,8 +145,15 @@ fn removing_most_services_builds_the_table_again_from_those_that_stay() {
     };
     let left: Vec<String> = t.prefixes().map(|p| p.to_string()).collect();
     assert_eq!(left, ["198.51.100.2/32"]);
-    assert_eq!(held.len(), 5, "the sessions' table is not changed under them");
-    assert_eq!(a.retain_services(|_| false).routes, RouteChange::Table(Arc::new(RouteTable::new(&[]))));
+    assert_eq!(
+        held.len(),
+        5,
+        "the sessions' table is not changed under them"
+    );
+    assert_eq!(
+        a.retain_services(|_| false).routes,
+        RouteChange::Table(Arc::new(RouteTable::new(&[])))
+    );
 }
 
 #[test]
@@ -278,11 +292,11 @@ proptest! {
             match s {
                 Step::Upsert(k, list) => {
                     let key = format!("svc{k}");
-                    d.services.insert(key.clone(), assigned(&list));
-                    a.upsert_service(&key, assigned(&list));
+                    d.services.insert(key.as_str().into(), assigned(&list).into());
+                    a.upsert_service(key.as_str(), assigned(&list));
                 }
                 Step::Remove(k) => {
-                    d.services.remove(&format!("svc{k}"));
+                    d.services.remove(format!("svc{k}").as_str());
                     a.remove_service(&format!("svc{k}"));
                 }
                 Step::Advertisements(n) => {
@@ -294,7 +308,7 @@ proptest! {
                     a.apply(d.clone());
                 }
                 Step::Whole(list) => {
-                    d.services = list.iter().map(|(k, l)| (format!("svc{k}"), assigned(l))).collect();
+                    d.services = list.iter().map(|(k, l)| (format!("svc{k}").into(), assigned(l).into())).collect();
                     a.apply(d.clone());
                 }
             }

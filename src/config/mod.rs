@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::allocator::{Fam, FamilyPolicy};
 use crate::model::{AdvertisementSpec, LocalSpec, PeerSpec, PoolSpec};
@@ -112,10 +113,12 @@ pub struct BgpConfig {
 /// One `[[services]]` entry (standalone mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceConfig {
-    pub name: String,
+    /// Shared (not copied) by the allocator's bookkeeping, the announcer and `/status`.
+    pub name: Arc<str>,
     /// Explicit addresses; empty = allocate from `pool` or any auto-assign pool.
     pub addresses: Vec<IpAddr>,
-    pub pool: Option<String>,
+    /// The pool asked for; one shared copy of the name per pool.
+    pub pool: Option<Arc<str>>,
     pub ip_families: IpFamilies,
     /// Sharing key: services with the same key may share an address.
     pub allow_shared_ip: Option<String>,
@@ -129,7 +132,7 @@ impl ServiceConfig {
         pools: &'a [PoolSpec],
     ) -> impl Iterator<Item = &'a PoolSpec> {
         pools.iter().filter(move |p| match &self.pool {
-            Some(name) => &p.name == name,
+            Some(name) => *p.name == **name,
             None => p.auto_assign,
         })
     }

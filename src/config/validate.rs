@@ -2,7 +2,7 @@
 //! `[node]`, `[bgp]`, `[[services]]`, `[http]`, `[state]`, `[kubernetes]` here; peers, pools and
 //! advertisements through the model's shared rules (`objects.rs`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 
@@ -293,7 +293,10 @@ fn services(
     // Where each service's table starts, for "defined twice" (checked at the end: no second
     // copy of every name).
     let mut at: Vec<usize> = Vec::with_capacity(expected);
-    let pool_names: BTreeSet<&str> = pools.iter().map(|x| x.name.as_str()).collect();
+    let pool_names: BTreeMap<&str, Arc<str>> = pools
+        .iter()
+        .map(|x| (x.name.as_str(), Arc::from(x.name.as_str())))
+        .collect();
     for (i, rs) in raw.enumerate() {
         let r = rs.get_ref();
         let name = r
@@ -321,7 +324,7 @@ fn services(
         if let Some(pool) = r
             .pool
             .as_ref()
-            .filter(|x| !pool_names.contains(x.get_ref().as_str()))
+            .filter(|x| !pool_names.contains_key(x.get_ref().as_str()))
         {
             p.at(
                 pool,
@@ -339,10 +342,14 @@ fn services(
                 IpFamilies::SingleStack
             }
         };
+        let pool = r.pool.as_ref().map(|x| {
+            let x = x.get_ref().as_str();
+            pool_names.get(x).cloned().unwrap_or_else(|| Arc::from(x))
+        });
         let service = ServiceConfig {
-            name,
+            name: name.into(),
             addresses,
-            pool: r.pool.as_ref().map(|x| x.get_ref().clone()),
+            pool,
             ip_families,
             allow_shared_ip: r.allow_shared_ip.clone().filter(|s| !s.is_empty()),
         };
@@ -369,7 +376,7 @@ fn twice(services: &[ServiceConfig], at: &[usize], p: &mut Problems) {
         .iter()
         .zip(at)
         .enumerate()
-        .map(|(i, (s, o))| (s.name.as_str(), i, *o))
+        .map(|(i, (s, o))| (&*s.name, i, *o))
         .filter(|(name, _, _)| !name.is_empty())
         .collect();
     order.sort_by(|a, b| a.0.cmp(b.0));

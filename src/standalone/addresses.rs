@@ -11,9 +11,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::allocator::{Driver, Fam, NodeAddress, Request, Restored, Sharing};
-use crate::announce::Assigned;
+use crate::announce::{Assigned, AssignedList};
 use crate::config::{Config, ServiceConfig};
 use crate::model::PoolSpec;
 use crate::state::{self, ServiceState, State, StateError};
@@ -24,9 +25,10 @@ use crate::status::AllocatorStats;
 /// only the problems, so a service's addresses are held once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedService {
-    pub name: String,
+    /// The name, shared by the announcer's desired state and `/status`.
+    pub name: Arc<str>,
     /// Each address with the pool it came from (None: a static address outside every pool).
-    pub assigned: Vec<Assigned>,
+    pub assigned: AssignedList,
     /// Why the service has fewer addresses than it wants, if it does.
     pub problem: Option<String>,
 }
@@ -49,8 +51,10 @@ impl ResolvedService {
 pub struct Addresses {
     driver: Driver,
     pools: Vec<PoolSpec>,
-    seqs: imbl::OrdMap<String, u64>,
-    sharing_keys: imbl::OrdMap<String, String>,
+    /// The pools' names, once each: every address of a pool shares its name.
+    pool_names: Vec<Arc<str>>,
+    seqs: imbl::OrdMap<Arc<str>, u64>,
+    sharing_keys: imbl::OrdMap<Arc<str>, String>,
     next_seq: u64,
     state_path: Option<PathBuf>,
     /// Allocation failures since start, by reason label.
@@ -66,15 +70,19 @@ impl Addresses {
             Some(p) => state::load(p)?,
             None => None,
         };
-        let configured: std::collections::HashSet<&str> =
-            config.services.iter().map(|s| s.name.as_str()).collect();
+        // The config's names, so the bookkeeping shares them.
+        let configured: std::collections::HashMap<&str, &Arc<str>> = config
+            .services
+            .iter()
+            .map(|s| (&*s.name, &s.name))
+            .collect();
         let mut seqs = imbl::OrdMap::new();
         let existing: Vec<Restored> = saved
             .iter()
             .flat_map(|s| s.services.iter())
-            .filter(|s| configured.contains(s.name.as_str()))
-            .map(|s| {
-                seqs.insert(s.name.clone(), s.created);
+            .filter_map(|s| Some((*configured.get(s.name.as_str())?, s)))
+            .map(|(name, s)| {
+                seqs.insert(name.clone(), s.created);
                 Restored {
                     sharing: s.sharing_key.clone().map(sharing),
                     key: s.name.clone(),
@@ -99,6 +107,7 @@ impl Addresses {
         let mut me = Addresses {
             driver,
             pools: config.pools.clone(),
+            pool_names: pool_names(&config.pools),
             seqs,
             sharing_keys: imbl::OrdMap::new(),
             next_seq: saved.as_ref().map_or(1, |s| s.next_seq),
@@ -120,13 +129,14 @@ impl Addresses {
                 tracing::error!("{e}");
             }
             self.pools = config.pools.clone();
+            self.pool_names = pool_names(&config.pools);
         }
         let configured: std::collections::HashSet<&str> =
-            config.services.iter().map(|s| s.name.as_str()).collect();
-        let gone: Vec<String> = self
+            config.services.iter().map(|s| &*s.name).collect();
+        let gone: Vec<Arc<str>> = self
             .seqs
             .keys()
-            .filter(|k| !configured.contains(k.as_str()))
+            .filter(|k| !configured.contains(&***k))
             .cloned()
             .collect();
         for k in gone {
@@ -162,7 +172,7 @@ impl Addresses {
         });
         match &s.allow_shared_ip {
             Some(k) => drop(self.sharing_keys.insert(s.name.clone(), k.clone())),
-            None => drop(self.sharing_keys.remove(&s.name)),
+            None => drop(self.sharing_keys.remove(&*s.name)),
         }
         let (pooled, fixed): (Vec<IpAddr>, Vec<IpAddr>) = s
             .addresses
@@ -179,7 +189,7 @@ impl Addresses {
         if s.addresses.is_empty() || !pooled.is_empty() {
             let req = Request {
                 addresses: pooled,
-                pool: s.pool.clone(),
+                pool: s.pool.as_deref().map(str::to_string),
                 policy: s.policy(&self.pools),
                 sharing: s.allow_shared_ip.clone().map(sharing),
                 ..Request::simple(&s.name, seq, Fam::V4)
@@ -193,7 +203,7 @@ impl Addresses {
             }
             assigned.extend(served.addresses.iter().map(|(a, p)| Assigned {
                 address: *a,
-                pool: p.clone(),
+                pool: p.as_deref().map(|p| self.pool_name(p)),
             }));
             let why = served
                 .error
@@ -205,12 +215,21 @@ impl Addresses {
         if let Some(p) = &problem {
             tracing::warn!(service = %s.name, "{p}");
         }
-        assigned.shrink_to_fit(); // held for as long as the service is: no spare capacity
         ResolvedService {
             name: s.name.clone(),
-            assigned,
+            assigned: assigned.into(),
             problem,
         }
+    }
+
+    /// The shared name of pool `p` (a new copy only for a name no pool has, which the
+    /// allocator does not hand out).
+    fn pool_name(&self, p: &str) -> Arc<str> {
+        self.pool_names
+            .iter()
+            .find(|n| &***n == p)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(p))
     }
 
     /// What `/metrics` shows of the allocator.
@@ -231,10 +250,10 @@ impl Addresses {
             .assignments()
             .into_iter()
             .map(|(name, addrs)| ServiceState {
-                created: self.seqs.get(&name).copied().unwrap_or(0),
+                created: self.seqs.get(name.as_str()).copied().unwrap_or(0),
                 pool: addrs.values().flatten().next().cloned(),
                 addresses: addrs.into_keys().collect(),
-                sharing_key: self.sharing_keys.get(&name).cloned(),
+                sharing_key: self.sharing_keys.get(name.as_str()).cloned(),
                 name,
             })
             .collect();
@@ -247,6 +266,10 @@ impl Addresses {
             },
         )
     }
+}
+
+fn pool_names(pools: &[PoolSpec]) -> Vec<Arc<str>> {
+    pools.iter().map(|p| Arc::from(p.name.as_str())).collect()
 }
 
 fn sharing(key: String) -> Sharing {
@@ -310,7 +333,7 @@ mod tests {
         let got: Vec<(String, Option<String>)> = resolved[0]
             .assigned
             .iter()
-            .map(|a| (a.address.to_string(), a.pool.clone()))
+            .map(|a| (a.address.to_string(), a.pool.as_deref().map(str::to_string)))
             .collect();
         assert_eq!(
             got,

@@ -12,11 +12,12 @@
 mod addresses;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use addresses::{Addresses, ResolvedService};
 
-use crate::announce::{Announcer, Desired};
+use crate::announce::{Announcer, AssignedList, Desired};
 use crate::bgp::listener::Directory;
 use crate::bgp::speaker::Speaker;
 use crate::config::{Config, ServiceConfig};
@@ -32,9 +33,9 @@ pub struct Pipeline {
     config: Config,
     addresses: Addresses,
     /// Service name → why it has fewer addresses than it wants (only services with a problem).
-    problems: HashMap<String, String>,
+    problems: HashMap<Arc<str>, String>,
     /// Service name → index in `config.services`.
-    index: HashMap<String, usize>,
+    index: HashMap<Arc<str>, usize>,
     announcer: Announcer,
     speaker: Speaker,
 }
@@ -60,7 +61,7 @@ impl Prepared {
 pub fn desired(
     config: &Config,
     resolved: Vec<ResolvedService>,
-) -> (Desired, HashMap<String, String>) {
+) -> (Desired, HashMap<Arc<str>, String>) {
     let mut problems = HashMap::new();
     let services = resolved
         .into_iter()
@@ -79,7 +80,7 @@ pub fn desired(
     (desired, problems)
 }
 
-fn index_of(config: &Config) -> HashMap<String, usize> {
+fn index_of(config: &Config) -> HashMap<Arc<str>, usize> {
     config
         .services
         .iter()
@@ -125,8 +126,8 @@ impl Pipeline {
             .iter()
             .map(|s| ResolvedService {
                 name: s.name.clone(),
-                assigned: held.get(&s.name).cloned().unwrap_or_default(),
-                problem: self.problems.get(&s.name).cloned(),
+                assigned: held.get(&*s.name).cloned().unwrap_or_default(),
+                problem: self.problems.get(&*s.name).cloned(),
             })
             .collect()
     }
@@ -175,7 +176,7 @@ impl Pipeline {
         } = prepared;
         if config.advertisements == self.config.advertisements {
             let keep: std::collections::HashSet<&str> =
-                config.services.iter().map(|s| s.name.as_str()).collect();
+                config.services.iter().map(|s| &*s.name).collect();
             let changes = self.announcer.retain_services(|name| keep.contains(name));
             self.speaker.apply_routes(changes.routes);
         }
@@ -205,11 +206,11 @@ impl Pipeline {
         }
         match &resolved.problem {
             Some(p) => drop(self.problems.insert(resolved.name.clone(), p.clone())),
-            None => drop(self.problems.remove(&resolved.name)),
+            None => drop(self.problems.remove(&*resolved.name)),
         }
         let changes = self
             .announcer
-            .upsert_service(&resolved.name, resolved.assigned.clone());
+            .upsert_service(resolved.name.clone(), resolved.assigned.clone());
         self.speaker.apply_routes(changes.routes);
         (resolved, saved)
     }
@@ -239,14 +240,17 @@ impl Pipeline {
             .services
             .iter()
             .map(|s| {
-                let assigned = held.get(&s.name).cloned().unwrap_or_default();
+                let (name, assigned) = held
+                    .get_key_value(&*s.name)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .unwrap_or_else(|| (s.name.clone(), AssignedList::from([])));
                 ServiceEntry::planned(
-                    s.name.clone(),
+                    name,
                     assigned.iter().map(|a| a.address).collect(),
                     assigned.iter().find_map(|a| a.pool.clone()),
                     assigned,
                     &self.announcer,
-                    self.problems.get(&s.name).cloned(),
+                    self.problems.get(&*s.name).cloned(),
                 )
             })
             .collect();

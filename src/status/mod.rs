@@ -9,12 +9,12 @@ pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::announce::carried::{self, Carried, Doing};
-use crate::announce::{Announcer, Assigned};
+use crate::announce::{Announcer, AssignedList};
 use crate::model::Mode;
 use crate::sync::lock;
 pub use reload::{LastReload, ReloadReport};
@@ -26,13 +26,15 @@ pub use session::{SessionSnapshot, StatusCell};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
     /// `name` (standalone) or `namespace/name`.
-    pub name: String,
-    /// Every address the service holds.
-    pub addresses: Vec<IpAddr>,
-    pub pool: Option<String>,
+    pub name: Arc<str>,
+    /// Every address the service holds, when they are not exactly `wanted`'s (None: they are;
+    /// so the common case costs nothing beside the shared `wanted`). See [`Self::addresses`].
+    pub held: Option<Box<[IpAddr]>>,
+    pub pool: Option<Arc<str>>,
     pub mode: Mode,
-    /// The addresses this node is to announce (a subset of `addresses`).
-    pub wanted: Vec<Assigned>,
+    /// The addresses this node is to announce (a subset of the addresses), shared with the
+    /// announcer's desired state.
+    pub wanted: AssignedList,
     /// Why an address or the announcement is missing, when the plan already knows.
     pub reason: Option<String>,
 }
@@ -42,20 +44,32 @@ impl ServiceEntry {
     /// and the reason it is not announced when the plan already knows one (`reason`, else an
     /// address no advertisement selects).
     pub fn planned(
-        name: String,
+        name: Arc<str>,
         addresses: Vec<IpAddr>,
-        pool: Option<String>,
-        wanted: Vec<Assigned>,
+        pool: Option<Arc<str>>,
+        wanted: AssignedList,
         announcer: &Announcer,
         reason: Option<String>,
     ) -> ServiceEntry {
+        let same = addresses
+            .iter()
+            .copied()
+            .eq(wanted.iter().map(|a| a.address));
         ServiceEntry {
             pool,
             mode: announcer.mode_of(&wanted),
             reason: reason.or_else(|| announcer.unselected(&wanted)),
             name,
-            addresses,
+            held: (!same).then(|| addresses.into_boxed_slice()),
             wanted,
+        }
+    }
+
+    /// Every address the service holds.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        match &self.held {
+            Some(h) => h.to_vec(),
+            None => self.wanted.iter().map(|a| a.address).collect(),
         }
     }
 }
@@ -297,7 +311,7 @@ impl StatusModel {
     pub fn doing(&self) -> BTreeMap<String, Doing> {
         let m = lock(&self.0, MODEL);
         // Read in place: this runs every second, for every Service of the node.
-        let wanted = m.services.iter().map(|s| (&s.name, &s.wanted));
+        let wanted = m.services.iter().map(|s| (&*s.name, &s.wanted[..]));
         let mut out = carried::doing(wanted, &Self::carried(&m));
         if m.l2.interfaces.is_empty() {
             return out;
@@ -306,7 +320,7 @@ impl StatusModel {
         for s in &m.services {
             let mut addresses = BTreeSet::new();
             let mut interfaces = BTreeSet::new();
-            for a in &s.addresses {
+            for a in &s.addresses() {
                 if let Some(i) = m.l2.interfaces.get(a) {
                     addresses.insert(*a);
                     interfaces.extend(i.iter().cloned());
@@ -315,7 +329,7 @@ impl StatusModel {
             if addresses.is_empty() {
                 continue;
             }
-            let d = out.entry(s.name.clone()).or_insert_with(|| Doing {
+            let d = out.entry(s.name.to_string()).or_insert_with(|| Doing {
                 peers: Vec::new(),
                 addresses: Vec::new(),
                 interfaces: Vec::new(),
@@ -358,23 +372,23 @@ fn service_snapshot(
     no_sessions: bool,
     l2: &L2Status,
 ) -> ServiceSnapshot {
-    let announced = carried::any_carries(carried, &s.addresses);
+    let held = s.addresses();
+    let announced = carried::any_carries(carried, &held);
     // L2: the nodes answering for any of its addresses (this node from its responder, the
     // others from the membership layer), and the interfaces this node answers on.
     let mut by: BTreeSet<String> = BTreeSet::new();
     let mut interfaces: BTreeSet<String> = BTreeSet::new();
-    for a in &s.addresses {
+    for a in &held {
         by.extend(l2.answering.get(a).into_iter().flatten().cloned());
         interfaces.extend(l2.interfaces.get(a).into_iter().flatten().cloned());
     }
     let l2_reason = || {
-        s.addresses
-            .iter()
+        held.iter()
             .find_map(|a| l2.reasons.get(a).cloned())
             .unwrap_or_else(|| "no node answers ARP/NDP for it".into())
     };
     let reason = s.reason.clone().or_else(|| match () {
-        _ if s.addresses.is_empty() => None,
+        _ if held.is_empty() => None,
         _ if s.mode == Mode::L2 && by.is_empty() => Some(l2_reason()),
         _ if announced || s.mode == Mode::L2 => None,
         _ if no_sessions => Some("no BGP peer is configured for this node".into()),
@@ -385,9 +399,9 @@ fn service_snapshot(
         by.insert(node.to_string());
     }
     ServiceSnapshot {
-        name: s.name.clone(),
-        addresses: s.addresses.clone(),
-        pool: s.pool.clone(),
+        name: s.name.to_string(),
+        pool: s.pool.as_deref().map(str::to_string),
+        addresses: held,
         announced_by: by.into_iter().collect(),
         mode: s.mode.to_string(),
         reason,

@@ -35,12 +35,12 @@ fn cell(state: State, carries: &[&str]) -> StatusCell {
 fn entry(name: &str, addrs: &[&str], reason: Option<&str>) -> ServiceEntry {
     ServiceEntry {
         name: name.into(),
-        addresses: addrs.iter().map(|a| ip(a)).collect(),
+        held: None,
         pool: Some("public".into()),
         mode: Mode::Bgp,
         wanted: addrs
             .iter()
-            .map(|a| Assigned {
+            .map(|a| crate::announce::Assigned {
                 address: ip(a),
                 pool: Some("public".into()),
             })

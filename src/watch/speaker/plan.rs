@@ -25,7 +25,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use super::super::convert::{self, advertisement_field, peer_field};
 use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use super::super::service;
-use crate::announce::{Assigned, Desired};
+use crate::announce::{Assigned, AssignedList, Desired};
 use crate::model::selector::any_matches;
 use crate::model::{
     address_range, advertisement, bfd, peer, AdvertisementSpec, BfdProfiles, FieldError, LocalSpec,
@@ -327,7 +327,7 @@ fn ready_here<'a>(slices: &'a [Arc<EndpointSlice>], node: &str) -> BTreeSet<(&'a
 /// (empty when it announces nothing) and, then, why not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Announcements {
-    pub wanted: BTreeMap<String, Vec<Assigned>>,
+    pub wanted: BTreeMap<Arc<str>, AssignedList>,
     pub not: BTreeMap<String, String>,
 }
 
@@ -371,7 +371,7 @@ pub fn announcements(
             .filter_map(|a| {
                 Some(Assigned {
                     address: a,
-                    pool: Some(pool_holding(pools, a)?),
+                    pool: Some(Arc::from(pool_holding(pools, a)?)),
                 })
             })
             .filter(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())))
@@ -382,7 +382,7 @@ pub fn announcements(
                 "no BGPAdvertisement or L2Advertisement for this node selects its pool".into(),
             );
         } else {
-            out.wanted.insert(key, assigned);
+            out.wanted.insert(key.into(), assigned.into());
         }
     }
     out

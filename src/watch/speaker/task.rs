@@ -18,7 +18,7 @@ use super::super::Stop;
 use super::super::{events, service};
 use super::plan::{self, Announcements, Passwords, Problem};
 use crate::announce::carried::Doing;
-use crate::announce::{Announcer, Desired};
+use crate::announce::{Announcer, AssignedList, Desired};
 use crate::bgp::listener::{Directory, Listener};
 use crate::bgp::speaker::Speaker;
 use crate::config::{Config, KubernetesConfig, CLUSTER_PORT};
@@ -335,8 +335,12 @@ impl SpeakerTask {
                 let pool = addresses
                     .first()
                     .and_then(|a| plan::pool_holding(pools, *a));
-                let wanted = found.wanted.remove(&key).unwrap_or_default();
-                let reason = found.not.remove(&key);
+                let (key, wanted) = found
+                    .wanted
+                    .remove_entry(key.as_str())
+                    .unwrap_or_else(|| (key.into(), AssignedList::from([])));
+                let reason = found.not.remove(&*key);
+                let pool = pool.map(Arc::from);
                 ServiceEntry::planned(key, addresses, pool, wanted, announcer, reason)
             })
             .collect();

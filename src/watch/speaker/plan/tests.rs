@@ -164,17 +164,20 @@ fn only_advertised_pools_are_announced_and_local_needs_a_ready_endpoint_here() {
         slice("local", "node-a", Some(false)),
     ];
     let got = announcements(&services, &slices, &pools, &ads, "node-a", "").wanted;
-    assert_eq!(got.keys().collect::<Vec<_>>(), ["default/web"]);
+    assert_eq!(
+        got.keys().map(|k| &**k).collect::<Vec<_>>(),
+        ["default/web"]
+    );
     let got = announcements(&services, &slices, &pools, &ads, "node-b", "").wanted;
     assert_eq!(
-        got.keys().collect::<Vec<_>>(),
+        got.keys().map(|k| &**k).collect::<Vec<_>>(),
         ["default/local", "default/web"]
     );
     assert_eq!(
-        got["default/local"],
-        vec![Assigned {
+        got["default/local"][..],
+        [Assigned {
             address: "198.51.100.2".parse().expect("ip"),
-            pool: Some("public".to_string())
+            pool: Some("public".into())
         }]
     );
     let why = announcements(&services, &slices, &pools, &ads, "node-a", "").not;
@@ -186,7 +189,7 @@ fn only_advertised_pools_are_announced_and_local_needs_a_ready_endpoint_here() {
     let (all, _) = advertisements(&[ad("all", "{}")], &pools, &labels(&[]));
     let got = announcements(&services, &[], &pools, &all, "node-a", "").wanted;
     assert_eq!(
-        got.keys().collect::<Vec<_>>(),
+        got.keys().map(|k| &**k).collect::<Vec<_>>(),
         ["default/db", "default/web"]
     );
 }
