@@ -69,12 +69,14 @@ impl<'a> Split<'a> {
         failed: &'s mut bool,
     ) -> impl Iterator<Item = S<RawService>> + 's {
         self.tables.iter().map_while(move |r| {
-            let one = self
-                .text
-                .get(r.clone())
-                .and_then(|t| toml::from_str::<OneService>(t).ok())
-                .filter(|o| o.services.len() == 1)
-                .and_then(|o| o.services.into_iter().next());
+            let one = self.text.get(r.clone()).and_then(|t| {
+                simple(t).or_else(|| {
+                    toml::from_str::<OneService>(t)
+                        .ok()
+                        .filter(|o| o.services.len() == 1)
+                        .and_then(|o| o.services.into_iter().next())
+                })
+            });
             if one.is_none() {
                 *failed = true;
             }
@@ -131,6 +133,110 @@ fn tables(text: &str) -> Option<Vec<Range<usize>>> {
         found.push(s..text.len());
     }
     (!found.is_empty()).then_some(found)
+}
+
+/// The common shape of a `[[services]]` table read straight from the lexer's tokens, without
+/// the `toml` crate's document machinery (at 100k tables that is most of the start-up CPU):
+/// only `key = "string"` lines (and `addresses = ["..", ..]` on one line) of the known keys,
+/// each at most once, with basic strings free of escapes and control characters, and no
+/// comments. Anything else is None, and the table goes through `toml` as before; the result
+/// and its spans are those `toml` gives (tested side by side).
+fn simple(table: &str) -> Option<S<RawService>> {
+    let source = toml_parser::Source::new(table);
+    let mut tokens = source.lex().filter(|t| t.kind() != TokenKind::Whitespace);
+    // The header, `[[services]]`, up to its newline: toml's span of the table.
+    let mut header = 0;
+    for t in tokens.by_ref() {
+        match t.kind() {
+            TokenKind::Newline => break,
+            TokenKind::Comment | TokenKind::Eof => return None,
+            _ => header = t.span().end(),
+        }
+    }
+    let string = |t: &toml_parser::lexer::Token| -> Option<S<String>> {
+        let span = t.span();
+        let raw = table.get(span.start()..span.end())?;
+        let body = raw.strip_prefix('"')?.strip_suffix('"')?;
+        let plain = |c: char| c != '\\' && c != '"' && (c == '\t' || !c.is_control());
+        if t.kind() != TokenKind::BasicString || !body.chars().all(plain) {
+            return None;
+        }
+        Some(S::new(span.start()..span.end(), body.to_string()))
+    };
+    let mut r = RawService {
+        name: None,
+        pool: None,
+        addresses: None,
+        ip_families: None,
+        allow_shared_ip: None,
+    };
+    loop {
+        let Some(key) = tokens.next() else {
+            break; // the lexer may end without an Eof token
+        };
+        match key.kind() {
+            TokenKind::Newline => continue,
+            TokenKind::Eof => break,
+            TokenKind::Atom => {}
+            _ => return None,
+        }
+        if tokens.next()?.kind() != TokenKind::Equals {
+            return None;
+        }
+        let value = tokens.next()?;
+        let name = table.get(key.span().start()..key.span().end())?;
+        if name == "addresses" {
+            if value.kind() != TokenKind::LeftSquareBracket || r.addresses.is_some() {
+                return None;
+            }
+            // Strings separated by commas (a trailing one is allowed, as in TOML).
+            let mut list = Vec::new();
+            loop {
+                let t = tokens.next()?;
+                if t.kind() == TokenKind::RightSquareBracket {
+                    break;
+                }
+                list.push(string(&t)?);
+                let after = tokens.next()?;
+                match after.kind() {
+                    TokenKind::Comma => {}
+                    TokenKind::RightSquareBracket => break,
+                    _ => return None,
+                }
+            }
+            r.addresses = Some(list);
+        } else {
+            let v = string(&value)?;
+            let slot = match name {
+                "name" => &mut r.name,
+                "pool" => &mut r.pool,
+                "ip_families" => &mut r.ip_families,
+                "allow_shared_ip" => {
+                    if r.allow_shared_ip.is_some() {
+                        return None;
+                    }
+                    r.allow_shared_ip = Some(v.into_inner());
+                    continue_line(&mut tokens)?;
+                    continue;
+                }
+                _ => return None,
+            };
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(v);
+        }
+        continue_line(&mut tokens)?;
+    }
+    Some(S::new(0..header, r))
+}
+
+/// After a value: the end of its line (or of the table).
+fn continue_line(tokens: &mut impl Iterator<Item = toml_parser::lexer::Token>) -> Option<()> {
+    match tokens.next().map(|t| t.kind()) {
+        None | Some(TokenKind::Newline | TokenKind::Eof) => Some(()),
+        _ => None,
+    }
 }
 
 /// The spans of a table parsed alone, moved to where the table is in the file.
@@ -212,6 +318,55 @@ mod tests {
             )
         };
         assert_eq!(spans(w), spans(a));
+    }
+
+    /// The fast reader gives what `toml` gives, spans included, or leaves the table to it.
+    #[test]
+    fn simple_tables_read_from_the_tokens_are_what_toml_reads() {
+        let simple_ones = [
+            "[[services]]\nname = \"x\"\npool = \"p\"\n",
+            "[[services]]\nname = \"x\"\n\n",
+            "[[services]]\n  name=\"web\"  \naddresses = [\"192.0.2.1\", \"2001:db8::1\"]\nip_families = \"PreferDualStack\"\nallow_shared_ip = \"k\"\n",
+            "[[services]]\nname = \"\"\naddresses = []\n",
+            "[[services]]\nname = \"x\"",
+            "[[services]]\naddresses = [\"192.0.2.1\",]\n",
+        ];
+        for text in simple_ones {
+            let fast = simple(text).unwrap_or_else(|| panic!("fast path: {text:?}"));
+            let slow = toml::from_str::<OneService>(text).expect("valid").services;
+            let slow = &slow[0];
+            assert_eq!(fast.span(), slow.span(), "{text:?}");
+            let (f, s) = (fast.get_ref(), slow.get_ref());
+            let field = |v: &Option<S<String>>| v.as_ref().map(|v| (v.get_ref().clone(), v.span()));
+            assert_eq!(field(&f.name), field(&s.name), "{text:?}");
+            assert_eq!(field(&f.pool), field(&s.pool), "{text:?}");
+            assert_eq!(field(&f.ip_families), field(&s.ip_families), "{text:?}");
+            assert_eq!(f.allow_shared_ip, s.allow_shared_ip, "{text:?}");
+            let list = |v: &Option<Vec<S<String>>>| {
+                v.as_ref().map(|l| {
+                    l.iter()
+                        .map(|v| (v.get_ref().clone(), v.span()))
+                        .collect::<Vec<_>>()
+                })
+            };
+            assert_eq!(list(&f.addresses), list(&s.addresses), "{text:?}");
+        }
+        for text in [
+            "[[services]]\nname = \"x\" # c\n",
+            "[[services]] # c\nname = \"x\"\n",
+            "[[services]]\nname = \"a\\tb\"\n",
+            "[[services]]\nname = 'x'\n",
+            "[[services]]\nname = \"x\"\nname = \"y\"\n",
+            "[[services]]\nnmae = \"x\"\n",
+            "[[services]]\nname = 1\n",
+            "[[services]]\n\"name\" = \"x\"\n",
+            "[[services]]\naddresses = [\n\"192.0.2.1\"]\n",
+            "[[services]]\naddresses = [\"192.0.2.1\" \"192.0.2.2\"]\n",
+            "[[services]]\naddresses = [,\"192.0.2.1\"]\n",
+            "[[services]]\nname = \"x\" pool = \"p\"\n",
+        ] {
+            assert!(simple(text).is_none(), "left to toml: {text:?}");
+        }
     }
 
     #[test]
