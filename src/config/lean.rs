@@ -170,10 +170,8 @@ fn simple(table: &str) -> Option<S<RawService>> {
         ip_families: None,
         allow_shared_ip: None,
     };
-    loop {
-        let Some(key) = tokens.next() else {
-            break; // the lexer may end without an Eof token
-        };
+    // The lexer may end without an Eof token.
+    while let Some(key) = tokens.next() {
         match key.kind() {
             TokenKind::Newline => continue,
             TokenKind::Eof => break,
