@@ -10,8 +10,9 @@
 //!   creationTimestamp, status.loadBalancer), the allocator (uid, and `written_by_us`: a
 //!   managedFields entry of our field manager on `status`), Events (name, namespace, uid,
 //!   resourceVersion), the speaker's ServiceAnnouncements (name, namespace, uid).
-//! - EndpointSlices: `speaker::plan::ready_on` (namespace, the `kubernetes.io/service-name`
-//!   label, each endpoint's nodeName and ready condition).
+//! - EndpointSlices are not kept as objects: [`super::compact::ReadySlice`] keeps what
+//!   `speaker::plan::ready_on` reads (namespace, the `kubernetes.io/service-name` label, the
+//!   nodes with a ready endpoint).
 //! - Nodes: name, labels, status.addresses (the node's own addresses, L2 seeds).
 //! - Namespaces: name and labels (pools' namespace selectors).
 //! - Secrets: the `password` key of `data` (BGPPeer passwords).
@@ -25,16 +26,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Namespace, Node, NodeStatus, Secret, Service, ServicePort, ServiceSpec, ServiceStatus,
 };
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 
 use super::super::allocator::task::FIELD_MANAGER as ALLOCATOR;
 use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use super::super::service::ANNOTATION_PREFIXES;
 use super::super::speaker::report::FIELD_MANAGER as SPEAKER;
-
-/// The label that ties an EndpointSlice to its Service.
-const SERVICE_NAME: &str = "kubernetes.io/service-name";
 
 /// Metadata every kind keeps: identity, labels, lifecycle, our annotations, and of
 /// managedFields only who of ours wrote which subresource (without the field sets).
@@ -112,7 +109,6 @@ macro_rules! lean_by {
 }
 lean_by!(
     Service => service,
-    EndpointSlice => slice,
     Node => node,
     Namespace => namespace,
     Secret => secret
@@ -144,28 +140,6 @@ pub fn service(s: &mut Service) {
         load_balancer: st.load_balancer,
         conditions: None,
     });
-}
-
-/// An EndpointSlice: its Service, and where its endpoints are ready.
-pub fn slice(e: &mut EndpointSlice) {
-    metadata(&mut e.metadata);
-    e.metadata.annotations = None;
-    e.metadata.labels = e.metadata.labels.take().map(|mut l| {
-        l.retain(|k, _| k == SERVICE_NAME);
-        l
-    });
-    e.ports = None;
-    e.endpoints = std::mem::take(&mut e.endpoints)
-        .into_iter()
-        .map(|p| Endpoint {
-            node_name: p.node_name,
-            conditions: p.conditions.map(|c| EndpointConditions {
-                ready: c.ready,
-                ..EndpointConditions::default()
-            }),
-            ..Endpoint::default()
-        })
-        .collect();
 }
 
 /// A Node: name, labels and addresses.

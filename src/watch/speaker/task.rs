@@ -66,6 +66,7 @@ impl SpeakerTask {
         // recomputation is at least that (at most 500 ms), so a burst (10k status writes
         // coming back) costs the speaker about half the CPU at most, not all of it.
         let mut cost = Duration::ZERO;
+        let mut trim = super::super::trim::Trim::default();
         loop {
             // The cluster changed: recompute (the status cells /status reads are live). Every
             // second regardless: report what the sessions do, since session states and
@@ -93,6 +94,8 @@ impl SpeakerTask {
                 speaker.apply(&local, step).await;
                 let publishing = tokio::time::Instant::now();
                 self.publish(&announcer, &speaker, &pools, plan);
+                // What the burst of watch events and this plan freed goes back to the system.
+                trim.after_burst();
                 cost += publishing.elapsed();
                 // The L2 sink (and its UDP port) only once the cluster has an L2Advertisement:
                 // a BGP-only cluster binds nothing for it.
@@ -335,7 +338,12 @@ impl SpeakerTask {
                 let pool = addresses
                     .first()
                     .and_then(|a| plan::pool_holding(pools, *a));
-                let wanted = found.wanted.remove(&key).unwrap_or_default();
+                let wanted = announcer
+                    .desired()
+                    .services
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_default();
                 let reason = found.not.remove(&key);
                 ServiceEntry::planned(key, addresses, pool, wanted, announcer, reason)
             })
