@@ -2,39 +2,53 @@
 //! a relist's decoded objects, of 10,000 status writes' responses) mapped, so the resident size
 //! stays at the burst's high-water mark. `malloc_trim(0)` returns every whole free page.
 //!
-//! The speaker calls [`Trim::after_burst`] after each recomputation; it trims at most once per
-//! [`Trim::EVERY`]. `FERROLB_MALLOC_TRIM=0` turns it off (to measure what it does).
+//! Trimming walks the whole heap (hundreds of milliseconds at 10,000 Services), so it is done
+//! once a burst is over, not during it: the speaker notes each recomputation
+//! ([`Trim::changed`]) and, on its one-second tick, trims when [`Trim::QUIET`] has passed since
+//! the last one ([`Trim::when_quiet`]). `FERROLB_MALLOC_TRIM=0` turns it off (to measure what
+//! it does).
 
 use std::time::{Duration, Instant};
 
-/// Rate-limited `malloc_trim(0)`.
+/// `malloc_trim(0)` once things have been quiet for a while.
 #[derive(Debug)]
 pub struct Trim {
     enabled: bool,
-    last: Option<Instant>,
+    /// The last change not yet followed by a trim.
+    since: Option<Instant>,
 }
 
 impl Default for Trim {
     fn default() -> Self {
         Trim {
             enabled: std::env::var_os("FERROLB_MALLOC_TRIM").is_none_or(|v| v != "0"),
-            last: None,
+            since: None,
         }
     }
 }
 
 impl Trim {
-    /// At most one trim per this.
-    pub const EVERY: Duration = Duration::from_secs(2);
+    /// How long nothing must have changed before a trim.
+    pub const QUIET: Duration = Duration::from_secs(1);
 
-    /// Trims unless it did within [`Trim::EVERY`]; true when it did.
-    pub fn after_burst(&mut self) -> bool {
-        if !self.enabled || self.last.is_some_and(|t| t.elapsed() < Self::EVERY) {
+    /// Something was recomputed (memory was freed and allocated).
+    pub fn changed(&mut self, now: Instant) {
+        self.since = Some(now);
+    }
+
+    /// Trims when a change is pending and [`Trim::QUIET`] has passed since; true when it did.
+    pub fn when_quiet(&mut self, now: Instant) -> bool {
+        let due = self
+            .since
+            .is_some_and(|t| now.saturating_duration_since(t) >= Self::QUIET);
+        if !due {
             return false;
         }
-        self.last = Some(Instant::now());
-        trim();
-        true
+        self.since = None;
+        if self.enabled {
+            trim();
+        }
+        self.enabled
     }
 }
 
@@ -54,19 +68,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn it_trims_at_most_once_per_period() {
+    fn it_trims_once_after_a_quiet_second_and_not_during_a_burst() {
+        let t0 = Instant::now();
         let mut t = Trim {
             enabled: true,
-            last: None,
+            since: None,
         };
-        assert!(t.after_burst());
-        assert!(!t.after_burst(), "within the period");
-        t.last = Some(Instant::now() - Trim::EVERY);
-        assert!(t.after_burst());
+        assert!(!t.when_quiet(t0), "nothing changed");
+        t.changed(t0);
+        assert!(!t.when_quiet(t0 + Duration::from_millis(500)));
+        t.changed(t0 + Duration::from_millis(900));
+        assert!(
+            !t.when_quiet(t0 + Duration::from_millis(1500)),
+            "still busy"
+        );
+        assert!(t.when_quiet(t0 + Duration::from_millis(1900)));
+        assert!(!t.when_quiet(t0 + Duration::from_secs(5)), "once per burst");
         let mut off = Trim {
             enabled: false,
-            last: None,
+            since: None,
         };
-        assert!(!off.after_burst());
+        off.changed(t0);
+        assert!(!off.when_quiet(t0 + Duration::from_secs(2)));
     }
 }

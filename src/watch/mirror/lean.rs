@@ -6,7 +6,8 @@
 //!
 //! The readers (keep this list true when one starts reading another field):
 //! - Services: `service.rs` (type, loadBalancerClass, loadBalancerIP, ipFamilies,
-//!   ipFamilyPolicy, ports' port and protocol, externalTrafficPolicy, our annotations, labels,
+//!   ipFamilyPolicy, ports' port and protocol (for `allow-shared-ip` only: kept only when it is
+//!   set), externalTrafficPolicy, our annotations, labels,
 //!   creationTimestamp, status.loadBalancer), the allocator (uid, and `written_by_us`: a
 //!   managedFields entry of our field manager on `status`), Events (name, namespace, uid,
 //!   resourceVersion), the speaker's ServiceAnnouncements (name, namespace, uid).
@@ -117,6 +118,9 @@ lean_by!(
 /// A Service: what `service.rs`, the allocator and the speaker read.
 pub fn service(s: &mut Service) {
     metadata(&mut s.metadata);
+    // The ports are read only for sharing an address (`allow-shared-ip`).
+    let shares =
+        super::super::service::annotation(s, "allow-shared-ip").is_some_and(|k| !k.is_empty());
     s.spec = s.spec.take().map(|spec| ServiceSpec {
         type_: spec.type_,
         load_balancer_class: spec.load_balancer_class,
@@ -124,7 +128,7 @@ pub fn service(s: &mut Service) {
         ip_families: spec.ip_families,
         ip_family_policy: spec.ip_family_policy,
         external_traffic_policy: spec.external_traffic_policy,
-        ports: spec.ports.map(|ports| {
+        ports: spec.ports.filter(|_| shares).map(|ports| {
             ports
                 .into_iter()
                 .map(|p| ServicePort {

@@ -94,8 +94,7 @@ impl SpeakerTask {
                 speaker.apply(&local, step).await;
                 let publishing = tokio::time::Instant::now();
                 self.publish(&announcer, &speaker, &pools, plan);
-                // What the burst of watch events and this plan freed goes back to the system.
-                trim.after_burst();
+                trim.changed(std::time::Instant::now());
                 cost += publishing.elapsed();
                 // The L2 sink (and its UDP port) only once the cluster has an L2Advertisement:
                 // a BGP-only cluster binds nothing for it.
@@ -134,7 +133,10 @@ impl SpeakerTask {
                     changes.borrow_and_update();
                     dirty = true;
                 }
-                _ = tick.tick() => {}
+                _ = tick.tick() => {
+                    // A burst is over: what it freed goes back to the system.
+                    trim.when_quiet(std::time::Instant::now());
+                }
                 // The responder started or stopped answering: the ServiceAnnouncements follow
                 // in this step, not at the next tick.
                 Ok(()) = l2_changes.changed() => {

@@ -117,6 +117,24 @@ fn a_lean_service_keeps_only_our_managed_fields_entry_and_our_annotations() {
 }
 
 #[test]
+fn a_lean_service_without_a_sharing_key_drops_its_ports_and_decides_the_same() {
+    for text in [
+        SERVICE.replace("ferrolb.io/allow-shared-ip: k1", "other.example/x: y"),
+        SERVICE.replace(
+            "ferrolb.io/allow-shared-ip: k1",
+            "ferrolb.io/allow-shared-ip: \"\"",
+        ),
+    ] {
+        let whole: Service = yaml(&text);
+        let mut lean = whole.clone();
+        lean.lean();
+        assert!(lean.spec.as_ref().is_some_and(|s| s.ports.is_none()));
+        assert_eq!(service::request(&lean), service::request(&whole));
+        assert!(service::request(&lean).expect("request").sharing.is_none());
+    }
+}
+
+#[test]
 fn a_service_written_by_nobody_of_ours_keeps_no_managed_fields() {
     let mut s: Service = yaml(&SERVICE.replace("ferrolb-allocator", "other-lb"));
     s.lean();
