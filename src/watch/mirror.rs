@@ -1,12 +1,14 @@
 //! The mirror of the cluster: kube-rs reflectors (watcher + store, with back-off) and the client.
 //!
-//! - Reflectors (kube-rs watcher + store, with back-off) mirror Services, EndpointSlices,
-//!   Nodes and Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements,
+//! - Reflectors (kube-rs watcher + store, with back-off) mirror Services, Nodes and
+//!   Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements,
 //!   L2Advertisements, BFDProfiles and Secrets
 //!   (BGPPeer passwords) of `[kubernetes] namespace`. Nothing is assigned, announced or withdrawn, and `/readyz` says
 //!   not ready, until every one of them has listed once. The stores keep only the fields some
 //!   decision reads ([`lean`]): at 10,000 Services the mirror holds names, labels, a few spec
 //!   fields and status, not managedFields, last-applied copies or Node images.
+//! - EndpointSlices (one or more per Service) are not kept as objects at all: a [`compact`]
+//!   store of our own holds, per slice, its Service and the nodes it is ready on.
 //! - Every node is a speaker ([`speak`]): it announces what Service status says, through the
 //!   sessions its BGPPeers give it, and keeps one `ServiceAnnouncement` per Service it is
 //!   announcing ([`super::report`]).
@@ -24,7 +26,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -35,14 +36,17 @@ use super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advert
 use super::Error;
 use crate::config::KubernetesConfig;
 
+pub mod compact;
 mod lean;
+use compact::{Compact, ReadySlice, Record};
 use lean::Lean;
 
 /// The mirrored cluster state.
 #[derive(Clone)]
 pub struct Cluster {
     pub services: Store<Service>,
-    pub slices: Store<EndpointSlice>,
+    /// Per EndpointSlice: its Service and the nodes where it has a ready endpoint.
+    pub slices: Compact<ReadySlice>,
     pub nodes: Store<Node>,
     /// For pools that select namespaces by label.
     pub namespaces: Store<Namespace>,
@@ -146,7 +150,7 @@ impl Cluster {
                 changed,
                 feed.of(|c| &mut c.services),
             ),
-            slices: reflect(Api::all(client.clone()), "endpointslices", changed),
+            slices: reflect_compact(Api::all(client.clone()), "endpointslices", changed),
             nodes: reflect_noting(
                 Api::all(client.clone()),
                 "nodes",
@@ -199,7 +203,7 @@ impl Cluster {
         // A store only fails to become ready when its writer is gone, which ends the daemon
         // anyway; nothing to do with that error here.
         let _ = self.services.wait_until_ready().await;
-        let _ = self.slices.wait_until_ready().await;
+        self.slices.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
         let _ = self.namespaces.wait_until_ready().await;
         let _ = self.pools.wait_until_ready().await;
@@ -237,6 +241,36 @@ where
             .modify(K::lean)
             .backoff(WatchBackoff::default()),
     );
+    drive(stream, what, changed, note);
+    reader
+}
+
+/// Mirrors one kind into a [`Compact`] store of its records (the objects themselves are
+/// dropped as they arrive); every change bumps `changed`.
+fn reflect_compact<T: Record>(
+    api: Api<T::Kind>,
+    what: &'static str,
+    changed: &watch::Sender<u64>,
+) -> Compact<T> {
+    let (reader, mut writer) = compact::store::<T>();
+    let stream = watcher(api, watcher::Config::default()).backoff(WatchBackoff::default());
+    drive(stream, what, changed, move |e: &watcher::Event<T::Kind>| {
+        writer.apply(e)
+    });
+    reader
+}
+
+/// Runs a watch stream until it ends: each event goes to `note`, then bumps `changed`;
+/// failures are logged once until the watch resumes.
+fn drive<K, S>(
+    stream: S,
+    what: &'static str,
+    changed: &watch::Sender<u64>,
+    mut note: impl FnMut(&watcher::Event<K>) + Send + 'static,
+) where
+    K: Send + 'static,
+    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
     let changed = changed.clone();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
@@ -269,7 +303,6 @@ where
             }
         }
     });
-    reader
 }
 
 /// Back-off between failed watch or list attempts: 250 ms doubling to 5 s, plus up to a

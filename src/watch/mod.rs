@@ -33,6 +33,7 @@ pub mod mirror;
 pub mod run;
 pub mod service;
 pub mod speaker;
+mod trim;
 
 pub use error::Error;
 

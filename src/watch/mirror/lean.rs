@@ -6,12 +6,14 @@
 //!
 //! The readers (keep this list true when one starts reading another field):
 //! - Services: `service.rs` (type, loadBalancerClass, loadBalancerIP, ipFamilies,
-//!   ipFamilyPolicy, ports' port and protocol, externalTrafficPolicy, our annotations, labels,
+//!   ipFamilyPolicy, ports' port and protocol (for `allow-shared-ip` only: kept only when it is
+//!   set), externalTrafficPolicy, our annotations, labels,
 //!   creationTimestamp, status.loadBalancer), the allocator (uid, and `written_by_us`: a
 //!   managedFields entry of our field manager on `status`), Events (name, namespace, uid,
 //!   resourceVersion), the speaker's ServiceAnnouncements (name, namespace, uid).
-//! - EndpointSlices: `speaker::plan::ready_on` (namespace, the `kubernetes.io/service-name`
-//!   label, each endpoint's nodeName and ready condition).
+//! - EndpointSlices are not kept as objects: [`super::compact::ReadySlice`] keeps what
+//!   `speaker::plan::ready_on` reads (namespace, the `kubernetes.io/service-name` label, the
+//!   nodes with a ready endpoint).
 //! - Nodes: name, labels, status.addresses (the node's own addresses, L2 seeds).
 //! - Namespaces: name and labels (pools' namespace selectors).
 //! - Secrets: the `password` key of `data` (BGPPeer passwords).
@@ -25,16 +27,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Namespace, Node, NodeStatus, Secret, Service, ServicePort, ServiceSpec, ServiceStatus,
 };
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 
 use super::super::allocator::task::FIELD_MANAGER as ALLOCATOR;
 use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use super::super::service::ANNOTATION_PREFIXES;
 use super::super::speaker::report::FIELD_MANAGER as SPEAKER;
-
-/// The label that ties an EndpointSlice to its Service.
-const SERVICE_NAME: &str = "kubernetes.io/service-name";
 
 /// Metadata every kind keeps: identity, labels, lifecycle, our annotations, and of
 /// managedFields only who of ours wrote which subresource (without the field sets).
@@ -112,7 +110,6 @@ macro_rules! lean_by {
 }
 lean_by!(
     Service => service,
-    EndpointSlice => slice,
     Node => node,
     Namespace => namespace,
     Secret => secret
@@ -121,6 +118,9 @@ lean_by!(
 /// A Service: what `service.rs`, the allocator and the speaker read.
 pub fn service(s: &mut Service) {
     metadata(&mut s.metadata);
+    // The ports are read only for sharing an address (`allow-shared-ip`).
+    let shares =
+        super::super::service::annotation(s, "allow-shared-ip").is_some_and(|k| !k.is_empty());
     s.spec = s.spec.take().map(|spec| ServiceSpec {
         type_: spec.type_,
         load_balancer_class: spec.load_balancer_class,
@@ -128,7 +128,7 @@ pub fn service(s: &mut Service) {
         ip_families: spec.ip_families,
         ip_family_policy: spec.ip_family_policy,
         external_traffic_policy: spec.external_traffic_policy,
-        ports: spec.ports.map(|ports| {
+        ports: spec.ports.filter(|_| shares).map(|ports| {
             ports
                 .into_iter()
                 .map(|p| ServicePort {
@@ -144,28 +144,6 @@ pub fn service(s: &mut Service) {
         load_balancer: st.load_balancer,
         conditions: None,
     });
-}
-
-/// An EndpointSlice: its Service, and where its endpoints are ready.
-pub fn slice(e: &mut EndpointSlice) {
-    metadata(&mut e.metadata);
-    e.metadata.annotations = None;
-    e.metadata.labels = e.metadata.labels.take().map(|mut l| {
-        l.retain(|k, _| k == SERVICE_NAME);
-        l
-    });
-    e.ports = None;
-    e.endpoints = std::mem::take(&mut e.endpoints)
-        .into_iter()
-        .map(|p| Endpoint {
-            node_name: p.node_name,
-            conditions: p.conditions.map(|c| EndpointConditions {
-                ready: c.ready,
-                ..EndpointConditions::default()
-            }),
-            ..Endpoint::default()
-        })
-        .collect();
 }
 
 /// A Node: name, labels and addresses.

@@ -20,10 +20,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::super::convert::{self, advertisement_field, peer_field};
 use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
+use super::super::mirror::compact::ReadySlice;
 use super::super::service;
 use crate::announce::{Assigned, AssignedList, Desired};
 use crate::model::selector::any_matches;
@@ -33,14 +33,14 @@ use crate::model::{
 };
 
 /// Everything of the cluster the plan reads, as plain slices (the task fills it from the mirror;
-/// Services and EndpointSlices are the mirror's own `Arc`s, not copies).
+/// Services and EndpointSlice records are the mirror's own `Arc`s, not copies).
 pub struct Inputs<'a> {
     pub peers: &'a [BGPPeer],
     pub advertisements: &'a [BGPAdvertisement],
     pub l2_advertisements: &'a [L2Advertisement],
     pub pools: &'a [IPAddressPool],
     pub services: &'a [Arc<Service>],
-    pub slices: &'a [Arc<EndpointSlice>],
+    pub slices: &'a [Arc<ReadySlice>],
     /// This node's labels.
     pub labels: &'a Labels,
     pub passwords: &'a Passwords,
@@ -51,8 +51,9 @@ pub struct Inputs<'a> {
     pub class: &'a str,
 }
 
-/// This node's desired state for the shared announcer, what it announces of every Service of
-/// ours and why not, and the problems found (refused peers, malformed values).
+/// This node's desired state for the shared announcer (what it announces of every Service of
+/// ours is its `services`), why it announces nothing of the others (`not`; `wanted` is left
+/// empty), and the problems found (refused peers, malformed values).
 pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Vec<Problem>) {
     let (profiles, mut problems) = bfd_profiles(i.bfd_profiles);
     let (peers, more) = peers(i.peers, i.labels, local, i.passwords, &profiles);
@@ -62,7 +63,7 @@ pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Ve
     let (l2, more) = l2_advertisements(i.l2_advertisements, i.pools, i.labels);
     advertisements.extend(l2);
     problems.extend(more);
-    let found = announcements(
+    let mut found = announcements(
         i.services,
         i.slices,
         i.pools,
@@ -70,10 +71,11 @@ pub fn desired(i: &Inputs<'_>, local: &LocalSpec) -> (Desired, Announcements, Ve
         i.node,
         i.class,
     );
+    // One copy per Service: what it announces goes to the announcer, only the reasons stay.
     let desired = Desired {
         peers,
         advertisements,
-        services: found.wanted.clone(),
+        services: std::mem::take(&mut found.wanted),
     };
     (desired, found, problems)
 }
@@ -285,7 +287,7 @@ pub fn pool_holding(pools: &[IPAddressPool], address: IpAddr) -> Option<String> 
 }
 
 /// True when an EndpointSlice of the Service has a ready endpoint on `node`.
-pub fn ready_on(svc: &Service, slices: &[Arc<EndpointSlice>], node: &str) -> bool {
+pub fn ready_on(svc: &Service, slices: &[Arc<ReadySlice>], node: &str) -> bool {
     ready_here(slices, node).contains(&service_of(svc))
 }
 
@@ -299,27 +301,11 @@ fn service_of(svc: &Service) -> (&str, &str) {
 
 /// `(namespace, Service name)` of every Service with a ready endpoint on `node`, from one pass
 /// over the EndpointSlices (their `kubernetes.io/service-name` label).
-fn ready_here<'a>(slices: &'a [Arc<EndpointSlice>], node: &str) -> BTreeSet<(&'a str, &'a str)> {
+fn ready_here<'a>(slices: &'a [Arc<ReadySlice>], node: &str) -> BTreeSet<(&'a str, &'a str)> {
     slices
         .iter()
-        .filter(|s| {
-            s.endpoints.iter().any(|e| {
-                e.node_name.as_deref() == Some(node)
-                    // The API says a nil `ready` is to be read as ready.
-                    && e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true)
-            })
-        })
-        .filter_map(|s| {
-            let name = s
-                .metadata
-                .labels
-                .as_ref()?
-                .get("kubernetes.io/service-name")?;
-            Some((
-                s.metadata.namespace.as_deref().unwrap_or_default(),
-                name.as_str(),
-            ))
-        })
+        .filter(|s| s.ready_on(node))
+        .filter_map(|s| Some((&*s.namespace, s.service.as_deref()?)))
         .collect()
 }
 
@@ -336,7 +322,7 @@ pub struct Announcements {
 /// eligibility: the owner is chosen among the nodes with a ready endpoint).
 pub fn announcements(
     services: &[Arc<Service>],
-    slices: &[Arc<EndpointSlice>],
+    slices: &[Arc<ReadySlice>],
     pools: &[IPAddressPool],
     ads: &[AdvertisementSpec],
     node: &str,

@@ -66,6 +66,7 @@ impl SpeakerTask {
         // recomputation is at least that (at most 500 ms), so a burst (10k status writes
         // coming back) costs the speaker about half the CPU at most, not all of it.
         let mut cost = Duration::ZERO;
+        let mut trim = super::super::trim::Trim::default();
         loop {
             // The cluster changed: recompute (the status cells /status reads are live). Every
             // second regardless: report what the sessions do, since session states and
@@ -93,6 +94,7 @@ impl SpeakerTask {
                 speaker.apply(&local, step).await;
                 let publishing = tokio::time::Instant::now();
                 self.publish(&announcer, &speaker, &pools, plan);
+                trim.changed(std::time::Instant::now());
                 cost += publishing.elapsed();
                 // The L2 sink (and its UDP port) only once the cluster has an L2Advertisement:
                 // a BGP-only cluster binds nothing for it.
@@ -131,7 +133,10 @@ impl SpeakerTask {
                     changes.borrow_and_update();
                     dirty = true;
                 }
-                _ = tick.tick() => {}
+                _ = tick.tick() => {
+                    // A burst is over: what it freed goes back to the system.
+                    trim.when_quiet(std::time::Instant::now());
+                }
                 // The responder started or stopped answering: the ServiceAnnouncements follow
                 // in this step, not at the next tick.
                 Ok(()) = l2_changes.changed() => {
@@ -335,9 +340,11 @@ impl SpeakerTask {
                 let pool = addresses
                     .first()
                     .and_then(|a| plan::pool_holding(pools, *a));
-                let (key, wanted) = found
-                    .wanted
-                    .remove_entry(key.as_str())
+                let (key, wanted) = announcer
+                    .desired()
+                    .services
+                    .get_key_value(key.as_str())
+                    .map(|(k, v)| (k.clone(), v.clone()))
                     .unwrap_or_else(|| (key.into(), AssignedList::from([])));
                 let reason = found.not.remove(&*key);
                 let pool = pool.map(Arc::from);

@@ -1,7 +1,6 @@
 use super::*;
 use crate::watch::allocator::decide::node_addresses;
 use crate::watch::service;
-use crate::watch::speaker::plan::ready_on;
 
 fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
     crate::yaml::from_str(text).expect("test object")
@@ -118,64 +117,28 @@ fn a_lean_service_keeps_only_our_managed_fields_entry_and_our_annotations() {
 }
 
 #[test]
+fn a_lean_service_without_a_sharing_key_drops_its_ports_and_decides_the_same() {
+    for text in [
+        SERVICE.replace("ferrolb.io/allow-shared-ip: k1", "other.example/x: y"),
+        SERVICE.replace(
+            "ferrolb.io/allow-shared-ip: k1",
+            "ferrolb.io/allow-shared-ip: \"\"",
+        ),
+    ] {
+        let whole: Service = yaml(&text);
+        let mut lean = whole.clone();
+        lean.lean();
+        assert!(lean.spec.as_ref().is_some_and(|s| s.ports.is_none()));
+        assert_eq!(service::request(&lean), service::request(&whole));
+        assert!(service::request(&lean).expect("request").sharing.is_none());
+    }
+}
+
+#[test]
 fn a_service_written_by_nobody_of_ours_keeps_no_managed_fields() {
     let mut s: Service = yaml(&SERVICE.replace("ferrolb-allocator", "other-lb"));
     s.lean();
     assert!(s.metadata.managed_fields.is_none());
-}
-
-const SLICE: &str = r#"
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-abcde
-  namespace: shop
-  generateName: web-
-  labels:
-    kubernetes.io/service-name: web
-    endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io
-  annotations: {endpoints.kubernetes.io/last-change-trigger-time: "2026-01-01T00:00:10Z"}
-  managedFields:
-  - {manager: kube-controller-manager, operation: Update, fieldsType: FieldsV1, fieldsV1: {}}
-addressType: IPv4
-endpoints:
-- addresses: [203.0.113.1]
-  conditions: {ready: true, serving: true, terminating: false}
-  nodeName: node-a
-  targetRef: {kind: Pod, name: web-1, namespace: shop, uid: p1}
-  zone: zone-a
-  hints: {forZones: [{name: zone-a}]}
-- addresses: [203.0.113.2]
-  conditions: {ready: false, serving: true, terminating: true}
-  nodeName: node-b
-- addresses: [203.0.113.3]
-  nodeName: node-c
-ports:
-- {name: http, port: 8080, protocol: TCP}
-"#;
-
-#[test]
-fn a_lean_endpoint_slice_says_where_the_service_is_ready_like_the_whole_one() {
-    let whole: EndpointSlice = yaml(SLICE);
-    let mut lean = whole.clone();
-    lean.lean();
-    let (whole, lean) = (std::sync::Arc::new(whole), std::sync::Arc::new(lean));
-    let svc: Service = yaml(SERVICE);
-    for node in ["node-a", "node-b", "node-c", "node-d"] {
-        assert_eq!(
-            ready_on(&svc, std::slice::from_ref(&lean), node),
-            ready_on(&svc, std::slice::from_ref(&whole), node),
-            "{node}"
-        );
-    }
-    assert!(
-        ready_on(&svc, std::slice::from_ref(&lean), "node-c"),
-        "nil ready is ready"
-    );
-    assert!(lean.ports.is_none() && lean.metadata.annotations.is_none());
-    assert_eq!(lean.metadata.labels.as_ref().map(BTreeMap::len), Some(1));
-    let e = &lean.endpoints[0];
-    assert!(e.addresses.is_empty() && e.target_ref.is_none() && e.hints.is_none());
 }
 
 const NODE: &str = r#"

@@ -122,14 +122,15 @@ fn svc(name: &str, ips: &[&str], local: bool) -> Arc<Service> {
     )))
 }
 
-fn slice(service: &str, node: &str, ready: Option<bool>) -> Arc<EndpointSlice> {
+fn slice(service: &str, node: &str, ready: Option<bool>) -> Arc<ReadySlice> {
     let cond = match ready {
         Some(r) => format!(", conditions: {{ready: {r}}}"),
         None => String::new(),
     };
-    Arc::new(yaml(&format!(
+    let whole: k8s_openapi::api::discovery::v1::EndpointSlice = yaml(&format!(
         "metadata: {{name: {service}-abc, namespace: default, labels: {{kubernetes.io/service-name: {service}}}}}\naddressType: IPv4\nendpoints: [{{addresses: [10.0.0.1], nodeName: {node}{cond}}}]"
-    )))
+    ));
+    Arc::new(crate::watch::mirror::compact::Record::of(&whole))
 }
 
 #[test]
@@ -320,7 +321,12 @@ fn l2advertisements_select_pools_and_nodes_and_apply_beside_bgp_ones() {
         class: "",
     };
     let (desired, found, _) = desired(&inputs, &local());
-    assert!(found.wanted.contains_key("default/web"));
+    assert!(
+        found.wanted.is_empty(),
+        "what is announced is only in desired.services"
+    );
+    let wanted = desired.services.clone();
+    assert!(wanted.contains_key("default/web"));
     let mut a = crate::announce::Announcer::new();
     a.apply(desired);
     let owned = a
@@ -334,7 +340,7 @@ fn l2advertisements_select_pools_and_nodes_and_apply_beside_bgp_ones() {
         a.l2()
     );
     assert_eq!(
-        a.mode_of(&found.wanted["default/web"]),
+        a.mode_of(&wanted["default/web"]),
         crate::model::Mode::Bgp,
         "BGP and L2 both: BGP routes are made too"
     );
