@@ -1,6 +1,6 @@
 //! Allocator benchmarks: 100k allocations from mixed IPv4 ranges plus an IPv6 /64, a restore
 //! of 100k assignments, and the standalone shape of issue 18 (100k services, one IPv4 address
-//! each from one /15): claim, clone (a reload's copy), release one by one. Before the timings
+//! each from one /15): claim, clone (a reload's copy), release one by one and all at once. Before the timings
 //! it prints the allocator's heap bytes per service, counted by a global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -125,6 +125,16 @@ fn standalone(c: &mut Criterion) {
             || full.clone(),
             |mut a| {
                 keys.iter().for_each(|k| a.release(k));
+                a
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("release_many_100k", |b| {
+        b.iter_batched(
+            || full.clone(),
+            |mut a| {
+                a.release_many(keys.iter().map(String::as_str));
                 a
             },
             BatchSize::LargeInput,

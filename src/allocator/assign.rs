@@ -212,12 +212,11 @@ impl Allocator {
     /// used-address sets trimmed one run of consecutive addresses at a time.
     pub fn release_many<'k>(&mut self, keys: impl IntoIterator<Item = &'k str>) {
         let keys: Vec<&str> = keys.into_iter().collect();
-        let freed = self.claims.remove_services(&keys);
-        if self.claims.addresses() == 0 {
-            self.used_v4 = IntervalSet::default();
+        let Some(freed) = self.claims.remove_services(&keys) else {
+            self.used_v4 = IntervalSet::default(); // nothing is held any more
             self.used_v6 = IntervalSet::default();
             return;
-        }
+        };
         let (mut v4, mut v6): (Vec<u128>, Vec<u128>) = (Vec::new(), Vec::new());
         for a in freed {
             match Fam::of(a) {

@@ -198,29 +198,31 @@ impl Claims {
         freed
     }
 
-    /// Removes every claim of every service in `services` and their bare listings; returns the
-    /// addresses now free. Same result as [`Claims::remove_service`] for each in turn; when
-    /// they hold most claims, the rest are kept by one pass and the indexes rebuilt, so the
-    /// cost follows what is removed, without a lookup per claim.
-    pub fn remove_services(&mut self, services: &[&str]) -> Vec<IpAddr> {
+    /// Removes every claim of every service in `services` and their bare listings; returns
+    /// the addresses now free, or None when no address is held any more (all are free). Same
+    /// result as [`Claims::remove_service`] for each in turn; when they hold most claims, the
+    /// rest are kept by one pass and the indexes rebuilt, so the cost follows what is removed,
+    /// without a lookup per claim.
+    pub fn remove_services(&mut self, services: &[&str]) -> Option<Vec<IpAddr>> {
         let mut gone: Vec<usize> = Vec::new();
         for s in services {
-            self.bare.remove(*s);
+            if !self.bare.is_empty() {
+                self.bare.remove(*s);
+            }
             gone.extend(self.of_service(s));
         }
-        gone.sort_unstable();
-        gone.dedup();
         if gone.len() * 2 < self.claims.len() {
-            gone.reverse();
+            gone.sort_unstable_by(|a, b| b.cmp(a)); // last first: a removal moves the last claim
+            gone.dedup();
             let freed = self.take_all(gone);
             self.shrink();
-            return freed;
+            return Some(freed);
         }
         let mut drop_it = vec![false; self.claims.len()];
-        gone.iter().for_each(|&i| drop_it[i] = true);
+        gone.into_iter().for_each(|i| drop_it[i] = true);
         let old_terms = std::mem::take(&mut self.terms);
-        let mut removed = Vec::with_capacity(gone.len());
-        let mut kept = Vec::with_capacity(self.claims.len() - gone.len());
+        let mut removed = Vec::new();
+        let mut kept = Vec::new();
         for (i, c) in std::mem::take(&mut self.claims).into_iter().enumerate() {
             if drop_it[i] {
                 removed.push(c.addr);
@@ -231,7 +233,12 @@ impl Claims {
             }
             kept.push(c);
         }
+        let all = kept.is_empty();
         self.reindex(kept);
+        if all {
+            self.addresses = 0;
+            return None;
+        }
         removed.sort_unstable();
         removed.dedup();
         let freed: Vec<IpAddr> = removed
@@ -239,7 +246,7 @@ impl Claims {
             .filter(|a| self.users(*a).next().is_none())
             .collect();
         self.addresses -= freed.len();
-        freed
+        Some(freed)
     }
 
     /// Removes the claims at `positions` (highest first, so none moves before its turn);
