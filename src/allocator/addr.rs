@@ -97,6 +97,37 @@ impl IntervalSet {
         }
     }
 
+    /// Removes every number in `lo..=hi` (`lo <= hi`), trimming the intervals at both ends.
+    pub fn remove_range(&mut self, lo: u128, hi: u128) {
+        let first = self.covering(lo).map_or(lo, |(s, _)| s);
+        let inside: Vec<(u128, u128)> = self.map.range(first..=hi).map(|(s, e)| (*s, *e)).collect();
+        for (s, e) in inside {
+            self.map.remove(&s);
+            if s < lo {
+                self.map.insert(s, lo - 1);
+            }
+            if e > hi {
+                self.map.insert(hi + 1, e);
+            }
+        }
+    }
+
+    /// Removes every number of `sorted` (ascending, repeats allowed), one run of consecutive
+    /// numbers at a time.
+    pub fn remove_sorted(&mut self, sorted: &[u128]) {
+        let mut i = 0;
+        while i < sorted.len() {
+            let lo = sorted[i];
+            let mut hi = lo;
+            i += 1;
+            while i < sorted.len() && (sorted[i] == hi || Some(sorted[i]) == hi.checked_add(1)) {
+                hi = sorted[i];
+                i += 1;
+            }
+            self.remove_range(lo, hi);
+        }
+    }
+
     /// The lowest number in `lo..=hi` not in the set.
     pub fn first_gap(&self, lo: u128, hi: u128) -> Option<u128> {
         let candidate = match self.covering(lo) {
@@ -144,6 +175,31 @@ mod tests {
         assert_eq!(s.first_gap(10, 30), Some(21));
         assert_eq!(s.first_gap(5, 30), Some(5));
         assert_eq!(s.first_gap(10, 20), None);
+    }
+
+    #[test]
+    fn removing_a_range_trims_the_intervals_at_both_ends_and_drops_those_inside() {
+        let mut s = IntervalSet::default();
+        (1..=20).filter(|n| n % 5 != 0).for_each(|n| s.insert(n));
+        s.remove_range(3, 12);
+        let left: Vec<u128> = (0..=21).filter(|n| s.contains(*n)).collect();
+        assert_eq!(left, [1, 2, 13, 14, 16, 17, 18, 19]);
+        s.remove_sorted(&[1, 2, 2, 14, 16, 17, 19]);
+        let left: Vec<u128> = (0..=21).filter(|n| s.contains(*n)).collect();
+        assert_eq!(left, [13, 18]);
+    }
+
+    #[test]
+    fn removing_numbers_one_by_one_or_sorted_in_runs_leaves_the_same_set() {
+        let mut one = IntervalSet::default();
+        (0..200u128)
+            .filter(|n| n % 7 != 3)
+            .for_each(|n| one.insert(n));
+        let mut runs = one.clone();
+        let gone: Vec<u128> = (0..200u128).filter(|n| n % 3 != 0 || n % 11 == 0).collect();
+        gone.iter().for_each(|n| one.remove(*n));
+        runs.remove_sorted(&gone);
+        assert_eq!(one, runs);
     }
 
     #[test]

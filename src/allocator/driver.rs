@@ -107,6 +107,12 @@ impl Driver {
         self.alloc.release(key);
     }
 
+    /// Releases what each of `keys` holds: the same as [`Driver::release`] for each in turn,
+    /// in time that follows what is freed (a withdraw-all reload frees 100k services at once).
+    pub fn release_many<'k>(&mut self, keys: impl IntoIterator<Item = &'k str>) {
+        self.alloc.release_many(keys);
+    }
+
     /// The allocator (pools, assignments, orphans).
     pub fn allocator(&self) -> &Allocator {
         &self.alloc

@@ -19,14 +19,16 @@
 
 mod addr;
 mod assign;
+mod claims;
 pub mod driver;
 mod pool;
-mod vecmap;
 
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod priority_tests;
+#[cfg(test)]
+mod release_tests;
 #[cfg(test)]
 mod tests;
 

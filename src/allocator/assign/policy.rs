@@ -48,13 +48,7 @@ impl Allocator {
                     for a in taken {
                         self.unclaim(&req.key, a);
                     }
-                    if self
-                        .services
-                        .get(req.key.as_str())
-                        .is_some_and(|h| h.addresses.is_empty())
-                    {
-                        self.services.remove(req.key.as_str());
-                    }
+                    self.claims.unlist(&req.key); // held nothing before: gone again
                     if req.policy == FamilyPolicy::RequireDualStack {
                         return Err(AllocError::DualStackUnavailable {
                             service: req.key.clone(),
@@ -110,13 +104,7 @@ impl Allocator {
                 .into_iter()
                 .find(|p| p.contains(*a))
                 .map(|p| p.name.clone());
-            let claimed_now = self.claim(
-                &req.key,
-                req.created,
-                *a,
-                req.sharing.as_ref(),
-                pool.as_deref(),
-            );
+            let claimed_now = self.claim(&req.key, *a, req.sharing.as_ref(), pool.as_deref());
             if let Err(e) = claimed_now {
                 for c in claimed.into_iter().filter(|c| !old.contains(c)) {
                     self.unclaim(&req.key, c);
@@ -167,24 +155,12 @@ impl Allocator {
         }
         if let Some(a) = self.shareable(req, f, &pools) {
             let pool = pools.iter().find(|p| p.contains(a)).map(|p| p.name.clone());
-            self.claim(
-                &req.key,
-                req.created,
-                a,
-                req.sharing.as_ref(),
-                pool.as_deref(),
-            )?;
+            self.claim(&req.key, a, req.sharing.as_ref(), pool.as_deref())?;
             return Ok(a);
         }
         for p in &pools {
             if let Some(a) = p.first_free(f, self.used(f)) {
-                self.claim(
-                    &req.key,
-                    req.created,
-                    a,
-                    req.sharing.as_ref(),
-                    Some(&p.name),
-                )?;
+                self.claim(&req.key, a, req.sharing.as_ref(), Some(&p.name))?;
                 return Ok(a);
             }
         }
@@ -199,18 +175,29 @@ impl Allocator {
         })
     }
 
+    /// The lowest address of family `f` in `pools` whose every user shares under the
+    /// request's key without a clash, and which `req` does not hold yet.
     fn shareable(&self, req: &Request, f: Fam, pools: &[Pool]) -> Option<IpAddr> {
         let sharing = req.sharing.as_ref()?;
-        self.owners.iter().find_map(|(a, o)| {
-            let fits = Fam::of(*a) == f
-                && pools.iter().any(|p| p.contains(*a))
-                && !o.users.contains_key(req.key.as_str())
-                && o.users.values().all(|t| {
-                    t.as_ref().is_some_and(|t| t.key == sharing.key)
-                        && super::super::sharing_conflict(Some(sharing), t.as_deref()).is_none()
+        let mut best: Option<IpAddr> = None;
+        for (_, c) in self.claims.iter() {
+            let a = c.addr;
+            if Fam::of(a) != f || best.is_some_and(|b| b <= a) {
+                continue;
+            }
+            let fits = pools.iter().any(|p| p.contains(a))
+                && self.claims.users(a).all(|i| {
+                    *self.claims.get(i).service != *req.key
+                        && self.claims.terms(i).is_some_and(|t| {
+                            t.key == sharing.key
+                                && super::super::sharing_conflict(Some(sharing), Some(t)).is_none()
+                        })
                 });
-            fits.then_some(*a)
-        })
+            if fits {
+                best = Some(a);
+            }
+        }
+        best
     }
 }
 
