@@ -8,7 +8,7 @@
 //! without addresses gets one per wanted family from its `pool` or any auto-assign pool
 //! ([`ServiceConfig::policy`]: a service naming an IPv6-only pool gets IPv6).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,16 +45,16 @@ impl ResolvedService {
     }
 }
 
-/// The allocator state of a standalone node (cloned to prepare a reload: O(1), the per-service
-/// maps here and in the allocator are persistent).
+/// The allocator state of a standalone node (cloned to prepare a reload on a copy: flat tables
+/// and shared names, a few milliseconds at 100k services).
 #[derive(Debug, Clone)]
 pub struct Addresses {
     driver: Driver,
     pools: Vec<PoolSpec>,
     /// The pools' names, once each: every address of a pool shares its name.
     pool_names: Vec<Arc<str>>,
-    seqs: imbl::OrdMap<Arc<str>, u64>,
-    sharing_keys: imbl::OrdMap<Arc<str>, String>,
+    seqs: HashMap<Arc<str>, u64>,
+    sharing_keys: HashMap<Arc<str>, String>,
     next_seq: u64,
     state_path: Option<PathBuf>,
     /// Allocation failures since start, by reason label.
@@ -76,7 +76,7 @@ impl Addresses {
             .iter()
             .map(|s| (&*s.name, &s.name))
             .collect();
-        let mut seqs = imbl::OrdMap::new();
+        let mut seqs = HashMap::new();
         let existing: Vec<Restored> = saved
             .iter()
             .flat_map(|s| s.services.iter())
@@ -109,7 +109,7 @@ impl Addresses {
             pools: config.pools.clone(),
             pool_names: pool_names(&config.pools),
             seqs,
-            sharing_keys: imbl::OrdMap::new(),
+            sharing_keys: HashMap::new(),
             next_seq: saved.as_ref().map_or(1, |s| s.next_seq),
             state_path,
             failures: BTreeMap::new(),
@@ -133,14 +133,17 @@ impl Addresses {
         }
         let configured: std::collections::HashSet<&str> =
             config.services.iter().map(|s| &*s.name).collect();
+        // Removed services are released in one step (a withdraw-all reload frees 100k).
         let gone: Vec<Arc<str>> = self
             .seqs
             .keys()
             .filter(|k| !configured.contains(&***k))
             .cloned()
             .collect();
-        for k in gone {
-            self.forget(&k);
+        if !gone.is_empty() {
+            self.driver.release_many(gone.iter().map(|k| &**k));
+            self.seqs.retain(|k, _| configured.contains(&**k));
+            self.sharing_keys.retain(|k, _| configured.contains(&**k));
         }
         let resolved = config.services.iter().map(|s| self.resolve(s)).collect();
         (resolved, self.save())
