@@ -142,42 +142,45 @@ impl Allocator {
     /// One address of family `f`: an address shared under the same key if one fits, else the
     /// lowest free address of the best pool that has one.
     fn take_one(&mut self, req: &Request, f: Fam) -> Result<IpAddr, AllocError> {
-        let pools: Vec<Pool> = self
-            .allowed_pools(req, f, false)
-            .into_iter()
-            .cloned()
-            .collect();
-        if pools.is_empty() {
-            return Err(AllocError::NoPool {
-                service: req.key.clone(),
-                family: f.name(),
-            });
-        }
-        if let Some(a) = self.shareable(req, f, &pools) {
-            let pool = pools.iter().find(|p| p.contains(a)).map(|p| p.name.clone());
-            self.claim(&req.key, a, req.sharing.as_ref(), pool.as_deref())?;
-            return Ok(a);
-        }
-        for p in &pools {
-            if let Some(a) = p.first_free(f, self.used(f)) {
-                self.claim(&req.key, a, req.sharing.as_ref(), Some(&p.name))?;
-                return Ok(a);
+        // Found under a shared borrow, claimed after it: (address, its pool) or why not. The
+        // pools are looked at in place, not copied per request.
+        let found = {
+            let pools = self.allowed_pools(req, f, false);
+            if pools.is_empty() {
+                return Err(AllocError::NoPool {
+                    service: req.key.clone(),
+                    family: f.name(),
+                });
             }
-        }
-        Err(AllocError::Exhausted {
-            service: req.key.clone(),
-            family: f.name(),
-            pools: pools
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+            let shared = self.shareable(req, f, &pools).map(|a| {
+                let pool = pools.iter().find(|p| p.contains(a)).map(|p| p.name.clone());
+                (a, pool)
+            });
+            shared
+                .or_else(|| {
+                    pools.iter().find_map(|p| {
+                        p.first_free(f, self.used(f))
+                            .map(|a| (a, Some(p.name.clone())))
+                    })
+                })
+                .ok_or_else(|| AllocError::Exhausted {
+                    service: req.key.clone(),
+                    family: f.name(),
+                    pools: pools
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+        };
+        let (a, pool) = found?;
+        self.claim(&req.key, a, req.sharing.as_ref(), pool.as_deref())?;
+        Ok(a)
     }
 
     /// The lowest address of family `f` in `pools` whose every user shares under the
     /// request's key without a clash, and which `req` does not hold yet.
-    fn shareable(&self, req: &Request, f: Fam, pools: &[Pool]) -> Option<IpAddr> {
+    fn shareable(&self, req: &Request, f: Fam, pools: &[&Pool]) -> Option<IpAddr> {
         let sharing = req.sharing.as_ref()?;
         let mut best: Option<IpAddr> = None;
         for (_, c) in self.claims.iter() {
