@@ -184,7 +184,7 @@ fn simple(table: &str) -> Option<S<RawService>> {
         let value = tokens.next()?;
         let name = table.get(key.span().start()..key.span().end())?;
         if name == "addresses" {
-            if value.kind() != TokenKind::LeftSquareBracket || r.addresses.is_some() {
+            if value.kind() != TokenKind::LeftSquareBracket {
                 return None;
             }
             // Strings separated by commas (a trailing one is allowed, as in TOML).
@@ -202,31 +202,29 @@ fn simple(table: &str) -> Option<S<RawService>> {
                     _ => return None,
                 }
             }
-            r.addresses = Some(list);
+            once(&mut r.addresses, list)?;
         } else {
             let v = string(&value)?;
-            let slot = match name {
-                "name" => &mut r.name,
-                "pool" => &mut r.pool,
-                "ip_families" => &mut r.ip_families,
-                "allow_shared_ip" => {
-                    if r.allow_shared_ip.is_some() {
-                        return None;
-                    }
-                    r.allow_shared_ip = Some(v.into_inner());
-                    continue_line(&mut tokens)?;
-                    continue;
-                }
+            match name {
+                "name" => once(&mut r.name, v)?,
+                "pool" => once(&mut r.pool, v)?,
+                "ip_families" => once(&mut r.ip_families, v)?,
+                "allow_shared_ip" => once(&mut r.allow_shared_ip, v.into_inner())?,
                 _ => return None,
-            };
-            if slot.is_some() {
-                return None;
             }
-            *slot = Some(v);
         }
         continue_line(&mut tokens)?;
     }
     Some(S::new(0..header, r))
+}
+
+/// Sets a key's value; None when the key was set before (TOML refuses that, so `toml` says so).
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(value);
+    Some(())
 }
 
 /// After a value: the end of its line (or of the table).

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use addresses::{Addresses, ResolvedService};
 
-use crate::announce::{Announcer, AssignedList, Desired};
+use crate::announce::{Announcer, Desired};
 use crate::bgp::listener::Directory;
 use crate::bgp::speaker::Speaker;
 use crate::config::{Config, ServiceConfig};
@@ -240,12 +240,9 @@ impl Pipeline {
             .services
             .iter()
             .map(|s| {
-                let (name, assigned) = held
-                    .get_key_value(&*s.name)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .unwrap_or_else(|| (s.name.clone(), AssignedList::from([])));
+                let assigned = held.get(&*s.name).cloned().unwrap_or_default();
                 ServiceEntry::planned(
-                    name,
+                    s.name.clone(),
                     assigned.iter().map(|a| a.address).collect(),
                     assigned.iter().find_map(|a| a.pool.clone()),
                     assigned,
