@@ -50,6 +50,14 @@ impl AdjRibOut {
         diff
     }
 
+    /// The first sync after the session came up, when nothing was sent yet: records `desired`
+    /// as sent and returns it (an O(1) copy) to be announced whole, with no diff to build.
+    pub fn fill(&mut self, desired: PeerRoutes) -> PeerRoutes {
+        debug_assert!(self.sent.is_empty(), "fill is for an empty Adj-RIB-Out");
+        self.sent = desired;
+        self.sent.clone()
+    }
+
     /// The incremental form of [`AdjRibOut::sync`]: only `changes` (prefix → what the peer
     /// should have now, None = nothing) are compared and recorded. O(k log n) for k changes.
     pub fn sync_prefixes(
@@ -119,6 +127,15 @@ mod tests {
         assert_eq!(diff.announce.len(), 2);
         assert!(diff.withdraw.is_empty());
         assert_eq!(rib.len(), 2);
+    }
+
+    #[test]
+    fn fill_records_everything_as_sent() {
+        let mut rib = AdjRibOut::default();
+        let all = rib.fill(set(&["198.51.100.1/32", "2001:db8::1/128"]));
+        assert_eq!(all.len(), 2);
+        assert_eq!(rib.len(), 2);
+        assert!(rib.sync(all).is_empty());
     }
 
     #[test]

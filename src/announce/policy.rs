@@ -59,15 +59,8 @@ pub fn usable_families(
 }
 
 /// The routes `peer` should have from `table`, of the usable families only.
-pub fn routes_for(table: &RouteTable, peer: &str, (v4, v6): (bool, bool)) -> PeerRoutes {
-    let routes = table.for_peer(peer);
-    if v4 && v6 {
-        return routes;
-    }
-    routes
-        .into_iter()
-        .filter(|(p, _)| if p.addr().is_ipv4() { v4 } else { v6 })
-        .collect()
+pub fn routes_for(table: &RouteTable, peer: &str, families: (bool, bool)) -> PeerRoutes {
+    table.for_peer_families(peer, families)
 }
 
 /// What `peer` should have at each of `prefixes` (None: nothing), of the usable families only:

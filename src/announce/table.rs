@@ -92,6 +92,31 @@ type Entry = Arc<Vec<(Target, u32)>>;
 pub struct RouteTable {
     rules: Arc<Vec<Rule>>,
     entries: imbl::OrdMap<IpNet, Entry>,
+    /// The routes of every peer when no advertisement names peers (then every peer with the
+    /// same usable families gets the same table): built once per version of the table and
+    /// shared (O(1) copies) by the peers, so eight sessions hold one Adj-RIB-Out's worth of
+    /// nodes until their changes diverge, not eight.
+    views: Views,
+}
+
+/// One cached [`PeerRoutes`] per usable-family set: IPv4 and IPv6, IPv4 only, IPv6 only.
+/// A change to the table starts a new, empty cache; older copies of the table keep theirs.
+#[derive(Clone, Default)]
+struct Views(Arc<std::sync::Mutex<[Option<PeerRoutes>; 3]>>);
+
+/// A cache: equal whatever it holds (it is derived from the table).
+impl PartialEq for Views {
+    fn eq(&self, _: &Views) -> bool {
+        true
+    }
+}
+
+impl Eq for Views {}
+
+impl std::fmt::Debug for Views {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Views")
+    }
 }
 
 impl Default for RouteTable {
@@ -141,6 +166,7 @@ impl RouteTable {
         RouteTable {
             rules: Arc::new(rules),
             entries: imbl::OrdMap::new(),
+            views: Views::default(),
         }
     }
 
@@ -176,7 +202,15 @@ impl RouteTable {
                 }
             }
         }
+        self.changed(&changed);
         changed
+    }
+
+    /// Starts a new view cache when routes changed (see [`Views`]).
+    fn changed(&mut self, prefixes: &[IpNet]) {
+        if !prefixes.is_empty() {
+            self.views = Views::default();
+        }
     }
 
     /// Removes one service address (added before with the same pool); returns the prefixes
@@ -207,6 +241,7 @@ impl RouteTable {
                 }
             }
         }
+        self.changed(&changed);
         changed
     }
 
@@ -222,6 +257,37 @@ impl RouteTable {
             .iter()
             .filter_map(|(prefix, entry)| Some((*prefix, merged(entry, peer)?)))
             .collect()
+    }
+
+    /// The routes `peer` should carry of the usable families (`v4`, `v6`). When no
+    /// advertisement names peers every peer gets the same: one table per family set and
+    /// version of this table, shared by the peers (see [`Views`]).
+    pub fn for_peer_families(&self, peer: &str, (v4, v6): (bool, bool)) -> PeerRoutes {
+        let slot = match (v4, v6) {
+            (true, true) => 0,
+            (true, false) => 1,
+            (false, true) => 2,
+            (false, false) => return PeerRoutes::new(),
+        };
+        let keep = |p: &IpNet| if p.addr().is_ipv4() { v4 } else { v6 };
+        if !self.rules.iter().all(|r| r.target.peers.is_empty()) {
+            return self
+                .entries
+                .iter()
+                .filter(|(prefix, _)| keep(prefix))
+                .filter_map(|(prefix, entry)| Some((*prefix, merged(entry, peer)?)))
+                .collect();
+        }
+        let mut views = self.views.0.lock().unwrap_or_else(|e| e.into_inner());
+        views[slot]
+            .get_or_insert_with(|| {
+                self.entries
+                    .iter()
+                    .filter(|(prefix, _)| keep(prefix))
+                    .filter_map(|(prefix, entry)| Some((*prefix, merged(entry, peer)?)))
+                    .collect()
+            })
+            .clone()
     }
 
     /// Every prefix in the table, for any peer.
@@ -484,5 +550,35 @@ mod tests {
         assert!(covers(&set, "2001:db8::7".parse().expect("a")));
         assert!(!covers(&set, "2001:db8::8".parse().expect("a")));
         assert!(!covers(&set, "203.0.113.1".parse().expect("a")));
+    }
+
+    #[test]
+    fn peers_without_named_advertisements_share_one_view_per_version() {
+        let mut t = RouteTable::build([svc("198.51.100.1", None), svc("2001:db8::1", None)], &[]);
+        let a = t.for_peer_families("tor1", (true, true));
+        let b = t.for_peer_families("tor2", (true, true));
+        assert!(a.ptr_eq(&b), "the same table, not two copies");
+        assert_eq!(a, t.for_peer("tor1"));
+        let v4 = t.for_peer_families("tor1", (true, false));
+        assert_eq!(v4.len(), 1);
+        assert!(t.for_peer_families("tor1", (false, false)).is_empty());
+        t.add(svc("198.51.100.2", None));
+        let c = t.for_peer_families("tor1", (true, true));
+        assert_eq!(c.len(), 3, "a change is seen, not the cached view");
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn a_named_peer_gets_its_own_view() {
+        let ads = [
+            ad(&[], &["tor1"], &[Community::Standard(1)]),
+            ad(&[], &[], &[]),
+        ];
+        let t = RouteTable::build([svc("198.51.100.1", None)], &ads);
+        let a = t.for_peer_families("tor1", (true, true));
+        let b = t.for_peer_families("tor2", (true, true));
+        assert_eq!(a, t.for_peer("tor1"));
+        assert_eq!(b, t.for_peer("tor2"));
+        assert_ne!(a, b);
     }
 }
