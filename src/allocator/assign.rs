@@ -230,6 +230,18 @@ impl Allocator {
         self.used_v6.remove_sorted(&v6);
     }
 
+    /// The same pools and node addresses, holding nothing.
+    pub fn released_all(&self) -> Allocator {
+        Allocator {
+            pools: self.pools.clone(),
+            pool_ids: self.pool_ids.clone(),
+            nodes: self.nodes.clone(),
+            used_v4: IntervalSet::default(),
+            used_v6: IntervalSet::default(),
+            claims: self.claims.cleared(),
+        }
+    }
+
     /// What `key` holds now.
     pub fn assignment(&self, key: &str) -> Allocation {
         let addresses = self

@@ -198,6 +198,15 @@ impl Claims {
         freed
     }
 
+    /// No claims, the same hashing (a reload that keeps no service starts from this instead
+    /// of a copy it would then empty).
+    pub fn cleared(&self) -> Claims {
+        Claims {
+            hasher: self.hasher.clone(),
+            ..Claims::default()
+        }
+    }
+
     /// Removes every claim of every service in `services` and their bare listings; returns
     /// the addresses now free, or None when no address is held any more (all are free). Same
     /// result as [`Claims::remove_service`] for each in turn; when they hold most claims, the

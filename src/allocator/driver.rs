@@ -114,6 +114,13 @@ impl Driver {
     }
 
     /// The allocator (pools, assignments, orphans).
+    /// A driver with the same pools that holds nothing (every service released).
+    pub fn released_all(&self) -> Driver {
+        Driver {
+            alloc: self.alloc.released_all(),
+        }
+    }
+
     pub fn allocator(&self) -> &Allocator {
         &self.alloc
     }

@@ -149,6 +149,29 @@ impl Addresses {
         (resolved, self.save())
     }
 
+    /// The copy a reload to `config` works on: when `config` keeps none of the services held
+    /// (a withdraw-all), an empty one with the same pools instead of a copy of every claim
+    /// that `apply` would then release; else a copy.
+    pub fn for_reload(&self, config: &Config) -> Addresses {
+        if config
+            .services
+            .iter()
+            .any(|s| self.seqs.contains_key(&*s.name))
+        {
+            return self.clone();
+        }
+        Addresses {
+            driver: self.driver.released_all(),
+            pools: self.pools.clone(),
+            pool_names: self.pool_names.clone(),
+            seqs: HashMap::new(),
+            sharing_keys: HashMap::new(),
+            next_seq: self.next_seq,
+            state_path: self.state_path.clone(),
+            failures: self.failures.clone(),
+        }
+    }
+
     /// Allocates (or confirms) one service without looking at the others, then saves the
     /// state file when configured. The pools must already be those of the running config.
     pub fn upsert(&mut self, s: &ServiceConfig) -> (ResolvedService, Result<(), StateError>) {
@@ -344,6 +367,41 @@ mod tests {
                 ("203.0.113.5".into(), None),
                 ("198.51.100.9".into(), Some("p".into()))
             ]
+        );
+    }
+
+    #[test]
+    fn a_reload_that_keeps_no_service_starts_empty_and_decides_as_a_copy_would() {
+        let pools = "[[pools]]\nname = \"p\"\naddresses = [\"198.51.100.0/24\"]\n";
+        let full = config(&format!(
+            "{pools}\n[[services]]\nname = \"a\"\n\n[[services]]\nname = \"b\"\nallow_shared_ip = \"k\"\n"
+        ));
+        let (held, _) = Addresses::start(&full).expect("start");
+        let other = config(&format!("{pools}\n[[services]]\nname = \"c\"\n"));
+        let mut fresh = held.for_reload(&other);
+        assert_eq!(
+            fresh.driver.allocator().used_addresses(),
+            0,
+            "nothing copied to release"
+        );
+        let mut copy = held.clone();
+        let (a, _) = fresh.apply(&other);
+        let (b, _) = copy.apply(&other);
+        assert_eq!(a, b);
+        assert_eq!(
+            a[0].addresses(),
+            ["198.51.100.0".parse::<IpAddr>().expect("ip")],
+            "the first address is free again"
+        );
+        assert_eq!(
+            fresh.driver.allocator().used_addresses(),
+            copy.driver.allocator().used_addresses()
+        );
+        let kept = config(&format!("{pools}\n[[services]]\nname = \"b\"\n"));
+        assert_eq!(
+            held.for_reload(&kept).driver.allocator().used_addresses(),
+            2,
+            "b is kept: a copy of what is held"
         );
     }
 }

@@ -156,7 +156,7 @@ impl Pipeline {
     /// config and the state file written with its assignments. Nothing running changes; drop
     /// the result to abandon the reload.
     pub fn prepare(&self, config: Config) -> Result<Prepared, StateError> {
-        let mut addresses = self.addresses.clone();
+        let mut addresses = self.addresses.for_reload(&config);
         let (resolved, saved) = addresses.apply(&config);
         saved?;
         Ok(Prepared {
