@@ -202,7 +202,7 @@ impl Claims {
     /// of a copy it would then empty).
     pub fn cleared(&self) -> Claims {
         Claims {
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             ..Claims::default()
         }
     }

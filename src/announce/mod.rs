@@ -75,7 +75,9 @@ pub struct Changes {
 /// The announcer: the desired state and what it makes of it.
 #[derive(Debug, Clone, Default)]
 pub struct Announcer {
-    desired: Desired,
+    /// Shared with `/status`'s rows ([`Announcer::shared_desired`]); a change after that
+    /// copies it once.
+    desired: Arc<Desired>,
     table: Arc<RouteTable>,
     l2: L2Owned,
 }
@@ -121,7 +123,7 @@ impl Announcer {
             }
             self.prefixes(changed)
         };
-        self.desired = next;
+        self.desired = Arc::new(next);
         let l2 = self.sync_l2();
         Changes { peers, routes, l2 }
     }
@@ -139,14 +141,14 @@ impl Announcer {
             addresses(old).for_each(|a| changed.extend(table.remove(a)));
         }
         addresses(&addrs).for_each(|a| changed.extend(table.add(a)));
-        self.desired.services.insert(key, addrs);
+        Arc::make_mut(&mut self.desired).services.insert(key, addrs);
         self.service_changes(changed)
     }
 
     /// Removes one service and its addresses.
     pub fn remove_service(&mut self, key: &str) -> Changes {
         let mut changed = Vec::new();
-        if let Some(old) = self.desired.services.remove(key) {
+        if let Some(old) = Arc::make_mut(&mut self.desired).services.remove(key) {
             let table = Arc::make_mut(&mut self.table);
             addresses(&old).for_each(|a| changed.extend(table.remove(a)));
         }
@@ -159,7 +161,8 @@ impl Announcer {
     /// stays)); otherwise the removed addresses leave the table one by one and the sessions
     /// compare only their prefixes (the table copied at most once).
     pub fn retain_services(&mut self, keep: impl Fn(&str) -> bool) -> Changes {
-        let all = std::mem::take(&mut self.desired.services);
+        let desired = Arc::make_mut(&mut self.desired);
+        let all = std::mem::take(&mut desired.services);
         let total = all.len();
         let mut kept = BTreeMap::new();
         let mut gone = Vec::new();
@@ -170,7 +173,7 @@ impl Announcer {
                 gone.push(v);
             }
         }
-        self.desired.services = kept;
+        desired.services = kept;
         if gone.is_empty() {
             return self.service_changes(Vec::new());
         }
@@ -234,6 +237,11 @@ impl Announcer {
         &self.desired
     }
 
+    /// The desired state now, shared (an O(1) copy) for readers that keep it.
+    pub fn shared_desired(&self) -> Arc<Desired> {
+        self.desired.clone()
+    }
+
     /// The BGP table now.
     pub fn table(&self) -> &Arc<RouteTable> {
         &self.table
@@ -246,32 +254,40 @@ impl Announcer {
 
     /// How a service's addresses go out: BGP unless only L2 advertisements select them.
     pub fn mode_of(&self, addrs: &[Assigned]) -> Mode {
-        let ads = &self.desired.advertisements;
-        let selected = |m: Mode| {
-            ads.iter()
-                .any(|ad| ad.mode == m && addrs.iter().any(|a| ad.selects(a.pool.as_deref())))
-        };
-        if selected(Mode::L2) && !selected(Mode::Bgp) {
-            Mode::L2
-        } else {
-            Mode::Bgp
-        }
+        mode_of(&self.desired.advertisements, addrs)
     }
 
-    /// Why a service's addresses are not announced at all: BGP advertisements exist and none
-    /// selects them, nor does an L2 one (without BGP advertisements everything goes to every
-    /// peer as a host route).
+    /// See [`unselected`].
     pub fn unselected(&self, addrs: &[Assigned]) -> Option<String> {
-        let ads = &self.desired.advertisements;
-        if addrs.is_empty() || !ads.iter().any(|a| a.mode == Mode::Bgp) {
-            return None;
-        }
-        let selected = addrs
-            .iter()
-            .any(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())));
-        (!selected).then(|| match addrs.iter().find_map(|a| a.pool.as_deref()) {
-            Some(p) => format!("not selected by any advertisement (pool `{p}`)"),
-            None => "not selected by any advertisement (address outside every pool)".to_string(),
-        })
+        unselected(&self.desired.advertisements, addrs)
     }
+}
+
+/// The mode of the advertisements that select these addresses: L2 when only L2 ones do.
+pub fn mode_of(ads: &[AdvertisementSpec], addrs: &[Assigned]) -> Mode {
+    let selected = |m: Mode| {
+        ads.iter()
+            .any(|ad| ad.mode == m && addrs.iter().any(|a| ad.selects(a.pool.as_deref())))
+    };
+    if selected(Mode::L2) && !selected(Mode::Bgp) {
+        Mode::L2
+    } else {
+        Mode::Bgp
+    }
+}
+
+/// Why a service's addresses are not announced at all: BGP advertisements exist and none
+/// selects them, nor does an L2 one (without BGP advertisements everything goes to every
+/// peer as a host route).
+pub fn unselected(ads: &[AdvertisementSpec], addrs: &[Assigned]) -> Option<String> {
+    if addrs.is_empty() || !ads.iter().any(|a| a.mode == Mode::Bgp) {
+        return None;
+    }
+    let selected = addrs
+        .iter()
+        .any(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())));
+    (!selected).then(|| match addrs.iter().find_map(|a| a.pool.as_deref()) {
+        Some(p) => format!("not selected by any advertisement (pool `{p}`)"),
+        None => "not selected by any advertisement (address outside every pool)".to_string(),
+    })
 }

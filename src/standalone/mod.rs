@@ -22,7 +22,7 @@ use crate::bgp::listener::Directory;
 use crate::bgp::speaker::Speaker;
 use crate::config::{Config, ServiceConfig};
 use crate::state::StateError;
-use crate::status::{ServiceEntry, StatusModel};
+use crate::status::{ServiceEntry, ServiceRows, StatusModel};
 
 /// A running standalone node: its config, its assignments and its sessions.
 ///
@@ -30,10 +30,11 @@ use crate::status::{ServiceEntry, StatusModel};
 /// beside them only the problems of the services that have one.
 #[derive(Debug)]
 pub struct Pipeline {
-    config: Config,
+    /// Shared with `/status`'s rows (see [`Pipeline::publish`]), like the problems.
+    config: Arc<Config>,
     addresses: Addresses,
     /// Service name → why it has fewer addresses than it wants (only services with a problem).
-    problems: HashMap<Arc<str>, String>,
+    problems: Arc<HashMap<Arc<str>, String>>,
     /// Service name → index in `config.services`.
     index: HashMap<Arc<str>, usize>,
     announcer: Announcer,
@@ -105,9 +106,9 @@ impl Pipeline {
         );
         Ok(Pipeline {
             index: index_of(&config),
-            config,
+            config: Arc::new(config),
             addresses,
-            problems,
+            problems: Arc::new(problems),
             announcer,
             speaker,
         })
@@ -185,8 +186,8 @@ impl Pipeline {
         self.speaker.apply(&config.local(), changes).await;
         self.index = index_of(&config);
         self.addresses = addresses;
-        self.problems = problems;
-        self.config = config;
+        self.problems = Arc::new(problems);
+        self.config = Arc::new(config);
     }
 
     /// Adds a service, or changes the one with the same name, and announces the result.
@@ -197,16 +198,17 @@ impl Pipeline {
     ) -> (ResolvedService, Result<(), StateError>) {
         let (resolved, saved) = self.addresses.upsert(&service);
         match self.index.get(&service.name) {
-            Some(&i) => self.config.services[i] = service,
+            Some(&i) => Arc::make_mut(&mut self.config).services[i] = service,
             None => {
                 self.index
                     .insert(service.name.clone(), self.config.services.len());
-                self.config.services.push(service);
+                Arc::make_mut(&mut self.config).services.push(service);
             }
         }
+        let problems = Arc::make_mut(&mut self.problems);
         match &resolved.problem {
-            Some(p) => drop(self.problems.insert(resolved.name.clone(), p.clone())),
-            None => drop(self.problems.remove(&*resolved.name)),
+            Some(p) => drop(problems.insert(resolved.name.clone(), p.clone())),
+            None => drop(problems.remove(&*resolved.name)),
         }
         let changes = self
             .announcer
@@ -221,8 +223,8 @@ impl Pipeline {
             return (false, Ok(()));
         };
         let saved = self.addresses.remove(name);
-        self.config.services.swap_remove(i);
-        self.problems.remove(name);
+        Arc::make_mut(&mut self.config).services.swap_remove(i);
+        Arc::make_mut(&mut self.problems).remove(name);
         if let Some(moved) = self.config.services.get(i) {
             self.index.insert(moved.name.clone(), i);
         }
@@ -231,12 +233,40 @@ impl Pipeline {
         (true, saved)
     }
 
-    /// Publishes the services and sessions into the status model.
+    /// Publishes the services and sessions into the status model. The services' rows are
+    /// built when read, from the config, the announcer's desired state and the problems, all
+    /// shared with the pipeline (O(1) copies; a later single-service change copies what it
+    /// changes once): nothing per service is held for `/status`.
     pub fn publish(&self, status: &StatusModel) {
         status.set_node(&self.config.node.name);
-        let held = &self.announcer.desired().services;
-        let services = self
-            .config
+        let rows = Rows {
+            config: self.config.clone(),
+            desired: self.announcer.shared_desired(),
+            problems: self.problems.clone(),
+        };
+        status.publish_rows(Arc::new(rows), self.speaker.status_cells());
+        status.set_bfd_dropped(self.speaker.bfd_dropped());
+        status.set_allocator(Some(self.addresses.stats()));
+    }
+
+    /// Graceful shutdown of every session (see [`Speaker::shutdown`]).
+    pub async fn shutdown(self, drain: Duration) {
+        self.speaker.shutdown(drain).await;
+    }
+}
+
+/// `/status`'s service rows of a standalone node, in config order (see [`Pipeline::publish`]).
+#[derive(Debug)]
+struct Rows {
+    config: Arc<Config>,
+    desired: Arc<Desired>,
+    problems: Arc<HashMap<Arc<str>, String>>,
+}
+
+impl ServiceRows for Rows {
+    fn rows(&self) -> Vec<ServiceEntry> {
+        let held = &self.desired.services;
+        self.config
             .services
             .iter()
             .map(|s| {
@@ -246,19 +276,11 @@ impl Pipeline {
                     assigned.iter().map(|a| a.address).collect(),
                     assigned.iter().find_map(|a| a.pool.clone()),
                     assigned,
-                    &self.announcer,
+                    &self.desired.advertisements,
                     self.problems.get(&*s.name).cloned(),
                 )
             })
-            .collect();
-        status.publish(services, self.speaker.status_cells());
-        status.set_bfd_dropped(self.speaker.bfd_dropped());
-        status.set_allocator(Some(self.addresses.stats()));
-    }
-
-    /// Graceful shutdown of every session (see [`Speaker::shutdown`]).
-    pub async fn shutdown(self, drain: Duration) {
-        self.speaker.shutdown(drain).await;
+            .collect()
     }
 }
 

@@ -7,6 +7,7 @@ mod reload;
 mod render;
 pub mod session;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::announce::carried::{self, Carried, Doing};
-use crate::announce::{Announcer, AssignedList};
+use crate::announce::{self, AssignedList};
+use crate::model::AdvertisementSpec;
 use crate::model::Mode;
 use crate::sync::lock;
 pub use reload::{LastReload, ReloadReport};
@@ -48,7 +50,7 @@ impl ServiceEntry {
         addresses: Vec<IpAddr>,
         pool: Option<Arc<str>>,
         wanted: AssignedList,
-        announcer: &Announcer,
+        advertisements: &[AdvertisementSpec],
         reason: Option<String>,
     ) -> ServiceEntry {
         let same = addresses
@@ -57,8 +59,8 @@ impl ServiceEntry {
             .eq(wanted.iter().map(|a| a.address));
         ServiceEntry {
             pool,
-            mode: announcer.mode_of(&wanted),
-            reason: reason.or_else(|| announcer.unselected(&wanted)),
+            mode: announce::mode_of(advertisements, &wanted),
+            reason: reason.or_else(|| announce::unselected(advertisements, &wanted)),
             name,
             held: (!same).then(|| addresses.into_boxed_slice()),
             wanted,
@@ -70,6 +72,35 @@ impl ServiceEntry {
         match &self.held {
             Some(h) => h.to_vec(),
             None => self.wanted.iter().map(|a| a.address).collect(),
+        }
+    }
+}
+
+/// Builds the service rows when they are read (`/status`, the ServiceAnnouncements), from
+/// state the mode holds anyway: the model then keeps no row per service (at 100,000 services
+/// the rows were 9.6 MB held for a page few read).
+pub trait ServiceRows: Send + Sync + std::fmt::Debug {
+    fn rows(&self) -> Vec<ServiceEntry>;
+}
+
+/// The services as published: rows, or what builds them on request.
+#[derive(Debug)]
+enum Services {
+    List(Vec<ServiceEntry>),
+    Rows(Arc<dyn ServiceRows>),
+}
+
+impl Default for Services {
+    fn default() -> Services {
+        Services::List(Vec::new())
+    }
+}
+
+impl Services {
+    fn rows(&self) -> Cow<'_, [ServiceEntry]> {
+        match self {
+            Services::List(v) => Cow::Borrowed(v),
+            Services::Rows(r) => Cow::Owned(r.rows()),
         }
     }
 }
@@ -182,7 +213,7 @@ pub struct L2Live {
 #[derive(Debug, Default)]
 struct Model {
     node: String,
-    services: Vec<ServiceEntry>,
+    services: Services,
     cells: Vec<StatusCell>,
     allocator: Option<AllocatorStats>,
     /// Config reloads since start, by result (`ok`, `error`).
@@ -216,6 +247,15 @@ impl StatusModel {
 
     /// Publishes the services and the sessions' live cells; the node is ready from now on.
     pub fn publish(&self, services: Vec<ServiceEntry>, cells: Vec<StatusCell>) {
+        self.put(Services::List(services), cells);
+    }
+
+    /// [`StatusModel::publish`] with rows built when read.
+    pub fn publish_rows(&self, rows: Arc<dyn ServiceRows>, cells: Vec<StatusCell>) {
+        self.put(Services::Rows(rows), cells);
+    }
+
+    fn put(&self, services: Services, cells: Vec<StatusCell>) {
         let mut m = lock(&self.0, MODEL);
         m.services = services;
         m.cells = cells;
@@ -311,13 +351,14 @@ impl StatusModel {
     pub fn doing(&self) -> BTreeMap<String, Doing> {
         let m = lock(&self.0, MODEL);
         // Read in place: this runs every second, for every Service of the node.
-        let wanted = m.services.iter().map(|s| (&*s.name, &s.wanted[..]));
+        let services = m.services.rows();
+        let wanted = services.iter().map(|s| (&*s.name, &s.wanted[..]));
         let mut out = carried::doing(wanted, &Self::carried(&m));
         if m.l2.interfaces.is_empty() {
             return out;
         }
         // L2: the addresses this node's responder answers for, with the interfaces.
-        for s in &m.services {
+        for s in services.iter() {
             let mut addresses = BTreeSet::new();
             let mut interfaces = BTreeSet::new();
             for a in &s.addresses() {
@@ -349,6 +390,7 @@ impl StatusModel {
         let carried = Self::carried(&m);
         let services = m
             .services
+            .rows()
             .iter()
             .map(|s| service_snapshot(s, &m.node, &carried, sessions.is_empty(), &m.l2))
             .collect();

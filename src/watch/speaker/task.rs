@@ -348,7 +348,14 @@ impl SpeakerTask {
                     .unwrap_or_else(|| (key.into(), AssignedList::from([])));
                 let reason = found.not.remove(&*key);
                 let pool = pool.map(Arc::from);
-                ServiceEntry::planned(key, addresses, pool, wanted, announcer, reason)
+                ServiceEntry::planned(
+                    key,
+                    addresses,
+                    pool,
+                    wanted,
+                    &announcer.desired().advertisements,
+                    reason,
+                )
             })
             .collect();
         services.sort_by(|a, b| a.name.cmp(&b.name));
