@@ -10,6 +10,7 @@
 //! services, not a walk over all of them.
 
 mod addresses;
+mod index;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::bgp::speaker::Speaker;
 use crate::config::{Config, ServiceConfig};
 use crate::state::StateError;
 use crate::status::{ServiceEntry, ServiceRows, StatusModel};
+use index::NameIndex;
 
 /// A running standalone node: its config, its assignments and its sessions.
 ///
@@ -36,7 +38,7 @@ pub struct Pipeline {
     /// Service name → why it has fewer addresses than it wants (only services with a problem).
     problems: Arc<HashMap<Arc<str>, String>>,
     /// Service name → index in `config.services`.
-    index: HashMap<Arc<str>, usize>,
+    index: NameIndex,
     announcer: Announcer,
     speaker: Speaker,
 }
@@ -81,15 +83,6 @@ pub fn desired(
     (desired, problems)
 }
 
-fn index_of(config: &Config) -> HashMap<Arc<str>, usize> {
-    config
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.clone(), i))
-        .collect()
-}
-
 impl Pipeline {
     /// Restores the state file (if any), allocates for the config and starts every session.
     /// Must run inside a tokio runtime.
@@ -105,7 +98,7 @@ impl Pipeline {
             directory,
         );
         Ok(Pipeline {
-            index: index_of(&config),
+            index: NameIndex::of(&config.services),
             config: Arc::new(config),
             addresses,
             problems: Arc::new(problems),
@@ -184,7 +177,7 @@ impl Pipeline {
         let (desired, problems) = desired(&config, resolved);
         let changes = self.announcer.apply(desired);
         self.speaker.apply(&config.local(), changes).await;
-        self.index = index_of(&config);
+        self.index = NameIndex::of(&config.services);
         self.addresses = addresses;
         self.problems = Arc::new(problems);
         self.config = Arc::new(config);
@@ -197,12 +190,12 @@ impl Pipeline {
         service: ServiceConfig,
     ) -> (ResolvedService, Result<(), StateError>) {
         let (resolved, saved) = self.addresses.upsert(&service);
-        match self.index.get(&service.name) {
-            Some(&i) => Arc::make_mut(&mut self.config).services[i] = service,
+        match self.index.get(&self.config.services, &service.name) {
+            Some(i) => Arc::make_mut(&mut self.config).services[i] = service,
             None => {
-                self.index
-                    .insert(service.name.clone(), self.config.services.len());
                 Arc::make_mut(&mut self.config).services.push(service);
+                let last = self.config.services.len() - 1;
+                self.index.insert(&self.config.services, last);
             }
         }
         let problems = Arc::make_mut(&mut self.problems);
@@ -219,14 +212,15 @@ impl Pipeline {
 
     /// Removes a service and withdraws its addresses; false when there is no such service.
     pub fn remove_service(&mut self, name: &str) -> (bool, Result<(), StateError>) {
-        let Some(i) = self.index.remove(name) else {
+        let Some(i) = self.index.remove(&self.config.services, name) else {
             return (false, Ok(()));
         };
         let saved = self.addresses.remove(name);
         Arc::make_mut(&mut self.config).services.swap_remove(i);
         Arc::make_mut(&mut self.problems).remove(name);
-        if let Some(moved) = self.config.services.get(i) {
-            self.index.insert(moved.name.clone(), i);
+        let last = self.config.services.len();
+        if i < last {
+            self.index.moved(&self.config.services, last, i);
         }
         let changes = self.announcer.remove_service(name);
         self.speaker.apply_routes(changes.routes);
