@@ -96,7 +96,7 @@ pub async fn run(path: &Path) -> Result<(), DaemonError> {
     tracing::info!(
         node = %pipeline.config().node.name,
         peers = pipeline.config().bgp.peers.len(),
-        services = pipeline.config().services.len(),
+        services = pipeline.services().len(),
         "ferrolb running"
     );
     let mut running = Running {

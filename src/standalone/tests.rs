@@ -34,7 +34,7 @@ async fn a_reload_whose_assignments_cannot_be_saved_changes_nothing() {
     let bigger = config(&state, &["web", "api"]);
     assert!(pipeline.reconfigure(bigger.clone()).await.is_err());
     assert_eq!(pipeline.resolved(), before, "nothing was applied");
-    assert_eq!(pipeline.config().services.len(), 1);
+    assert_eq!(pipeline.services().len(), 1);
     assert_eq!(pipeline.announcer.table().len(), 1, "api is not announced");
     std::fs::remove_file(&state_dir).expect("unblock");
     pipeline.reconfigure(bigger).await.expect("saved now");
