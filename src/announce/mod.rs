@@ -105,7 +105,11 @@ impl Announcer {
     /// Moves to `next`. Services are compared one by one; peers and advertisements as a whole.
     pub fn apply(&mut self, next: Desired) -> Changes {
         let peers = (next.peers != self.desired.peers).then(|| next.peers.clone());
-        let routes = if next.advertisements != self.desired.advertisements {
+        // A new table when the advertisements change, or when the table is empty (a start:
+        // built from the sorted addresses, so its leaves are full, see `table::dense`).
+        let routes = if next.advertisements != self.desired.advertisements
+            || (self.table.is_empty() && !next.services.is_empty())
+        {
             self.table = Arc::new(build(&next));
             RouteChange::Table(self.table.clone())
         } else {

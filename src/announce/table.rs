@@ -176,8 +176,15 @@ impl RouteTable {
         advertisements: &[AdvertisementSpec],
     ) -> RouteTable {
         let mut table = RouteTable::new(advertisements);
-        for a in addresses {
-            table.add(a);
+        let mut sorted: Vec<ServiceAddress<'a>> = addresses.into_iter().collect();
+        sorted.sort_unstable_by_key(|a| a.address);
+        // In address order, every other one first (see [`dense`]).
+        for a in sorted
+            .iter()
+            .step_by(2)
+            .chain(sorted.iter().skip(1).step_by(2))
+        {
+            table.add(*a);
         }
         table
     }
@@ -253,10 +260,16 @@ impl RouteTable {
 
     /// The routes `peer` should carry, with communities merged per prefix.
     pub fn for_peer(&self, peer: &str) -> PeerRoutes {
-        self.entries
-            .iter()
-            .filter_map(|(prefix, entry)| Some((*prefix, merged(entry, peer)?)))
-            .collect()
+        self.for_peer_where(peer, |_| true)
+    }
+
+    fn for_peer_where(&self, peer: &str, keep: impl Fn(&IpNet) -> bool) -> PeerRoutes {
+        dense(|| {
+            self.entries
+                .iter()
+                .filter(|(prefix, _)| keep(prefix))
+                .filter_map(|(prefix, entry)| Some((*prefix, merged(entry, peer)?)))
+        })
     }
 
     /// The routes `peer` should carry of the usable families (`v4`, `v6`). When no
@@ -271,22 +284,11 @@ impl RouteTable {
         };
         let keep = |p: &IpNet| if p.addr().is_ipv4() { v4 } else { v6 };
         if !self.rules.iter().all(|r| r.target.peers.is_empty()) {
-            return self
-                .entries
-                .iter()
-                .filter(|(prefix, _)| keep(prefix))
-                .filter_map(|(prefix, entry)| Some((*prefix, merged(entry, peer)?)))
-                .collect();
+            return self.for_peer_where(peer, keep);
         }
         let mut views = self.views.0.lock().unwrap_or_else(|e| e.into_inner());
         views[slot]
-            .get_or_insert_with(|| {
-                self.entries
-                    .iter()
-                    .filter(|(prefix, _)| keep(prefix))
-                    .filter_map(|(prefix, entry)| Some((*prefix, merged(entry, peer)?)))
-                    .collect()
-            })
+            .get_or_insert_with(|| self.for_peer_where(peer, keep))
             .clone()
     }
 
@@ -304,6 +306,21 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// A persistent map from pairs in ascending key order, with its leaves full. imbl splits a
+/// full leaf in half, so keys inserted in order leave every leaf half empty (67 bytes per
+/// route at 100,000 instead of 34); inserting every other key first, then the keys between,
+/// fills each leaf without a split. `pairs` gives the same pairs on both calls. (Should imbl
+/// split differently, the map is the same, only less dense.)
+fn dense<K: Ord + Clone, V: Clone, I: Iterator<Item = (K, V)>>(
+    pairs: impl Fn() -> I,
+) -> imbl::OrdMap<K, V> {
+    let mut map = imbl::OrdMap::new();
+    for (k, v) in pairs().step_by(2).chain(pairs().skip(1).step_by(2)) {
+        map.insert(k, v);
+    }
+    map
 }
 
 fn merged(entry: &Entry, peer: &str) -> Option<Arc<RouteAttrs>> {
@@ -580,5 +597,15 @@ mod tests {
         assert_eq!(a, t.for_peer("tor1"));
         assert_eq!(b, t.for_peer("tor2"));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_dense_map_equals_a_collected_one() {
+        for n in [0usize, 1, 2, 15, 16, 17, 33, 1000] {
+            let pairs = || (0..n).map(|i| (i, i * 2));
+            let d = dense(pairs);
+            let c: imbl::OrdMap<usize, usize> = pairs().collect();
+            assert_eq!(d, c, "n = {n}");
+        }
     }
 }

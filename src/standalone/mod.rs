@@ -93,8 +93,9 @@ impl Pipeline {
         let (addresses, resolved) = Addresses::start(&config)?;
         let mut announcer = Announcer::new();
         let (desired, problems) = desired(&config, resolved);
-        announcer.apply(desired);
+        // The config's entries go before the table is built: they are the largest transient.
         let (config, names) = names_apart(config);
+        announcer.apply(desired);
         let speaker = Speaker::start(
             config.local(),
             &config.bgp.peers,
