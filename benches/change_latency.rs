@@ -186,7 +186,7 @@ fn main() {
         if i % 2 == 0 {
             let (r, _) = pipeline.upsert_service(ServiceConfig {
                 name: name.as_str().into(),
-                addresses: Vec::new(),
+                addresses: Box::default(),
                 pool: Some("bench".into()),
                 ip_families: IpFamilies::SingleStack,
                 allow_shared_ip: None,

@@ -55,7 +55,7 @@ fn pipeline_in(ns: &str, text: String) -> (mpsc::Sender<Cmd>, mpsc::Receiver<Vec
                     Cmd::Upsert(name, pool) => {
                         let (r, saved) = p.upsert_service(ServiceConfig {
                             name: name.into(),
-                            addresses: Vec::new(),
+                            addresses: Box::default(),
                             pool: Some(pool.into()),
                             ip_families: IpFamilies::SingleStack,
                             allow_shared_ip: None,

@@ -116,12 +116,12 @@ pub struct ServiceConfig {
     /// Shared (not copied) by the allocator's bookkeeping, the announcer and `/status`.
     pub name: Arc<str>,
     /// Explicit addresses; empty = allocate from `pool` or any auto-assign pool.
-    pub addresses: Vec<IpAddr>,
+    pub addresses: Box<[IpAddr]>,
     /// The pool asked for; one shared copy of the name per pool.
     pub pool: Option<Arc<str>>,
     pub ip_families: IpFamilies,
     /// Sharing key: services with the same key may share an address.
-    pub allow_shared_ip: Option<String>,
+    pub allow_shared_ip: Option<Box<str>>,
 }
 
 impl ServiceConfig {

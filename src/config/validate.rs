@@ -348,10 +348,14 @@ fn services(
         });
         let service = ServiceConfig {
             name: name.into(),
-            addresses,
+            addresses: addresses.into(),
             pool,
             ip_families,
-            allow_shared_ip: r.allow_shared_ip.clone().filter(|s| !s.is_empty()),
+            allow_shared_ip: r
+                .allow_shared_ip
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(Box::from),
         };
         if let Some(why) = service.never_served(pools) {
             w.at(

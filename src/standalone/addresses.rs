@@ -197,7 +197,7 @@ impl Addresses {
             self.next_seq - 1
         });
         match &s.allow_shared_ip {
-            Some(k) => drop(self.sharing_keys.insert(s.name.clone(), k.clone())),
+            Some(k) => drop(self.sharing_keys.insert(s.name.clone(), k.to_string())),
             None => drop(self.sharing_keys.remove(&*s.name)),
         }
         let (pooled, fixed): (Vec<IpAddr>, Vec<IpAddr>) = s
@@ -217,7 +217,7 @@ impl Addresses {
                 addresses: pooled,
                 pool: s.pool.as_deref().map(str::to_string),
                 policy: s.policy(&self.pools),
-                sharing: s.allow_shared_ip.clone().map(sharing),
+                sharing: s.allow_shared_ip.as_deref().map(|k| sharing(k.to_string())),
                 ..Request::simple(&s.name, seq, Fam::V4)
             };
             let served = self.driver.serve(&req);
