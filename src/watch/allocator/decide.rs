@@ -10,14 +10,14 @@
 use std::borrow::Borrow;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
 
 use crate::allocator::{AllocError, Driver, NodeAddress, Pool, Request, Restored};
 use crate::model::pool;
 use crate::watch::convert::{self, pool_field};
 use crate::watch::crds::IPAddressPool;
 use crate::watch::events;
-use crate::watch::service;
+use crate::watch::service::{self, ServiceRecord};
 use crate::watch::speaker::plan::Labels;
 
 /// The Event a Service gets (the reasons `kubectl describe` shows).
@@ -112,17 +112,13 @@ pub struct Input {
 
 impl Input {
     /// The input of a Service (ours or not; the caller checks [`service::is_ours`]).
-    pub fn of(svc: &Service) -> Input {
+    pub fn of(svc: &ServiceRecord) -> Input {
         let mut status = service::ingress(svc);
         status.sort();
         Input {
             key: service::key(svc),
             created: service::created(svc),
-            namespace: svc
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
+            namespace: svc.namespace().to_string(),
             request: service::request(svc),
             status,
             pool_hint: service::annotation(svc, "address-pool").map(str::to_string),
@@ -177,7 +173,7 @@ pub fn pools_of(
 
 /// Builds the allocator from the cluster's state and decides every Service of `class`: the
 /// shared driver's restore-then-serve, with Service status as the source of what is held.
-pub fn take_over<S: Borrow<Service>>(
+pub fn take_over<S: Borrow<ServiceRecord>>(
     pools: &[IPAddressPool],
     nodes: &[Node],
     namespaces: &NamespaceLabels,
@@ -257,7 +253,7 @@ fn service_of(e: &AllocError) -> Option<&str> {
 
 /// Allocates for one Service (keeping what it holds) and says what to write and tell;
 /// `namespace_labels` are the labels of its Namespace.
-pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> Outcome {
+pub fn serve(driver: &mut Driver, svc: &ServiceRecord, namespace_labels: &Labels) -> Outcome {
     serve_input(driver, &Input::of(svc), namespace_labels).0
 }
 

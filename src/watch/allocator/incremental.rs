@@ -23,14 +23,14 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
 
 use super::decide::{
     node_addresses, pools_of, serve_input, take_over_inputs, Event, Input, NamespaceLabels, Outcome,
 };
 use crate::allocator::{Driver, NodeAddress};
 use crate::watch::crds::IPAddressPool;
-use crate::watch::service;
+use crate::watch::service::{self, ServiceRecord};
 use crate::watch::speaker::plan::Labels;
 
 /// Rounds of re-serving the pending Services after a release before falling back to a full
@@ -67,7 +67,7 @@ pub struct Incremental {
 
 impl Incremental {
     /// Takes over: [`decide::take_over`] over the cluster's state.
-    pub fn start<S: Borrow<Service>, N: Borrow<Node>>(
+    pub fn start<S: Borrow<ServiceRecord>, N: Borrow<Node>>(
         pools: &[IPAddressPool],
         nodes: &[N],
         namespaces: NamespaceLabels,
@@ -148,7 +148,7 @@ impl Incremental {
 
     /// A Service was created or changed (spec, annotations, status, class or type). Returns
     /// the keys whose outcome was decided again (the Service's own first, when ours).
-    pub fn upsert(&mut self, svc: &Service) -> Vec<String> {
+    pub fn upsert(&mut self, svc: &ServiceRecord) -> Vec<String> {
         if !service::is_ours(svc, &self.class) {
             return self.delete(&service::key(svc));
         }

@@ -19,12 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Service;
-
 use super::super::convert::{self, advertisement_field, peer_field};
 use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use super::super::mirror::compact::ReadySlice;
-use super::super::service;
+use super::super::service::{self, ServiceRecord};
 use crate::announce::{Assigned, AssignedList, Desired};
 use crate::model::selector::any_matches;
 use crate::model::{
@@ -39,7 +37,7 @@ pub struct Inputs<'a> {
     pub advertisements: &'a [BGPAdvertisement],
     pub l2_advertisements: &'a [L2Advertisement],
     pub pools: &'a [IPAddressPool],
-    pub services: &'a [Arc<Service>],
+    pub services: &'a [Arc<ServiceRecord>],
     pub slices: &'a [Arc<ReadySlice>],
     /// This node's labels.
     pub labels: &'a Labels,
@@ -287,16 +285,13 @@ pub fn pool_holding(pools: &[IPAddressPool], address: IpAddr) -> Option<String> 
 }
 
 /// True when an EndpointSlice of the Service has a ready endpoint on `node`.
-pub fn ready_on(svc: &Service, slices: &[Arc<ReadySlice>], node: &str) -> bool {
+pub fn ready_on(svc: &ServiceRecord, slices: &[Arc<ReadySlice>], node: &str) -> bool {
     ready_here(slices, node).contains(&service_of(svc))
 }
 
 /// `(namespace, name)` of a Service.
-fn service_of(svc: &Service) -> (&str, &str) {
-    (
-        svc.metadata.namespace.as_deref().unwrap_or_default(),
-        svc.metadata.name.as_deref().unwrap_or_default(),
-    )
+fn service_of(svc: &ServiceRecord) -> (&str, &str) {
+    (svc.namespace(), svc.name())
 }
 
 /// `(namespace, Service name)` of every Service with a ready endpoint on `node`, from one pass
@@ -321,7 +316,7 @@ pub struct Announcements {
 /// selects; Local policy only with a ready endpoint here (for L2 this is the node's
 /// eligibility: the owner is chosen among the nodes with a ready endpoint).
 pub fn announcements(
-    services: &[Arc<Service>],
+    services: &[Arc<ServiceRecord>],
     slices: &[Arc<ReadySlice>],
     pools: &[IPAddressPool],
     ads: &[AdvertisementSpec],
@@ -340,12 +335,7 @@ pub fn announcements(
             );
             continue;
         }
-        let local = svc
-            .spec
-            .as_ref()
-            .and_then(|s| s.external_traffic_policy.as_deref())
-            == Some("Local");
-        if local && !ready.contains(&service_of(svc)) {
+        if svc.local_traffic && !ready.contains(&service_of(svc)) {
             out.not.insert(
                 key,
                 "externalTrafficPolicy Local: no ready endpoint on this node".into(),
