@@ -75,21 +75,21 @@ fn bench(c: &mut Criterion) {
         &held,
         "",
     );
-    let new = service(10_000, false);
+    let new = std::sync::Arc::new(service(10_000, false));
     g.sample_size(50);
     g.bench_function("incremental_10k_one_more_service", |b| {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
                 let t = Instant::now();
-                black_box(inc.upsert(&new));
+                black_box(inc.upsert(new.clone()));
                 spent += t.elapsed();
                 inc.delete("ns-0/svc-10000");
             }
             spent
         })
     });
-    let gone = service(4_321, true);
+    let gone = std::sync::Arc::new(service(4_321, true));
     g.bench_function("incremental_10k_one_deletion", |b| {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
@@ -97,7 +97,7 @@ fn bench(c: &mut Criterion) {
                 let t = Instant::now();
                 black_box(inc.delete("ns-21/svc-4321"));
                 spent += t.elapsed();
-                inc.upsert(&gone);
+                inc.upsert(gone.clone());
             }
             spent
         })

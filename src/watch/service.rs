@@ -38,8 +38,10 @@ pub fn created(svc: &ServiceRecord) -> u64 {
     svc.created
 }
 
-/// The allocator request of a Service; an error names the annotation or field that is wrong.
-pub fn request(svc: &ServiceRecord) -> Result<Request, String> {
+/// The addresses a Service asks for (annotation `loadBalancerIPs`, else
+/// `spec.loadBalancerIP`; empty: any) and its family policy; an error names the annotation or
+/// field that is wrong. The part of [`request`] that can fail.
+pub fn asked(svc: &ServiceRecord) -> Result<(Vec<IpAddr>, FamilyPolicy), String> {
     let addresses = match annotation(svc, "loadBalancerIPs") {
         Some(list) => list
             .split(',')
@@ -65,6 +67,12 @@ pub fn request(svc: &ServiceRecord) -> Result<Request, String> {
             return Err(format!("spec.ipFamilyPolicy: unknown policy `{other}`"))
         }
     };
+    Ok((addresses, policy))
+}
+
+/// The allocator request of a Service; an error names the annotation or field that is wrong.
+pub fn request(svc: &ServiceRecord) -> Result<Request, String> {
+    let (addresses, policy) = asked(svc)?;
     Ok(Request {
         key: key(svc),
         created: created(svc),

@@ -369,7 +369,7 @@ impl Allocating {
             match self.service(&key) {
                 Some(svc) => {
                     let svc = self.effective(svc);
-                    decided.extend(inc.upsert(&svc));
+                    decided.extend(inc.upsert(svc));
                 }
                 None => {
                     self.written.remove(&key);

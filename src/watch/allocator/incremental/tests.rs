@@ -262,7 +262,7 @@ fn write_back(c: &mut Cluster, inc: &mut Incremental) -> Result<(), TestCaseErro
         }
     }
     for svc in echoes {
-        let again = inc.upsert(&svc);
+        let again = inc.upsert(svc);
         prop_assert!(
             again.is_empty(),
             "the echo of our own write decided again: {again:?}"
@@ -343,7 +343,7 @@ fn step(c: &mut Cluster, inc: &mut Incremental, op: &Op) -> Result<(), TestCaseE
                 None => Vec::new(),
             };
             c.services.insert(*i, (s.clone(), status.clone()));
-            inc.upsert(&service(*i, s, &status));
+            inc.upsert(service(*i, s, &status));
         }
         Op::Delete(i) => {
             if let Some((s, _)) = c.services.remove(i) {
@@ -413,7 +413,7 @@ fn one_more_service_is_one_allocation_and_a_deletion_frees_for_the_oldest_pendin
     );
     for i in 0..4 {
         c.services.insert(i, (plain.clone(), Vec::new()));
-        assert_eq!(inc.upsert(&service(i, &plain, &[])), [format!("shop/s{i}")]);
+        assert_eq!(inc.upsert(service(i, &plain, &[])), [format!("shop/s{i}")]);
     }
     let held: Vec<usize> = (0..4)
         .filter(|i| {
