@@ -309,7 +309,24 @@ fn ready_here<'a>(slices: &'a [Arc<ReadySlice>], node: &str) -> BTreeSet<(&'a st
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Announcements {
     pub wanted: BTreeMap<Arc<str>, AssignedList>,
-    pub not: BTreeMap<String, String>,
+    pub not: BTreeMap<Arc<str>, &'static str>,
+}
+
+/// Pool names, each held once however many Services' addresses come from it.
+#[derive(Debug, Default)]
+pub struct PoolNames(Vec<Arc<str>>);
+
+impl PoolNames {
+    /// The shared name of the pool holding `address` ([`pool_holding`]).
+    pub fn holding(&mut self, pools: &[IPAddressPool], address: IpAddr) -> Option<Arc<str>> {
+        let name = pool_holding(pools, address)?;
+        if let Some(n) = self.0.iter().find(|n| ***n == *name) {
+            return Some(n.clone());
+        }
+        let n: Arc<str> = name.into();
+        self.0.push(n.clone());
+        Some(n)
+    }
 }
 
 /// Addresses from status whose pool a BGPAdvertisement or L2Advertisement for this node
@@ -325,29 +342,31 @@ pub fn announcements(
 ) -> Announcements {
     let mut out = Announcements::default();
     let ready = ready_here(slices, node);
+    let mut names = PoolNames::default();
     for svc in services.iter().filter(|s| service::is_ours(s, class)) {
-        let key = service::key(svc);
-        let addrs = service::ingress(svc);
-        if addrs.is_empty() {
+        // The record's own key, shared (not a copy per Service).
+        let key = svc.key.clone();
+        if svc.ingress.is_empty() {
             out.not.insert(
                 key,
-                "no address in the Service's status yet (the allocator's Events say why)".into(),
+                "no address in the Service's status yet (the allocator's Events say why)",
             );
             continue;
         }
         if svc.local_traffic && !ready.contains(&service_of(svc)) {
             out.not.insert(
                 key,
-                "externalTrafficPolicy Local: no ready endpoint on this node".into(),
+                "externalTrafficPolicy Local: no ready endpoint on this node",
             );
             continue;
         }
-        let assigned: Vec<Assigned> = addrs
-            .into_iter()
-            .filter_map(|a| {
+        let assigned: Vec<Assigned> = svc
+            .ingress
+            .iter()
+            .filter_map(|&a| {
                 Some(Assigned {
                     address: a,
-                    pool: Some(Arc::from(pool_holding(pools, a)?)),
+                    pool: Some(names.holding(pools, a)?),
                 })
             })
             .filter(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())))
@@ -355,10 +374,10 @@ pub fn announcements(
         if assigned.is_empty() {
             out.not.insert(
                 key,
-                "no BGPAdvertisement or L2Advertisement for this node selects its pool".into(),
+                "no BGPAdvertisement or L2Advertisement for this node selects its pool",
             );
         } else {
-            out.wanted.insert(key.into(), assigned.into());
+            out.wanted.insert(key, assigned.into());
         }
     }
     out
