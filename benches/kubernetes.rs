@@ -8,6 +8,7 @@
 //!   pool (a deletion serves the waiting ones again).
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -51,8 +52,10 @@ fn bench(c: &mut Criterion) {
     let pools = vec![pool(
         "metadata: {name: v6, namespace: ferrolb-system}\nspec: {addresses: [\"2001:db8:100::/64\"]}",
     )];
-    let mut services: Vec<ServiceRecord> = (0..10_000).map(|i| service(i, true)).collect();
-    services.push(service(10_000, false));
+    // Shared records, as the mirror hands them over (take_over clones only the `Arc`s).
+    let mut services: Vec<Arc<ServiceRecord>> =
+        (0..10_000).map(|i| Arc::new(service(i, true))).collect();
+    services.push(Arc::new(service(10_000, false)));
     let namespaces = NamespaceLabels::new();
     let mut g = c.benchmark_group("kubernetes");
     g.sample_size(10);
@@ -66,8 +69,9 @@ fn bench(c: &mut Criterion) {
     with_tight.push(pool(
         "metadata: {name: tight, namespace: ferrolb-system}\nspec: {addresses: [\"198.51.100.1-198.51.100.1\"], autoAssign: false}",
     ));
-    let mut held: Vec<ServiceRecord> = (0..10_000).map(|i| service(i, true)).collect();
-    held.extend((0..6).map(waiting));
+    let mut held: Vec<Arc<ServiceRecord>> =
+        (0..10_000).map(|i| Arc::new(service(i, true))).collect();
+    held.extend((0..6).map(|i| Arc::new(waiting(i))));
     let mut inc = Incremental::start(
         &with_tight,
         &[] as &[Node],
@@ -75,7 +79,7 @@ fn bench(c: &mut Criterion) {
         &held,
         "",
     );
-    let new = std::sync::Arc::new(service(10_000, false));
+    let new = Arc::new(service(10_000, false));
     g.sample_size(50);
     g.bench_function("incremental_10k_one_more_service", |b| {
         b.iter_custom(|iters| {
@@ -89,7 +93,7 @@ fn bench(c: &mut Criterion) {
             spent
         })
     });
-    let gone = std::sync::Arc::new(service(4_321, true));
+    let gone = Arc::new(service(4_321, true));
     g.bench_function("incremental_10k_one_deletion", |b| {
         b.iter_custom(|iters| {
             let mut spent = Duration::ZERO;
