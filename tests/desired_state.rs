@@ -12,6 +12,7 @@ use ferrolb::announce::{Announcer, Changes};
 use ferrolb::config::{parse_with, HostInfo};
 use ferrolb::standalone::{desired, Addresses};
 use ferrolb::watch::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
+use ferrolb::watch::service::ServiceRecord;
 use ferrolb::watch::speaker::plan::{self, Inputs, Passwords};
 
 const NODE: &str = r#"
@@ -140,9 +141,9 @@ fn from_crds(services: &[(&str, &[&str])]) -> ferrolb::announce::Desired {
         .filter(|t| t.starts_with("kind: BFDProfile"))
         .map(|t| object(t))
         .collect();
-    let services: Vec<std::sync::Arc<Service>> = services
+    let services: Vec<std::sync::Arc<ServiceRecord>> = services
         .iter()
-        .map(|(n, a)| std::sync::Arc::new(service(n, a)))
+        .map(|(n, a)| std::sync::Arc::new(ServiceRecord::of(&service(n, a))))
         .collect();
     let inputs = Inputs {
         peers: &peers,

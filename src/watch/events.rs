@@ -9,6 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 
@@ -79,6 +80,19 @@ impl Events {
         reason: &str,
         message: &str,
     ) {
+        self.record_ref(&object.object_ref(&()), kind, reason, message)
+            .await;
+    }
+
+    /// [`Events::record`] about the object `reference` names (a Service is known by its
+    /// mirror record, not as an object: `ServiceRecord::object_ref`).
+    pub async fn record_ref(
+        &self,
+        reference: &ObjectReference,
+        kind: Kind,
+        reason: &str,
+        message: &str,
+    ) {
         let event = Event {
             type_: match kind {
                 Kind::Normal => EventType::Normal,
@@ -89,11 +103,7 @@ impl Events {
             action: reason.into(),
             secondary: None,
         };
-        match self
-            .recorder()
-            .publish(&event, &object.object_ref(&()))
-            .await
-        {
+        match self.recorder().publish(&event, reference).await {
             Ok(()) => tracing::debug!(reason, message, "event recorded"),
             Err(e) => tracing::warn!(reason, message, "cannot record event: {e}"),
         }

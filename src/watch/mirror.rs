@@ -1,14 +1,16 @@
 //! The mirror of the cluster: kube-rs reflectors (watcher + store, with back-off) and the client.
 //!
-//! - Reflectors (kube-rs watcher + store, with back-off) mirror Services, Nodes and
-//!   Namespaces of the whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements,
-//!   L2Advertisements, BFDProfiles and Secrets
-//!   (BGPPeer passwords) of `[kubernetes] namespace`. Nothing is assigned, announced or withdrawn, and `/readyz` says
-//!   not ready, until every one of them has listed once. The stores keep only the fields some
-//!   decision reads ([`lean`]): at 10,000 Services the mirror holds names, labels, a few spec
-//!   fields and status, not managedFields, last-applied copies or Node images.
-//! - EndpointSlices (one or more per Service) are not kept as objects at all: a [`compact`]
-//!   store of our own holds, per slice, its Service and the nodes it is ready on.
+//! - Reflectors (kube-rs watcher + store, with back-off) mirror Nodes and Namespaces of the
+//!   whole cluster and the IPAddressPools, BGPPeers, BGPAdvertisements, L2Advertisements,
+//!   BFDProfiles and Secrets (BGPPeer passwords) of `[kubernetes] namespace`. Nothing is
+//!   assigned, announced or withdrawn, and `/readyz` says not ready, until every watch (these
+//!   and the two below) has listed once. The stores keep only the fields some decision reads
+//!   ([`lean`]): not managedFields, last-applied copies or Node images.
+//! - Services and EndpointSlices (one or more per Service) are not kept as objects at all: a
+//!   [`compact`] store of our own holds a record per object, made as its watch event arrives.
+//!   A Service's [`record::ServiceRecord`] is its key, uid, creation time, type and class, our
+//!   annotations, labels, the few spec fields the allocator reads and its status addresses; an
+//!   EndpointSlice's [`compact::ReadySlice`] its Service and the nodes it is ready on.
 //! - Every node is a speaker ([`speak`]): it announces what Service status says, through the
 //!   sessions its BGPPeers give it, and keeps one `ServiceAnnouncement` per Service it is
 //!   announcing ([`super::report`]).
@@ -25,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -38,13 +40,16 @@ use crate::config::KubernetesConfig;
 
 pub mod compact;
 mod lean;
+pub mod record;
 use compact::{Compact, ReadySlice, Record};
 use lean::Lean;
+use record::ServiceRecord;
 
 /// The mirrored cluster state.
 #[derive(Clone)]
 pub struct Cluster {
-    pub services: Store<Service>,
+    /// A record per Service ([`ServiceRecord`]), by (namespace, name).
+    pub services: Compact<ServiceRecord>,
     /// Per EndpointSlice: its Service and the nodes where it has a ready endpoint.
     pub slices: Compact<ReadySlice>,
     pub nodes: Store<Node>,
@@ -144,13 +149,18 @@ impl Cluster {
     pub fn start(client: &Client, namespace: &str, changed: &watch::Sender<u64>) -> Cluster {
         let feed = Feed::default();
         Cluster {
-            services: reflect_noting(
+            services: reflect_compact_noting(
                 Api::all(client.clone()),
                 "services",
                 changed,
                 feed.of(|c| &mut c.services),
             ),
-            slices: reflect_compact(Api::all(client.clone()), "endpointslices", changed),
+            slices: reflect_compact_noting(
+                Api::all(client.clone()),
+                "endpointslices",
+                changed,
+                |_: &watcher::Event<_>| {},
+            ),
             nodes: reflect_noting(
                 Api::all(client.clone()),
                 "nodes",
@@ -202,7 +212,7 @@ impl Cluster {
     pub async fn synced(&self) {
         // A store only fails to become ready when its writer is gone, which ends the daemon
         // anyway; nothing to do with that error here.
-        let _ = self.services.wait_until_ready().await;
+        self.services.wait_until_ready().await;
         self.slices.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
         let _ = self.namespaces.wait_until_ready().await;
@@ -246,16 +256,19 @@ where
 }
 
 /// Mirrors one kind into a [`Compact`] store of its records (the objects themselves are
-/// dropped as they arrive); every change bumps `changed`.
-fn reflect_compact<T: Record>(
+/// dropped as they arrive); every event (once the store shows it) is shown to `note` too, and
+/// bumps `changed`.
+fn reflect_compact_noting<T: Record>(
     api: Api<T::Kind>,
     what: &'static str,
     changed: &watch::Sender<u64>,
+    note: impl Fn(&watcher::Event<T::Kind>) + Send + 'static,
 ) -> Compact<T> {
     let (reader, mut writer) = compact::store::<T>();
     let stream = watcher(api, watcher::Config::default()).backoff(WatchBackoff::default());
     drive(stream, what, changed, move |e: &watcher::Event<T::Kind>| {
-        writer.apply(e)
+        writer.apply(e);
+        note(e);
     });
     reader
 }
@@ -369,6 +382,7 @@ pub async fn client(k: &KubernetesConfig) -> Result<Client, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Service;
     use kube::runtime::utils::Backoff;
 
     #[test]

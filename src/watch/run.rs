@@ -42,6 +42,7 @@ pub async fn run(
              Services, BGPPeers and IPAddressPools come from the cluster"
         );
     }
+    super::trim::limit_arenas();
     let client = mirror::client(&k).await?;
     let node = config.node.name.clone();
     let (changed, _) = watch::channel(0u64);

@@ -1,5 +1,6 @@
 //! What ferrolb reads from a Kubernetes Service: whether it is ours, and the allocator request
-//! and restore entry it stands for. Pure: Service objects in, allocator types out.
+//! and restore entry it stands for. Pure: the mirror's [`ServiceRecord`]s in, allocator types
+//! out.
 //!
 //! - Ours: `spec.type: LoadBalancer` and `spec.loadBalancerClass` equal to `[kubernetes]
 //!   load_balancer_class` (the empty class means "Services without a class").
@@ -13,52 +14,34 @@
 
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Service;
-
-use crate::allocator::{Fam, FamilyPolicy, Port, Request, Restored, Sharing};
-
-/// Annotation prefixes, in the order they are looked up.
-pub const ANNOTATION_PREFIXES: [&str; 3] = ["ferrolb.io/", "metallb.io/", "metallb.universe.tf/"];
+use super::mirror::record::Policy;
+pub use super::mirror::record::{ServiceRecord, ANNOTATION_PREFIXES};
+use crate::allocator::{FamilyPolicy, Request, Restored, Sharing};
 
 /// `namespace/name`: the allocator key of a Service.
-pub fn key(svc: &Service) -> String {
-    format!(
-        "{}/{}",
-        svc.metadata.namespace.as_deref().unwrap_or("default"),
-        svc.metadata.name.as_deref().unwrap_or_default()
-    )
+pub fn key(svc: &ServiceRecord) -> String {
+    svc.key.to_string()
 }
 
 /// True when ferrolb handles this Service under `class`.
-pub fn is_ours(svc: &Service, class: &str) -> bool {
-    let Some(spec) = &svc.spec else {
-        return false;
-    };
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && spec.load_balancer_class.as_deref().unwrap_or("") == class
+pub fn is_ours(svc: &ServiceRecord, class: &str) -> bool {
+    svc.load_balancer && svc.class.as_deref().unwrap_or("") == class
 }
 
 /// The annotation `name` under the first prefix that has it.
-pub fn annotation<'a>(svc: &'a Service, name: &str) -> Option<&'a str> {
-    let annotations = svc.metadata.annotations.as_ref()?;
-    ANNOTATION_PREFIXES
-        .iter()
-        .find_map(|p| annotations.get(&format!("{p}{name}")))
-        .map(String::as_str)
+pub fn annotation<'a>(svc: &'a ServiceRecord, name: &str) -> Option<&'a str> {
+    svc.annotation(name)
 }
 
 /// Seconds since the epoch of the Service's creation (0 when unknown).
-pub fn created(svc: &Service) -> u64 {
-    svc.metadata
-        .creation_timestamp
-        .as_ref()
-        .and_then(|t| u64::try_from(t.0.timestamp()).ok())
-        .unwrap_or(0)
+pub fn created(svc: &ServiceRecord) -> u64 {
+    svc.created
 }
 
-/// The allocator request of a Service; an error names the annotation or field that is wrong.
-pub fn request(svc: &Service) -> Result<Request, String> {
-    let spec = svc.spec.clone().unwrap_or_default();
+/// The addresses a Service asks for (annotation `loadBalancerIPs`, else
+/// `spec.loadBalancerIP`; empty: any) and its family policy; an error names the annotation or
+/// field that is wrong. The part of [`request`] that can fail.
+pub fn asked(svc: &ServiceRecord) -> Result<(Vec<IpAddr>, FamilyPolicy), String> {
     let addresses = match annotation(svc, "loadBalancerIPs") {
         Some(list) => list
             .split(',')
@@ -69,73 +52,59 @@ pub fn request(svc: &Service) -> Result<Request, String> {
                     .map_err(|_| format!("annotation loadBalancerIPs: `{s}` is not an IP address"))
             })
             .collect::<Result<Vec<_>, _>>()?,
-        None => match spec.load_balancer_ip.as_deref().filter(|s| !s.is_empty()) {
+        None => match svc.load_balancer_ip.as_deref().filter(|s| !s.is_empty()) {
             Some(s) => vec![s
                 .parse()
                 .map_err(|_| format!("spec.loadBalancerIP: `{s}` is not an IP address"))?],
             None => Vec::new(),
         },
     };
-    let primary = match spec
-        .ip_families
-        .as_ref()
-        .and_then(|f| f.first())
-        .map(String::as_str)
-    {
-        Some("IPv6") => Fam::V6,
-        _ => Fam::V4,
+    let policy = match &svc.policy {
+        Policy::Unset | Policy::SingleStack => FamilyPolicy::SingleStack(svc.primary),
+        Policy::PreferDualStack => FamilyPolicy::PreferDualStack,
+        Policy::RequireDualStack => FamilyPolicy::RequireDualStack,
+        Policy::Unknown(other) => {
+            return Err(format!("spec.ipFamilyPolicy: unknown policy `{other}`"))
+        }
     };
-    let policy = match spec.ip_family_policy.as_deref() {
-        None | Some("SingleStack") => FamilyPolicy::SingleStack(primary),
-        Some("PreferDualStack") => FamilyPolicy::PreferDualStack,
-        Some("RequireDualStack") => FamilyPolicy::RequireDualStack,
-        Some(other) => return Err(format!("spec.ipFamilyPolicy: unknown policy `{other}`")),
-    };
-    let sharing = annotation(svc, "allow-shared-ip")
-        .filter(|k| !k.is_empty())
-        .map(|k| Sharing {
-            key: k.to_string(),
-            ports: spec
-                .ports
-                .iter()
-                .flatten()
-                .filter_map(|p| {
-                    Some(Port {
-                        protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
-                        port: u16::try_from(p.port).ok()?,
-                    })
-                })
-                .collect(),
-            local_traffic: spec.external_traffic_policy.as_deref() == Some("Local"),
-        });
+    Ok((addresses, policy))
+}
+
+/// The allocator request of a Service; an error names the annotation or field that is wrong.
+pub fn request(svc: &ServiceRecord) -> Result<Request, String> {
+    let (addresses, policy) = asked(svc)?;
     Ok(Request {
         key: key(svc),
         created: created(svc),
-        namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+        namespace: svc.namespace().to_string(),
         // Filled by the caller, who knows the Namespace objects.
         namespace_labels: Default::default(),
-        labels: svc.metadata.labels.clone().unwrap_or_default(),
+        labels: svc.label_map(),
         addresses,
         pool: annotation(svc, "address-pool").map(str::to_string),
         policy,
-        sharing,
+        sharing: sharing(svc),
     })
 }
 
+/// What a Service that asks to share its address brings (None when it does not ask).
+pub fn sharing(svc: &ServiceRecord) -> Option<Sharing> {
+    annotation(svc, "allow-shared-ip")
+        .filter(|k| !k.is_empty())
+        .map(|k| Sharing {
+            key: k.to_string(),
+            ports: svc.ports.to_vec(),
+            local_traffic: svc.local_traffic,
+        })
+}
+
 /// The addresses in `status.loadBalancer.ingress` (unparseable entries are skipped).
-pub fn ingress(svc: &Service) -> Vec<IpAddr> {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect()
+pub fn ingress(svc: &ServiceRecord) -> Vec<IpAddr> {
+    svc.ingress.to_vec()
 }
 
 /// The restore entry of a Service that already has addresses in its status.
-pub fn restored(svc: &Service) -> Option<Restored> {
+pub fn restored(svc: &ServiceRecord) -> Option<Restored> {
     let addresses = ingress(svc);
     if addresses.is_empty() {
         return None;
@@ -153,9 +122,10 @@ pub fn restored(svc: &Service) -> Option<Restored> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::allocator::{Fam, Port};
 
-    fn svc(yaml: &str) -> Service {
-        crate::yaml::from_str(yaml).expect("test Service")
+    fn svc(yaml: &str) -> ServiceRecord {
+        ServiceRecord::of(&crate::yaml::from_str(yaml).expect("test Service"))
     }
 
     const BASE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n  creationTimestamp: \"2026-01-01T00:00:10Z\"\nspec:\n  type: LoadBalancer\n  ports:\n  - port: 80\n";

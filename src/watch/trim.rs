@@ -7,6 +7,12 @@
 //! ([`Trim::changed`]) and, on its one-second tick, trims when [`Trim::QUIET`] has passed since
 //! the last one ([`Trim::when_quiet`]). `FERROLB_MALLOC_TRIM=0` turns it off (to measure what
 //! it does).
+//!
+//! glibc also gives every thread that meets a busy arena an arena of its own (up to eight per
+//! core), and each keeps what was freed in it: the decoded list pages on one worker, the
+//! status responses on another, none reusing the other's free memory. Kubernetes mode limits
+//! them to [`ARENAS`] ([`limit_arenas`]) before it starts its tasks; `MALLOC_ARENA_MAX` in the
+//! environment wins.
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +57,24 @@ impl Trim {
         self.enabled
     }
 }
+
+/// The malloc arenas Kubernetes mode lets glibc create (one per tokio worker on two cores).
+pub const ARENAS: i32 = 2;
+
+/// Limits glibc's malloc arenas to [`ARENAS`], unless `MALLOC_ARENA_MAX` says otherwise.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn limit_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    // SAFETY: mallopt only sets a malloc parameter; M_ARENA_MAX bounds arenas created later.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_arenas() {}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim() {

@@ -135,7 +135,9 @@ impl Cluster {
             .into_iter()
             .map(|s| {
                 let name = s.metadata.name.clone().unwrap_or_default();
-                let ips = ferrolb::watch::service::ingress(&s);
+                let ips = ferrolb::watch::service::ServiceRecord::of(&s)
+                    .ingress
+                    .to_vec();
                 (name, ips)
             })
             .collect()

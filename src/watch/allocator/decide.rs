@@ -9,15 +9,16 @@
 
 use std::borrow::Borrow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
 
-use crate::allocator::{AllocError, Driver, NodeAddress, Pool, Request, Restored};
+use crate::allocator::{AllocError, Driver, NodeAddress, Pool, Request, Restored, Sharing};
 use crate::model::pool;
 use crate::watch::convert::{self, pool_field};
 use crate::watch::crds::IPAddressPool;
 use crate::watch::events;
-use crate::watch::service;
+use crate::watch::service::{self, ServiceRecord};
 use crate::watch::speaker::plan::Labels;
 
 /// The Event a Service gets (the reasons `kubectl describe` shows).
@@ -93,40 +94,64 @@ pub fn node_addresses<N: Borrow<Node>>(nodes: &[N]) -> Vec<NodeAddress> {
 /// The labels of every Namespace, by name (for pools that select namespaces by label).
 pub type NamespaceLabels = std::collections::BTreeMap<String, Labels>;
 
-/// What the allocator reads from one Service of ours: its request, what its status holds,
-/// and the pool its annotation names (the restore hint). Two equal inputs decide the same.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the allocator reads from one Service of ours: the mirror's record (shared, not
+/// copied) and what its status holds. Two inputs that are [`Input::same`] decide the same.
+#[derive(Debug, Clone)]
 pub struct Input {
-    /// `namespace/name`.
-    pub key: String,
-    pub created: u64,
-    /// The namespace whose labels the pools' selectors see (`default` when unset).
-    pub namespace: String,
-    /// The allocator request, or why the Service's annotations or spec are wrong.
-    pub request: Result<Request, String>,
+    /// The Service it is decided on; its `ingress` is what the status held when it was
+    /// mirrored, `status` is what it holds now.
+    pub service: Arc<ServiceRecord>,
     /// `status.loadBalancer.ingress`, sorted.
     pub status: Vec<IpAddr>,
-    /// The `address-pool` annotation.
-    pub pool_hint: Option<String>,
 }
 
 impl Input {
     /// The input of a Service (ours or not; the caller checks [`service::is_ours`]).
-    pub fn of(svc: &Service) -> Input {
-        let mut status = service::ingress(svc);
+    pub fn of(svc: impl Into<Arc<ServiceRecord>>) -> Input {
+        let service: Arc<ServiceRecord> = svc.into();
+        let mut status = service::ingress(&service);
         status.sort();
-        Input {
-            key: service::key(svc),
-            created: service::created(svc),
-            namespace: svc
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-            request: service::request(svc),
-            status,
-            pool_hint: service::annotation(svc, "address-pool").map(str::to_string),
-        }
+        Input { service, status }
+    }
+
+    /// `namespace/name`.
+    pub fn key(&self) -> &str {
+        &self.service.key
+    }
+
+    pub fn created(&self) -> u64 {
+        self.service.created
+    }
+
+    /// The namespace whose labels the pools' selectors see.
+    pub fn namespace(&self) -> &str {
+        self.service.namespace()
+    }
+
+    /// The allocator request, or why the Service's annotations or spec are wrong.
+    pub fn request(&self) -> Result<Request, String> {
+        service::request(&self.service)
+    }
+
+    /// The `address-pool` annotation (the restore hint).
+    fn pool_hint(&self) -> Option<&str> {
+        service::annotation(&self.service, "address-pool")
+    }
+
+    /// True when both decide the same: the same status and the same request (what the
+    /// record holds beside it, its uid, whether we wrote its status, is not read here).
+    pub fn same(&self, other: &Input) -> bool {
+        let (a, b) = (&*self.service, &*other.service);
+        self.status == other.status
+            && a.key == b.key
+            && a.created == b.created
+            && a.annotations == b.annotations
+            && a.labels == b.labels
+            && a.load_balancer_ip == b.load_balancer_ip
+            && a.primary == b.primary
+            && a.policy == b.policy
+            && a.ports == b.ports
+            && a.local_traffic == b.local_traffic
     }
 
     /// The restore entry: what its status says it holds (None when nothing).
@@ -135,27 +160,31 @@ impl Input {
             return None;
         }
         Some(Restored {
-            key: self.key.clone(),
-            created: self.created,
+            key: self.key().to_string(),
+            created: self.created(),
             addresses: self.status.clone(),
-            sharing: self.request.as_ref().ok().and_then(|r| r.sharing.clone()),
-            pool: self.pool_hint.clone(),
+            sharing: self.sharing(),
+            pool: self.pool_hint().map(str::to_string),
         })
+    }
+
+    /// What it brings to share an address, when its request is valid and asks to.
+    fn sharing(&self) -> Option<Sharing> {
+        service::asked(&self.service)
+            .ok()
+            .and_then(|_| service::sharing(&self.service))
     }
 
     /// True when it asks to share its address (it may then hold one with others).
     pub fn shares(&self) -> bool {
-        self.request.as_ref().is_ok_and(|r| r.sharing.is_some())
+        self.sharing().is_some()
     }
 
     /// True when a pool or namespace change can change its outcome although it holds all it
     /// wants: it asks for specific addresses or names a pool.
     pub fn pool_sensitive(&self) -> bool {
-        self.pool_hint.is_some()
-            || self
-                .request
-                .as_ref()
-                .is_ok_and(|r| !r.addresses.is_empty() || r.pool.is_some())
+        self.pool_hint().is_some()
+            || service::asked(&self.service).is_ok_and(|(addrs, _)| !addrs.is_empty())
     }
 }
 
@@ -177,7 +206,7 @@ pub fn pools_of(
 
 /// Builds the allocator from the cluster's state and decides every Service of `class`: the
 /// shared driver's restore-then-serve, with Service status as the source of what is held.
-pub fn take_over<S: Borrow<Service>>(
+pub fn take_over<S: Borrow<ServiceRecord> + Clone + Into<Arc<ServiceRecord>>>(
     pools: &[IPAddressPool],
     nodes: &[Node],
     namespaces: &NamespaceLabels,
@@ -186,9 +215,8 @@ pub fn take_over<S: Borrow<Service>>(
 ) -> Takeover {
     let inputs: Vec<Input> = services
         .iter()
-        .map(Borrow::borrow)
-        .filter(|s| service::is_ours(s, class))
-        .map(Input::of)
+        .filter(|s| service::is_ours((*s).borrow(), class))
+        .map(|s| Input::of(s.clone()))
         .collect();
     let node_addrs = node_addresses(nodes);
     let (usable, refused) = pools_of(pools, &node_addrs);
@@ -207,7 +235,7 @@ pub fn take_over_inputs<'a>(
     inputs: impl Iterator<Item = &'a Input>,
 ) -> (Takeover, Vec<bool>) {
     let mut ours: Vec<&Input> = inputs.collect();
-    ours.sort_by(|a, b| (a.created, &a.key).cmp(&(b.created, &b.key)));
+    ours.sort_by(|a, b| (a.created(), a.key()).cmp(&(b.created(), b.key())));
     let held = ours.iter().filter_map(|i| i.restored()).collect();
     let (mut driver, refused, restore_errors) = Driver::take_over(node_addrs, usable, held);
     refused_pools.extend(refused.into_iter().map(|(n, e)| (n, e.to_string())));
@@ -218,7 +246,7 @@ pub fn take_over_inputs<'a>(
             serve_input(
                 &mut driver,
                 i,
-                namespaces.get(&i.namespace).unwrap_or(&none),
+                namespaces.get(i.namespace()).unwrap_or(&none),
             )
         })
         .unzip();
@@ -257,8 +285,8 @@ fn service_of(e: &AllocError) -> Option<&str> {
 
 /// Allocates for one Service (keeping what it holds) and says what to write and tell;
 /// `namespace_labels` are the labels of its Namespace.
-pub fn serve(driver: &mut Driver, svc: &Service, namespace_labels: &Labels) -> Outcome {
-    serve_input(driver, &Input::of(svc), namespace_labels).0
+pub fn serve(driver: &mut Driver, svc: &ServiceRecord, namespace_labels: &Labels) -> Outcome {
+    serve_input(driver, &Input::of(svc.clone()), namespace_labels).0
 }
 
 /// [`serve`] on a Service already read; also says whether it still lacks an address it wants
@@ -269,16 +297,15 @@ pub fn serve_input(
     namespace_labels: &Labels,
 ) -> (Outcome, bool) {
     let current = &input.status;
-    let (mut addresses, event, failure, pending) = match &input.request {
+    let (mut addresses, event, failure, pending) = match input.request() {
         Err(e) => (
             current.clone(),
-            Some(Event::Failed(e.clone())),
+            Some(Event::Failed(e)),
             Some("invalid_request"),
             // Nothing freed elsewhere helps it.
             false,
         ),
-        Ok(req) => {
-            let mut req = req.clone();
+        Ok(mut req) => {
             req.namespace_labels = namespace_labels.clone();
             let served = driver.serve(&req);
             let addrs: Vec<IpAddr> = served.addresses.keys().copied().collect();
@@ -304,7 +331,7 @@ pub fn serve_input(
     (
         Outcome {
             changed: addresses != *current,
-            key: input.key.clone(),
+            key: input.key().to_string(),
             addresses,
             event,
             failure,

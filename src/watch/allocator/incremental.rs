@@ -22,15 +22,16 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::Node;
 
 use super::decide::{
     node_addresses, pools_of, serve_input, take_over_inputs, Event, Input, NamespaceLabels, Outcome,
 };
 use crate::allocator::{Driver, NodeAddress};
 use crate::watch::crds::IPAddressPool;
-use crate::watch::service;
+use crate::watch::service::{self, ServiceRecord};
 use crate::watch::speaker::plan::Labels;
 
 /// Rounds of re-serving the pending Services after a release before falling back to a full
@@ -67,13 +68,17 @@ pub struct Incremental {
 
 impl Incremental {
     /// Takes over: [`decide::take_over`] over the cluster's state.
-    pub fn start<S: Borrow<Service>, N: Borrow<Node>>(
+    pub fn start<S, N>(
         pools: &[IPAddressPool],
         nodes: &[N],
         namespaces: NamespaceLabels,
         services: &[S],
         class: &str,
-    ) -> Incremental {
+    ) -> Incremental
+    where
+        S: Borrow<ServiceRecord> + Clone + Into<Arc<ServiceRecord>>,
+        N: Borrow<Node>,
+    {
         let mut inc = Incremental {
             class: class.to_string(),
             driver: Driver::default(),
@@ -86,18 +91,18 @@ impl Incremental {
             sensitive: BTreeSet::new(),
             rebuilds: 0,
         };
-        for s in services.iter().map(Borrow::borrow) {
-            if service::is_ours(s, class) {
-                let input = Input::of(s);
+        for s in services {
+            if service::is_ours(s.borrow(), class) {
+                let input = Input::of(s.clone());
                 let outcome = Outcome {
-                    key: input.key.clone(),
+                    key: input.key().to_string(),
                     addresses: input.status.clone(),
                     changed: false,
                     event: None,
                     failure: None,
                 };
                 inc.entries.insert(
-                    input.key.clone(),
+                    input.key().to_string(),
                     Entry {
                         input,
                         outcome,
@@ -148,16 +153,22 @@ impl Incremental {
 
     /// A Service was created or changed (spec, annotations, status, class or type). Returns
     /// the keys whose outcome was decided again (the Service's own first, when ours).
-    pub fn upsert(&mut self, svc: &Service) -> Vec<String> {
-        if !service::is_ours(svc, &self.class) {
-            return self.delete(&service::key(svc));
+    pub fn upsert(&mut self, svc: impl Into<Arc<ServiceRecord>>) -> Vec<String> {
+        let svc: Arc<ServiceRecord> = svc.into();
+        if !service::is_ours(&svc, &self.class) {
+            return self.delete(&svc.key);
         }
         let input = Input::of(svc);
-        let key = input.key.clone();
-        let old = self.entries.get(&key);
-        if old.is_some_and(|e| e.input == input) {
-            return Vec::new();
+        let key = input.key().to_string();
+        if let Some(e) = self.entries.get_mut(&key) {
+            if e.input.same(&input) {
+                // Nothing to decide; hold the newest record (the mirror's own) instead of the
+                // one decided on, so the two are not both kept.
+                e.input.service = input.service;
+                return Vec::new();
+            }
         }
+        let old = self.entries.get(&key);
         let before = self.held(&key);
         let old_restored = old.and_then(|e| e.input.restored());
         let new_restored = input.restored();
@@ -245,7 +256,7 @@ impl Incremental {
             .entries
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, e)| (e.input.created, k.clone()))
+            .map(|(k, e)| (e.input.created(), k.clone()))
             .collect();
         affected.extend(self.pending.iter().cloned());
         self.serve_again(affected)
@@ -263,7 +274,7 @@ impl Incremental {
 
     fn unindex(&mut self, key: &str) {
         if let Some(e) = self.entries.get(key) {
-            let k = (e.input.created, key.to_string());
+            let k = (e.input.created(), key.to_string());
             self.pending.remove(&k);
             self.sensitive.remove(&k);
         }
@@ -273,10 +284,10 @@ impl Incremental {
     /// address it held in `before`.
     fn serve_new(&mut self, mut input: Input, before: &[IpAddr]) -> bool {
         let none = Labels::new();
-        let labels = self.namespaces.get(&input.namespace).unwrap_or(&none);
+        let labels = self.namespaces.get(input.namespace()).unwrap_or(&none);
         let (outcome, pending) = serve_input(&mut self.driver, &input, labels);
         input.status = outcome.addresses.clone();
-        let after = self.held(&input.key);
+        let after = self.held(input.key());
         let freed = before.iter().any(|a| !after.contains(a));
         self.insert(Entry {
             input,
@@ -287,14 +298,14 @@ impl Incremental {
     }
 
     fn insert(&mut self, e: Entry) {
-        let k = (e.input.created, e.input.key.clone());
+        let k = (e.input.created(), e.input.key().to_string());
         if e.pending {
             self.pending.insert(k.clone());
         }
         if e.input.pool_sensitive() {
             self.sensitive.insert(k);
         }
-        self.entries.insert(e.input.key.clone(), e);
+        self.entries.insert(e.input.key().to_string(), e);
     }
 
     /// Serves one known Service again; (outcome changed, freed an address).
@@ -367,7 +378,7 @@ impl Incremental {
     }
 
     fn replace_and_rebuild(&mut self, input: Input) -> Vec<String> {
-        let key = input.key.clone();
+        let key = input.key().to_string();
         self.unindex(&key);
         let outcome = Outcome {
             key: key.clone(),

@@ -36,11 +36,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::chrono::{DateTime, Utc};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Client, ResourceExt};
+use kube::Client;
 use tokio::sync::watch;
 
 use super::decide::{self, Event};
@@ -50,12 +50,13 @@ use crate::status::{AllocatorStats, StatusModel};
 use crate::watch::events::{Events, Kind};
 use crate::watch::lease::{self, Elector, Round};
 use crate::watch::mirror::{all, Cluster};
-use crate::watch::{service, Error};
+use crate::watch::service::{self, ServiceRecord};
+use crate::watch::Error;
 
 /// The Lease's name.
 pub const LEASE: &str = "ferrolb-allocator";
 /// The field manager of status writes.
-pub const FIELD_MANAGER: &str = "ferrolb-allocator";
+pub const FIELD_MANAGER: &str = crate::watch::mirror::record::STATUS_MANAGER;
 
 /// The allocator task of one node.
 pub struct Allocating {
@@ -93,7 +94,7 @@ pub const WRITES_IN_FLIGHT: usize = 16;
 /// One Service's write and Event.
 struct Job {
     key: String,
-    svc: Arc<Service>,
+    svc: Arc<ServiceRecord>,
     write: Option<Vec<IpAddr>>,
     tell: Option<Event>,
     failure: Option<&'static str>,
@@ -248,25 +249,23 @@ impl Allocating {
 
     /// The mirrored Service `key` with our not-yet-mirrored write laid over it (same uid);
     /// drops the overlay once the mirror shows the write (or the Service was replaced).
-    fn effective(&mut self, svc: Arc<Service>) -> Arc<Service> {
-        let key = service::key(&svc);
-        let Some((wuid, addrs)) = self.written.get(&key) else {
+    fn effective(&mut self, svc: Arc<ServiceRecord>) -> Arc<ServiceRecord> {
+        let Some((wuid, addrs)) = self.written.get(&*svc.key) else {
             return svc;
         };
         let mut now = service::ingress(&svc);
         now.sort();
-        if *wuid != svc.uid().unwrap_or_default() || now == *addrs {
-            self.written.remove(&key);
+        if **wuid != *svc.uid || now == *addrs {
+            self.written.remove(&*svc.key);
             return svc;
         }
         let mut s = (*svc).clone();
-        set_ingress(&mut s, addrs);
+        s.ingress = addrs.as_slice().into();
         Arc::new(s)
     }
 
-    fn service(&self, key: &str) -> Option<Arc<Service>> {
-        let (ns, name) = key.split_once('/')?;
-        self.cluster.services.get(&ObjectRef::new(name).within(ns))
+    fn service(&self, key: &str) -> Option<Arc<ServiceRecord>> {
+        self.cluster.services.by_key(key)
     }
 
     fn leading(&self, renewed: Option<DateTime<Utc>>) -> bool {
@@ -275,7 +274,7 @@ impl Allocating {
 
     /// Takes over: decides every Service from scratch (restore then serve).
     fn start(&mut self) -> Incremental {
-        let services: Vec<Arc<Service>> = self
+        let services: Vec<Arc<ServiceRecord>> = self
             .cluster
             .services
             .state()
@@ -370,7 +369,7 @@ impl Allocating {
             match self.service(&key) {
                 Some(svc) => {
                     let svc = self.effective(svc);
-                    decided.extend(inc.upsert(&svc));
+                    decided.extend(inc.upsert(svc));
                 }
                 None => {
                     self.written.remove(&key);
@@ -408,7 +407,7 @@ impl Allocating {
         let mut now = service::ingress(&svc);
         now.sort();
         let Some(o) = inc.outcome(&key) else {
-            if service::is_ours(&svc, &self.class) || now.is_empty() || !written_by_us(&svc) {
+            if service::is_ours(&svc, &self.class) || now.is_empty() || !svc.written_by_us {
                 return None;
             }
             return Some(Job {
@@ -456,10 +455,8 @@ impl Allocating {
             match d {
                 Done::Ok { wrote, told } => {
                     if let (true, Some(addrs)) = (wrote, &job.write) {
-                        self.written.insert(
-                            job.key.clone(),
-                            (job.svc.uid().unwrap_or_default(), addrs.clone()),
-                        );
+                        self.written
+                            .insert(job.key.clone(), (job.svc.uid.to_string(), addrs.clone()));
                     }
                     if let (true, Some(ev)) = (told, job.tell) {
                         if let Some(label) = job.failure {
@@ -520,7 +517,9 @@ impl Allocating {
         if kind == Kind::Warning {
             tracing::warn!(service = %job.key, "{message}");
         }
-        self.events.record(&*job.svc, kind, reason, message).await;
+        self.events
+            .record_ref(&job.svc.object_ref(), kind, reason, message)
+            .await;
         Done::Ok { wrote, told: true }
     }
 
@@ -549,9 +548,13 @@ impl Allocating {
             .retain(|n, _| refused.iter().any(|(r, _)| r == n));
     }
 
-    async fn write_status(&self, svc: &Service, addresses: &[IpAddr]) -> Result<(), kube::Error> {
-        let ns = svc.namespace().unwrap_or_else(|| "default".into());
-        let api: Api<Service> = Api::namespaced(self.client.clone(), &ns);
+    async fn write_status(
+        &self,
+        svc: &ServiceRecord,
+        addresses: &[IpAddr],
+    ) -> Result<(), kube::Error> {
+        let (ns, name) = (svc.namespace(), svc.name());
+        let api: Api<Service> = Api::namespaced(self.client.clone(), ns);
         // No `ipMode`: absent means VIP, and API servers before 1.29 refuse the field in an
         // apply.
         let ingress: Vec<serde_json::Value> = addresses
@@ -561,11 +564,11 @@ impl Allocating {
         let patch = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": svc.name_any(), "namespace": ns},
+            "metadata": {"name": name, "namespace": ns},
             "status": {"loadBalancer": {"ingress": ingress}},
         });
         api.patch_status(
-            &svc.name_any(),
+            name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(patch),
         )
@@ -579,25 +582,4 @@ fn timed_out() -> Error {
         std::io::ErrorKind::TimedOut,
         "the Lease request timed out",
     ))))
-}
-
-/// True when our field manager wrote the Service's status.
-fn written_by_us(s: &Service) -> bool {
-    s.metadata.managed_fields.iter().flatten().any(|m| {
-        m.manager.as_deref() == Some(FIELD_MANAGER) && m.subresource.as_deref() == Some("status")
-    })
-}
-
-fn set_ingress(s: &mut Service, addrs: &[IpAddr]) {
-    let status = s.status.get_or_insert_with(Default::default);
-    let lb = status.load_balancer.get_or_insert_with(Default::default);
-    lb.ingress = Some(
-        addrs
-            .iter()
-            .map(|a| LoadBalancerIngress {
-                ip: Some(a.to_string()),
-                ..LoadBalancerIngress::default()
-            })
-            .collect(),
-    );
 }

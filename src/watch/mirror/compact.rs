@@ -1,5 +1,6 @@
 //! A store of our own compact records, filled from a kube watcher's events: for the kinds whose
-//! readers need a few fields of many objects (EndpointSlices: one per Service), the object is
+//! readers need a few fields of many objects (Services, and EndpointSlices: one per Service;
+//! their records are [`super::record::ServiceRecord`] and [`ReadySlice`]), the object is
 //! turned into its record as it arrives and dropped, so the store never holds a k8s-openapi
 //! struct (its inline size alone is about a kilobyte, its label map half a kilobyte more).
 //!
@@ -85,6 +86,21 @@ impl<T> Compact<T> {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The record of the object `key`.
+    pub fn get(&self, key: &Key) -> Option<Arc<T>> {
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// The record of the object `namespace/name` (a Service's allocator key).
+    pub fn by_key(&self, key: &str) -> Option<Arc<T>> {
+        let (ns, name) = key.split_once('/')?;
+        self.get(&(Some(ns.to_string()), name.to_string()))
     }
 
     /// Returns once the first list is done (never, if the writer is gone before).

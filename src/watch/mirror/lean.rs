@@ -1,16 +1,16 @@
-//! What the mirror keeps of each object: the fields some decision reads, nothing else. Each
-//! watch event's object goes through one of these before it reaches its store, so a cluster of
-//! 10,000 Services costs the mirror their names, labels, a few spec fields and status, not
-//! their managedFields, kubectl's last-applied copy, cluster IPs, node ports, pod references
+//! What the mirror keeps of each object it holds as a k8s-openapi object: the fields some
+//! decision reads, nothing else. Each watch event's object goes through one of these before it
+//! reaches its store, so the mirror does not hold managedFields, kubectl's last-applied copy
 //! or the images of every Node.
 //!
 //! The readers (keep this list true when one starts reading another field):
-//! - Services: `service.rs` (type, loadBalancerClass, loadBalancerIP, ipFamilies,
-//!   ipFamilyPolicy, ports' port and protocol (for `allow-shared-ip` only: kept only when it is
-//!   set), externalTrafficPolicy, our annotations, labels,
-//!   creationTimestamp, status.loadBalancer), the allocator (uid, and `written_by_us`: a
-//!   managedFields entry of our field manager on `status`), Events (name, namespace, uid,
-//!   resourceVersion), the speaker's ServiceAnnouncements (name, namespace, uid).
+//! - Services are not kept as objects: [`super::record::ServiceRecord`] keeps what
+//!   `service.rs` (type, loadBalancerClass, loadBalancerIP, ipFamilies[0], ipFamilyPolicy,
+//!   ports' port and protocol (for `allow-shared-ip` only: kept only when it is set),
+//!   externalTrafficPolicy Local, our annotations, labels, creationTimestamp,
+//!   status.loadBalancer.ingress IPs), the allocator (uid, and `written_by_us`: a
+//!   managedFields entry of our field manager on `status`), Events and the speaker's
+//!   ServiceAnnouncements (name, namespace, uid) read.
 //! - EndpointSlices are not kept as objects: [`super::compact::ReadySlice`] keeps what
 //!   `speaker::plan::ready_on` reads (namespace, the `kubernetes.io/service-name` label, the
 //!   nodes with a ready endpoint).
@@ -24,9 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{
-    Namespace, Node, NodeStatus, Secret, Service, ServicePort, ServiceSpec, ServiceStatus,
-};
+use k8s_openapi::api::core::v1::{Namespace, Node, NodeStatus, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 
 use super::super::allocator::task::FIELD_MANAGER as ALLOCATOR;
@@ -109,42 +107,10 @@ macro_rules! lean_by {
     )*};
 }
 lean_by!(
-    Service => service,
     Node => node,
     Namespace => namespace,
     Secret => secret
 );
-
-/// A Service: what `service.rs`, the allocator and the speaker read.
-pub fn service(s: &mut Service) {
-    metadata(&mut s.metadata);
-    // The ports are read only for sharing an address (`allow-shared-ip`).
-    let shares =
-        super::super::service::annotation(s, "allow-shared-ip").is_some_and(|k| !k.is_empty());
-    s.spec = s.spec.take().map(|spec| ServiceSpec {
-        type_: spec.type_,
-        load_balancer_class: spec.load_balancer_class,
-        load_balancer_ip: spec.load_balancer_ip,
-        ip_families: spec.ip_families,
-        ip_family_policy: spec.ip_family_policy,
-        external_traffic_policy: spec.external_traffic_policy,
-        ports: spec.ports.filter(|_| shares).map(|ports| {
-            ports
-                .into_iter()
-                .map(|p| ServicePort {
-                    port: p.port,
-                    protocol: p.protocol,
-                    ..ServicePort::default()
-                })
-                .collect()
-        }),
-        ..ServiceSpec::default()
-    });
-    s.status = s.status.take().map(|st| ServiceStatus {
-        load_balancer: st.load_balancer,
-        conditions: None,
-    });
-}
 
 /// A Node: name, labels and addresses.
 pub fn node(n: &mut Node) {

@@ -19,12 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Service;
-
 use super::super::convert::{self, advertisement_field, peer_field};
 use super::super::crds::{BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement};
 use super::super::mirror::compact::ReadySlice;
-use super::super::service;
+use super::super::service::{self, ServiceRecord};
 use crate::announce::{Assigned, AssignedList, Desired};
 use crate::model::selector::any_matches;
 use crate::model::{
@@ -39,7 +37,7 @@ pub struct Inputs<'a> {
     pub advertisements: &'a [BGPAdvertisement],
     pub l2_advertisements: &'a [L2Advertisement],
     pub pools: &'a [IPAddressPool],
-    pub services: &'a [Arc<Service>],
+    pub services: &'a [Arc<ServiceRecord>],
     pub slices: &'a [Arc<ReadySlice>],
     /// This node's labels.
     pub labels: &'a Labels,
@@ -287,16 +285,13 @@ pub fn pool_holding(pools: &[IPAddressPool], address: IpAddr) -> Option<String> 
 }
 
 /// True when an EndpointSlice of the Service has a ready endpoint on `node`.
-pub fn ready_on(svc: &Service, slices: &[Arc<ReadySlice>], node: &str) -> bool {
+pub fn ready_on(svc: &ServiceRecord, slices: &[Arc<ReadySlice>], node: &str) -> bool {
     ready_here(slices, node).contains(&service_of(svc))
 }
 
 /// `(namespace, name)` of a Service.
-fn service_of(svc: &Service) -> (&str, &str) {
-    (
-        svc.metadata.namespace.as_deref().unwrap_or_default(),
-        svc.metadata.name.as_deref().unwrap_or_default(),
-    )
+fn service_of(svc: &ServiceRecord) -> (&str, &str) {
+    (svc.namespace(), svc.name())
 }
 
 /// `(namespace, Service name)` of every Service with a ready endpoint on `node`, from one pass
@@ -314,14 +309,31 @@ fn ready_here<'a>(slices: &'a [Arc<ReadySlice>], node: &str) -> BTreeSet<(&'a st
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Announcements {
     pub wanted: BTreeMap<Arc<str>, AssignedList>,
-    pub not: BTreeMap<String, String>,
+    pub not: BTreeMap<Arc<str>, &'static str>,
+}
+
+/// Pool names, each held once however many Services' addresses come from it.
+#[derive(Debug, Default)]
+pub struct PoolNames(Vec<Arc<str>>);
+
+impl PoolNames {
+    /// The shared name of the pool holding `address` ([`pool_holding`]).
+    pub fn holding(&mut self, pools: &[IPAddressPool], address: IpAddr) -> Option<Arc<str>> {
+        let name = pool_holding(pools, address)?;
+        if let Some(n) = self.0.iter().find(|n| ***n == *name) {
+            return Some(n.clone());
+        }
+        let n: Arc<str> = name.into();
+        self.0.push(n.clone());
+        Some(n)
+    }
 }
 
 /// Addresses from status whose pool a BGPAdvertisement or L2Advertisement for this node
 /// selects; Local policy only with a ready endpoint here (for L2 this is the node's
 /// eligibility: the owner is chosen among the nodes with a ready endpoint).
 pub fn announcements(
-    services: &[Arc<Service>],
+    services: &[Arc<ServiceRecord>],
     slices: &[Arc<ReadySlice>],
     pools: &[IPAddressPool],
     ads: &[AdvertisementSpec],
@@ -330,34 +342,31 @@ pub fn announcements(
 ) -> Announcements {
     let mut out = Announcements::default();
     let ready = ready_here(slices, node);
+    let mut names = PoolNames::default();
     for svc in services.iter().filter(|s| service::is_ours(s, class)) {
-        let key = service::key(svc);
-        let addrs = service::ingress(svc);
-        if addrs.is_empty() {
+        // The record's own key, shared (not a copy per Service).
+        let key = svc.key.clone();
+        if svc.ingress.is_empty() {
             out.not.insert(
                 key,
-                "no address in the Service's status yet (the allocator's Events say why)".into(),
+                "no address in the Service's status yet (the allocator's Events say why)",
             );
             continue;
         }
-        let local = svc
-            .spec
-            .as_ref()
-            .and_then(|s| s.external_traffic_policy.as_deref())
-            == Some("Local");
-        if local && !ready.contains(&service_of(svc)) {
+        if svc.local_traffic && !ready.contains(&service_of(svc)) {
             out.not.insert(
                 key,
-                "externalTrafficPolicy Local: no ready endpoint on this node".into(),
+                "externalTrafficPolicy Local: no ready endpoint on this node",
             );
             continue;
         }
-        let assigned: Vec<Assigned> = addrs
-            .into_iter()
-            .filter_map(|a| {
+        let assigned: Vec<Assigned> = svc
+            .ingress
+            .iter()
+            .filter_map(|&a| {
                 Some(Assigned {
                     address: a,
-                    pool: Some(Arc::from(pool_holding(pools, a)?)),
+                    pool: Some(names.holding(pools, a)?),
                 })
             })
             .filter(|a| ads.iter().any(|ad| ad.selects(a.pool.as_deref())))
@@ -365,10 +374,10 @@ pub fn announcements(
         if assigned.is_empty() {
             out.not.insert(
                 key,
-                "no BGPAdvertisement or L2Advertisement for this node selects its pool".into(),
+                "no BGPAdvertisement or L2Advertisement for this node selects its pool",
             );
         } else {
-            out.wanted.insert(key.into(), assigned.into());
+            out.wanted.insert(key, assigned.into());
         }
     }
     out

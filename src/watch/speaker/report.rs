@@ -16,15 +16,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::announce::carried::Doing;
 use crate::watch::crds::ServiceAnnouncement;
 use crate::watch::events::{self, Events, Kind};
+use crate::watch::mirror::compact::Compact;
+use crate::watch::service::ServiceRecord;
 
 /// The field manager of ServiceAnnouncement writes.
 pub const FIELD_MANAGER: &str = "ferrolb-speaker";
@@ -38,7 +38,7 @@ pub const NODE_LABEL: &str = "ferrolb.io/node";
 pub struct Reporter {
     client: Client,
     events: Events,
-    services: Store<Service>,
+    services: Compact<ServiceRecord>,
     node: String,
     /// What the API holds from us, by Service key; None until listed.
     written: Option<BTreeMap<String, Doing>>,
@@ -79,7 +79,7 @@ fn split(key: &str) -> (&str, &str) {
 }
 
 impl Reporter {
-    pub fn new(client: Client, services: Store<Service>, node: &str) -> Reporter {
+    pub fn new(client: Client, services: Compact<ServiceRecord>, node: &str) -> Reporter {
         Reporter {
             events: Events::new(client.clone(), node),
             client,
@@ -169,8 +169,7 @@ impl Reporter {
             if written.get(key) == Some(d) {
                 continue;
             }
-            let (ns, svc_name) = split(key);
-            let Some(svc) = self.services.get(&ObjectRef::new(svc_name).within(ns)) else {
+            let Some(svc) = self.services.by_key(key) else {
                 // The Service is gone; nothing to own the object.
                 continue;
             };
@@ -192,7 +191,7 @@ impl Reporter {
                             ),
                         };
                         self.events
-                            .record(svc.as_ref(), Kind::Normal, "Announcing", &msg)
+                            .record_ref(&svc.object_ref(), Kind::Normal, "Announcing", &msg)
                             .await;
                     }
                     written.insert(key.clone(), d.clone());
@@ -228,10 +227,10 @@ impl Reporter {
                 }
             }
             written.remove(&key);
-            if let Some(svc) = self.services.get(&ObjectRef::new(svc_name).within(ns)) {
+            if let Some(svc) = self.services.by_key(&key) {
                 self.events
-                    .record(
-                        svc.as_ref(),
+                    .record_ref(
+                        &svc.object_ref(),
                         Kind::Normal,
                         "Withdrawn",
                         &format!("node {} no longer announces this Service", self.node),
@@ -243,11 +242,10 @@ impl Reporter {
         ok
     }
 
-    async fn apply(&self, svc: &Service, d: &Doing) -> Result<(), kube::Error> {
-        let ns = svc.namespace().unwrap_or_else(|| "default".into());
-        let svc_name = svc.name_any();
-        let obj_name = name(&svc_name, &self.node);
-        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), &ns);
+    async fn apply(&self, svc: &ServiceRecord, d: &Doing) -> Result<(), kube::Error> {
+        let (ns, svc_name) = (svc.namespace(), svc.name());
+        let obj_name = name(svc_name, &self.node);
+        let api: Api<ServiceAnnouncement> = Api::namespaced(self.client.clone(), ns);
         let body = serde_json::json!({
             "apiVersion": "ferrolb.io/v1alpha1",
             "kind": "ServiceAnnouncement",
@@ -259,7 +257,7 @@ impl Reporter {
                     "apiVersion": "v1",
                     "kind": "Service",
                     "name": svc_name,
-                    "uid": svc.uid().unwrap_or_default(),
+                    "uid": &*svc.uid,
                 }],
             },
             "spec": {

@@ -328,36 +328,37 @@ impl SpeakerTask {
         pools: &[IPAddressPool],
         mut found: Announcements,
     ) {
-        let mut services: Vec<ServiceEntry> = self
+        let mut names = plan::PoolNames::default();
+        let ours: Vec<_> = self
             .cluster
             .services
             .state()
-            .iter()
+            .into_iter()
             .filter(|s| service::is_ours(s, &self.k.load_balancer_class))
-            .map(|s| {
-                let key = service::key(s);
-                let addresses = service::ingress(s);
-                let pool = addresses
-                    .first()
-                    .and_then(|a| plan::pool_holding(pools, *a));
-                let (key, wanted) = announcer
-                    .desired()
-                    .services
-                    .get_key_value(key.as_str())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .unwrap_or_else(|| (key.into(), AssignedList::from([])));
-                let reason = found.not.remove(&*key);
-                let pool = pool.map(Arc::from);
-                ServiceEntry::planned(
-                    key,
-                    addresses,
-                    pool,
-                    wanted,
-                    &announcer.desired().advertisements,
-                    reason,
-                )
-            })
             .collect();
+        // Exactly as many entries as Services (a growing Vec would hold up to twice that).
+        let mut services: Vec<ServiceEntry> = Vec::with_capacity(ours.len());
+        services.extend(ours.iter().map(|s| {
+            let addresses = service::ingress(s);
+            let pool = addresses.first().and_then(|a| names.holding(pools, *a));
+            // Names shared with the announcer's desired state, else with the mirror's record.
+            let (key, wanted) = announcer
+                .desired()
+                .services
+                .get_key_value(&*s.key)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .unwrap_or_else(|| (s.key.clone(), AssignedList::from([])));
+            let reason = found.not.remove(&*key).map(str::to_string);
+            ServiceEntry::planned(
+                key,
+                addresses,
+                pool,
+                wanted,
+                &announcer.desired().advertisements,
+                reason,
+            )
+        }));
+        drop(ours);
         services.sort_by(|a, b| a.name.cmp(&b.name));
         self.status.publish(services, speaker.status_cells());
         self.status.set_bfd_dropped(speaker.bfd_dropped());

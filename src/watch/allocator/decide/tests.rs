@@ -19,32 +19,24 @@ fn node(name: &str, internal: &str) -> Node {
     .expect("test node")
 }
 
-fn service(name: &str, created: u32, extra_spec: &str) -> Service {
-    crate::yaml::from_str(&format!(
+fn service(name: &str, created: u32, extra_spec: &str) -> ServiceRecord {
+    let whole: k8s_openapi::api::core::v1::Service = crate::yaml::from_str(&format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: shop\n  creationTimestamp: \"2026-01-01T{:02}:{:02}:{:02}Z\"\nspec:\n  type: LoadBalancer\n{extra_spec}",
         created / 3600,
         created / 60 % 60,
         created % 60
     ))
-    .expect("test service")
+    .expect("test service");
+    ServiceRecord::of(&whole)
 }
 
 /// The Service with `outcome`'s addresses written into its status, as the allocator would.
-fn with_status(mut s: Service, o: &Outcome) -> Service {
-    let ingress: Vec<String> = o
-        .addresses
-        .iter()
-        .map(|a| format!("{{\"ip\": \"{a}\"}}"))
-        .collect();
-    s.status = crate::yaml::from_str(&format!(
-        "loadBalancer:\n  ingress: [{}]\n",
-        ingress.join(", ")
-    ))
-    .expect("status");
+fn with_status(mut s: ServiceRecord, o: &Outcome) -> ServiceRecord {
+    s.ingress = o.addresses.as_slice().into();
     s
 }
 
-fn apply(services: Vec<Service>, t: &Takeover) -> Vec<Service> {
+fn apply(services: Vec<ServiceRecord>, t: &Takeover) -> Vec<ServiceRecord> {
     services
         .into_iter()
         .map(|s| {
@@ -60,7 +52,7 @@ fn apply(services: Vec<Service>, t: &Takeover) -> Vec<Service> {
 #[test]
 fn restart_with_zero_churn_250_kept_5_deleted_20_new() {
     let pools = [pool("public", &["198.51.100.0/24", "203.0.113.0/24"])];
-    let first: Vec<Service> = (0..250).map(|i| service(&format!("s{i}"), i, "")).collect();
+    let first: Vec<ServiceRecord> = (0..250).map(|i| service(&format!("s{i}"), i, "")).collect();
     let t1 = take_over(&pools, &[], &NamespaceLabels::new(), &first, "");
     assert!(t1
         .outcomes
@@ -70,7 +62,7 @@ fn restart_with_zero_churn_250_kept_5_deleted_20_new() {
 
     // The allocator is down: 5 old Services are deleted, 20 new ones are created.
     let deleted: BTreeSet<String> = (0..5).map(|i| format!("shop/s{}", i * 50)).collect();
-    let mut now: Vec<Service> = assigned
+    let mut now: Vec<ServiceRecord> = assigned
         .iter()
         .filter(|s| !deleted.contains(&service::key(s)))
         .cloned()
@@ -141,7 +133,7 @@ fn a_pool_overlapping_a_node_address_is_refused_and_nothing_comes_from_it() {
         pool("good", &["198.51.100.0/24"]),
     ];
     let nodes = [node("n1", "192.0.2.10")];
-    let services: Vec<Service> = (0..3).map(|i| service(&format!("s{i}"), i, "")).collect();
+    let services: Vec<ServiceRecord> = (0..3).map(|i| service(&format!("s{i}"), i, "")).collect();
     let t = take_over(&pools, &nodes, &NamespaceLabels::new(), &services, "");
     assert_eq!(t.refused_pools.len(), 1);
     assert_eq!(t.refused_pools[0].0, "bad");
@@ -228,7 +220,7 @@ fn service_allocation_selects_by_namespace_labels_and_service_expressions() {
     assert_eq!(p.selector.namespace_selectors.len(), 1);
     let pools = [prod, pool("rest", &["203.0.113.0/28"])];
     let mut web = service("web", 1, "");
-    web.metadata.labels = Some([("tier".to_string(), "web".to_string())].into());
+    web.labels = [("tier".into(), "web".into())].into();
     let db = service("db", 2, "");
     let labelled: NamespaceLabels = [(
         "shop".to_string(),

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
-    LoadBalancerIngress, LoadBalancerStatus, NodeAddress as K8sNodeAddress, NodeStatus,
+    LoadBalancerIngress, LoadBalancerStatus, NodeAddress as K8sNodeAddress, NodeStatus, Service,
     ServicePort, ServiceSpec, ServiceStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -150,7 +150,7 @@ fn node(last: u8) -> Node {
     }
 }
 
-fn service(i: usize, s: &Spec, status: &[IpAddr]) -> Service {
+fn service(i: usize, s: &Spec, status: &[IpAddr]) -> ServiceRecord {
     let mut annotations = BTreeMap::new();
     if let Some(p) = s.pool {
         annotations.insert("ferrolb.io/address-pool".to_string(), pool_name(p));
@@ -180,7 +180,7 @@ fn service(i: usize, s: &Spec, status: &[IpAddr]) -> Service {
         .timestamp_opt(1_767_225_600 + (i as i64 % 5), 0)
         .single()
         .expect("time");
-    Service {
+    ServiceRecord::of(&Service {
         metadata: ObjectMeta {
             name: Some(format!("s{i}")),
             namespace: Some(NAMESPACES[s.ns].into()),
@@ -218,7 +218,7 @@ fn service(i: usize, s: &Spec, status: &[IpAddr]) -> Service {
             }),
             ..ServiceStatus::default()
         }),
-    }
+    })
 }
 
 /// The cluster as the API server holds it.
@@ -231,7 +231,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn services(&self) -> Vec<Service> {
+    fn services(&self) -> Vec<ServiceRecord> {
         self.services
             .iter()
             .map(|(i, (s, st))| service(*i, s, st))
@@ -262,7 +262,7 @@ fn write_back(c: &mut Cluster, inc: &mut Incremental) -> Result<(), TestCaseErro
         }
     }
     for svc in echoes {
-        let again = inc.upsert(&svc);
+        let again = inc.upsert(svc);
         prop_assert!(
             again.is_empty(),
             "the echo of our own write decided again: {again:?}"
@@ -306,7 +306,7 @@ fn run(start_with: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
         &[],
         &[] as &[Node],
         NamespaceLabels::new(),
-        &[] as &[Service],
+        &[] as &[ServiceRecord],
         CLASS,
     );
     for op in early {
@@ -343,7 +343,7 @@ fn step(c: &mut Cluster, inc: &mut Incremental, op: &Op) -> Result<(), TestCaseE
                 None => Vec::new(),
             };
             c.services.insert(*i, (s.clone(), status.clone()));
-            inc.upsert(&service(*i, s, &status));
+            inc.upsert(service(*i, s, &status));
         }
         Op::Delete(i) => {
             if let Some((s, _)) = c.services.remove(i) {
@@ -408,12 +408,12 @@ fn one_more_service_is_one_allocation_and_a_deletion_frees_for_the_oldest_pendin
         &c.pools(),
         &[] as &[Node],
         NamespaceLabels::new(),
-        &[] as &[Service],
+        &[] as &[ServiceRecord],
         "",
     );
     for i in 0..4 {
         c.services.insert(i, (plain.clone(), Vec::new()));
-        assert_eq!(inc.upsert(&service(i, &plain, &[])), [format!("shop/s{i}")]);
+        assert_eq!(inc.upsert(service(i, &plain, &[])), [format!("shop/s{i}")]);
     }
     let held: Vec<usize> = (0..4)
         .filter(|i| {

@@ -53,10 +53,11 @@ fn whole_says(s: &EndpointSlice, namespace: &str, name: &str, node: &str) -> boo
         })
 }
 
-fn svc(namespace: &str, name: &str) -> Service {
-    yaml(&format!(
+fn svc(namespace: &str, name: &str) -> crate::watch::service::ServiceRecord {
+    let whole: Service = yaml(&format!(
         "metadata: {{name: {name}, namespace: {namespace}}}"
-    ))
+    ));
+    crate::watch::service::ServiceRecord::of(&whole)
 }
 
 #[test]

@@ -113,13 +113,14 @@ fn ad(name: &str, spec: &str) -> BGPAdvertisement {
     ))
 }
 
-fn svc(name: &str, ips: &[&str], local: bool) -> Arc<Service> {
+fn svc(name: &str, ips: &[&str], local: bool) -> Arc<ServiceRecord> {
     let ingress: Vec<String> = ips.iter().map(|i| format!("{{ip: \"{i}\"}}")).collect();
-    Arc::new(yaml(&format!(
+    let whole: k8s_openapi::api::core::v1::Service = yaml(&format!(
         "metadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer, externalTrafficPolicy: {}}}\nstatus: {{loadBalancer: {{ingress: [{}]}}}}",
         if local { "Local" } else { "Cluster" },
         ingress.join(",")
-    )))
+    ));
+    Arc::new(ServiceRecord::of(&whole))
 }
 
 fn slice(service: &str, node: &str, ready: Option<bool>) -> Arc<ReadySlice> {
