@@ -179,11 +179,7 @@ impl RouteTable {
         let mut sorted: Vec<ServiceAddress<'a>> = addresses.into_iter().collect();
         sorted.sort_unstable_by_key(|a| a.address);
         // In address order, every other one first (see [`dense`]).
-        for a in sorted
-            .iter()
-            .step_by(2)
-            .chain(sorted.iter().skip(1).step_by(2))
-        {
+        for a in every_other_first(|| sorted.iter()) {
             table.add(*a);
         }
         table
@@ -317,10 +313,15 @@ fn dense<K: Ord + Clone, V: Clone, I: Iterator<Item = (K, V)>>(
     pairs: impl Fn() -> I,
 ) -> imbl::OrdMap<K, V> {
     let mut map = imbl::OrdMap::new();
-    for (k, v) in pairs().step_by(2).chain(pairs().skip(1).step_by(2)) {
+    for (k, v) in every_other_first(pairs) {
         map.insert(k, v);
     }
     map
+}
+
+/// The items at even positions, then those at odd ones (the insertion order of [`dense`]).
+fn every_other_first<I: Iterator>(items: impl Fn() -> I) -> impl Iterator<Item = I::Item> {
+    items().step_by(2).chain(items().skip(1).step_by(2))
 }
 
 fn merged(entry: &Entry, peer: &str) -> Option<Arc<RouteAttrs>> {

@@ -29,12 +29,12 @@ use index::NameIndex;
 /// A running standalone node: its config, its assignments and its sessions.
 ///
 /// A service's addresses are held once, in the announcer's desired state; the pipeline keeps
-/// beside them only the problems of the services that have one.
+/// beside them only the services' names and the problems of the services that have one.
 #[derive(Debug)]
 pub struct Pipeline {
     /// The running config without its `[[services]]` (emptied: the services are held once,
-    /// in `names`, the allocator and the announcer); shared with `/status`'s rows.
-    config: Arc<Config>,
+    /// in `names`, the allocator and the announcer).
+    config: Config,
     /// The services' names in config order (with those changed through this pipeline).
     names: Arc<Vec<Arc<str>>>,
     addresses: Addresses,
@@ -105,7 +105,7 @@ impl Pipeline {
         Ok(Pipeline {
             index: NameIndex::of(&names),
             names: Arc::new(names),
-            config: Arc::new(config),
+            config,
             addresses,
             problems: Arc::new(problems),
             announcer,
@@ -193,7 +193,7 @@ impl Pipeline {
         self.names = Arc::new(names);
         self.addresses = addresses;
         self.problems = Arc::new(problems);
-        self.config = Arc::new(config);
+        self.config = config;
     }
 
     /// Adds a service, or changes the one with the same name, and announces the result.
@@ -237,7 +237,7 @@ impl Pipeline {
     }
 
     /// Publishes the services and sessions into the status model. The services' rows are
-    /// built when read, from the config, the announcer's desired state and the problems, all
+    /// built when read, from the names, the announcer's desired state and the problems, all
     /// shared with the pipeline (O(1) copies; a later single-service change copies what it
     /// changes once): nothing per service is held for `/status`.
     pub fn publish(&self, status: &StatusModel) {
