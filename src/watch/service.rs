@@ -28,21 +28,11 @@ pub fn is_ours(svc: &ServiceRecord, class: &str) -> bool {
     svc.load_balancer && svc.class.as_deref().unwrap_or("") == class
 }
 
-/// The annotation `name` under the first prefix that has it.
-pub fn annotation<'a>(svc: &'a ServiceRecord, name: &str) -> Option<&'a str> {
-    svc.annotation(name)
-}
-
-/// Seconds since the epoch of the Service's creation (0 when unknown).
-pub fn created(svc: &ServiceRecord) -> u64 {
-    svc.created
-}
-
 /// The addresses a Service asks for (annotation `loadBalancerIPs`, else
 /// `spec.loadBalancerIP`; empty: any) and its family policy; an error names the annotation or
 /// field that is wrong. The part of [`request`] that can fail.
 pub fn asked(svc: &ServiceRecord) -> Result<(Vec<IpAddr>, FamilyPolicy), String> {
-    let addresses = match annotation(svc, "loadBalancerIPs") {
+    let addresses = match svc.annotation("loadBalancerIPs") {
         Some(list) => list
             .split(',')
             .map(str::trim)
@@ -75,13 +65,13 @@ pub fn request(svc: &ServiceRecord) -> Result<Request, String> {
     let (addresses, policy) = asked(svc)?;
     Ok(Request {
         key: key(svc),
-        created: created(svc),
+        created: svc.created,
         namespace: svc.namespace().to_string(),
         // Filled by the caller, who knows the Namespace objects.
         namespace_labels: Default::default(),
         labels: svc.label_map(),
         addresses,
-        pool: annotation(svc, "address-pool").map(str::to_string),
+        pool: svc.annotation("address-pool").map(str::to_string),
         policy,
         sharing: sharing(svc),
     })
@@ -89,7 +79,7 @@ pub fn request(svc: &ServiceRecord) -> Result<Request, String> {
 
 /// What a Service that asks to share its address brings (None when it does not ask).
 pub fn sharing(svc: &ServiceRecord) -> Option<Sharing> {
-    annotation(svc, "allow-shared-ip")
+    svc.annotation("allow-shared-ip")
         .filter(|k| !k.is_empty())
         .map(|k| Sharing {
             key: k.to_string(),
@@ -112,10 +102,10 @@ pub fn restored(svc: &ServiceRecord) -> Option<Restored> {
     let sharing = request(svc).ok().and_then(|r| r.sharing);
     Some(Restored {
         key: key(svc),
-        created: created(svc),
+        created: svc.created,
         addresses,
         sharing,
-        pool: annotation(svc, "address-pool").map(str::to_string),
+        pool: svc.annotation("address-pool").map(str::to_string),
     })
 }
 

@@ -135,7 +135,7 @@ impl Input {
 
     /// The `address-pool` annotation (the restore hint).
     fn pool_hint(&self) -> Option<&str> {
-        service::annotation(&self.service, "address-pool")
+        self.service.annotation("address-pool")
     }
 
     /// True when both decide the same: the same status and the same request (what the
