@@ -261,7 +261,8 @@ EOF
 sender_pid=""
 start_ferrolb() { # $1 = N, $2 = sessions (default 1)
   ferrolb_conf "$1" "${2:-1}" >"$work/ferrolb.toml"
-  ip netns exec fbench-tx env RUST_LOG=warn "$bin" run --config "$work/ferrolb.toml" \
+  # shellcheck disable=SC2086 # FERROLB_ENV: extra NAME=value words for ferrolb (experiments)
+  ip netns exec fbench-tx env RUST_LOG=warn ${FERROLB_ENV:-} "$bin" run --config "$work/ferrolb.toml" \
     >"$work/ferrolb.log" 2>&1 &
   sender_pid=$!
   pids+=("$sender_pid")
@@ -484,12 +485,17 @@ run_bulk() { # $1 = family; writes $work/section
 
 # Memory: 10k routes and eight sessions to one receiving BIRD (eight address pairs: BIRD locks
 # a session on its neighbor address), ferrolb (10k services) and then BIRD (10k static routes).
-memory_of() { # $1 = sender, $2 = N, $3 = sessions; sets mem_rss and mem_hwm (MB)
+memory_of() { # $1 = sender, $2 = N, $3 = sessions; sets mem_rss, mem_anon, mem_file
+                    # and mem_hwm (MB)
   "start_$1" "$2" "$3"
   start_rx "$3"
   wait_sessions_full "$2" "$3"
   sleep 1
   mem_rss=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$sender_pid/status")
+  # The split: heap and stacks (RssAnon) against the program's own mapped pages (RssFile:
+  # the binary's text and data as far as they were touched, shared with the page cache).
+  mem_anon=$(awk '/RssAnon/ { printf "%.1f", $2 / 1024 }' "/proc/$sender_pid/status")
+  mem_file=$(awk '/RssFile/ { printf "%.1f", $2 / 1024 }' "/proc/$sender_pid/status")
   mem_hwm=$(rss_of "$sender_pid")
   stop_pid "$rx_pid"
   stop_pid "$sender_pid"
@@ -507,9 +513,9 @@ run_memory() {
   done
   local f b
   memory_of ferrolb $n $peers
-  f=("$mem_rss" "$mem_hwm")
+  f=("$mem_rss" "$mem_hwm" "$mem_anon" "$mem_file")
   memory_of bird $n $peers
-  b=("$mem_rss" "$mem_hwm")
+  b=("$mem_rss" "$mem_hwm" "$mem_anon" "$mem_file")
   for i in $(seq 2 $peers); do
     ip -n fbench-rx addr del "$(addr rx "$i")/$plen" dev vfb-rx
     ip -n fbench-tx addr del "$(addr tx "$i")/$plen" dev vfb-tx
@@ -521,11 +527,11 @@ run_memory() {
     echo "Command: \`bird-lab/bench.sh $args\` (memory part) — $(date -u +%Y-%m-%d); $n $afi routes, $peers sessions to one receiving BIRD."
     echo "Machine: $(machine)."
     echo
-    echo "| sender | routes | sessions | RSS with every session full | peak RSS (VmHWM) |"
-    echo "|---|---|---|---|---|"
-    echo "| ferrolb standalone, $n services in one pool | $n | $peers (Established, $n routes each) | ${f[0]} MB | ${f[1]} MB |"
-    echo "| $(sender_name bird), $n static routes | $n | $peers (Established, $n routes each) | ${b[0]} MB | ${b[1]} MB |"
-    echo "| ferrolb / BIRD (goal ≤ 1.5×) | | | ${r0}× | ${r1}× |"
+    echo "| sender | routes | sessions | RSS with every session full | of it: anonymous (heap, stacks) / file-backed (binary) | peak RSS (VmHWM) |"
+    echo "|---|---|---|---|---|---|"
+    echo "| ferrolb standalone, $n services in one pool | $n | $peers (Established, $n routes each) | ${f[0]} MB | ${f[2]} / ${f[3]} MB | ${f[1]} MB |"
+    echo "| $(sender_name bird), $n static routes | $n | $peers (Established, $n routes each) | ${b[0]} MB | ${b[2]} / ${b[3]} MB | ${b[1]} MB |"
+    echo "| ferrolb / BIRD (goal ≤ 1.5×) | | | ${r0}× | | ${r1}× |"
   } >"$work/memory"
 }
 
