@@ -485,8 +485,8 @@ run_bulk() { # $1 = family; writes $work/section
 
 # Memory: 10k routes and eight sessions to one receiving BIRD (eight address pairs: BIRD locks
 # a session on its neighbor address), ferrolb (10k services) and then BIRD (10k static routes).
-memory_of() { # $1 = sender, $2 = N, $3 = sessions; sets mem_rss, mem_anon, mem_file
-                    # and mem_hwm (MB)
+# memory_of SENDER N SESSIONS: sets mem_rss, mem_anon, mem_file and mem_hwm (MB).
+memory_of() {
   "start_$1" "$2" "$3"
   start_rx "$3"
   wait_sessions_full "$2" "$3"

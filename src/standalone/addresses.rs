@@ -282,10 +282,10 @@ impl Addresses {
     }
 }
 
-/// The state file's assignments of services still configured, oldest first as saved, with
-/// their sequence numbers put in `seqs` under the config's shared names. The index of the
-/// config's names lives only here: at 100,000 services it is 3 MB, gone before the services
-/// are allocated.
+/// The state file's assignments of services still configured, in the file's order
+/// ([`Driver::take_over`] re-adopts them oldest first), with their sequence numbers put in
+/// `seqs` under the config's shared names. The index of the config's names lives only here:
+/// at 100,000 services it is 3 MB, gone before the services are allocated.
 fn restored(config: &Config, saved: &State, seqs: &mut HashMap<Arc<str>, u64>) -> Vec<Restored> {
     let configured: HashMap<&str, &Arc<str>> = config
         .services
