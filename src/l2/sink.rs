@@ -12,9 +12,9 @@
 //!   step answering starts or stops (DESIGN rule 4: the status never names a node that does not
 //!   answer).
 //! - A graceful stop ([`L2Sink::shutdown`]) marks this node `leaving`: the others stop counting
-//!   it, each address's successor takes it over and says so through the view, and only then does
-//!   this node stop answering that address (or when the deadline passes, or when no other node
-//!   is eligible).
+//!   it, each address's successor takes it over and says so through the view, and
+//!   [`HANDOVER_OVERLAP`] after that does this node stop answering that address (or when the
+//!   deadline passes, or at once when no other node is eligible).
 //!
 //! Without `[cluster]` (standalone) the view holds this node alone, so it owns everything it is
 //! eligible for.
@@ -40,6 +40,13 @@ pub const SETTLE: Duration = Duration::from_millis(1000);
 
 /// How long a graceful stop waits for successors to announce before it stops answering anyway.
 pub const HANDOVER_DEADLINE: Duration = Duration::from_secs(3);
+
+/// How long a stopping node keeps answering an address after it first sees the successor
+/// answering it: make before break with a deliberate overlap. Without it the overlap would be
+/// whatever one gossip round happens to leave (0 to 100 ms), and a client asking in that
+/// instant could still reach the stopping node alone; with it, for a quarter second, both
+/// answer.
+pub const HANDOVER_OVERLAP: Duration = Duration::from_millis(250);
 
 enum Command {
     Seeds(Vec<SocketAddr>),
@@ -109,6 +116,7 @@ impl L2Sink {
                 given: L2Owned::new(),
                 answering: Answering::default(),
                 leaving: false,
+                taken_since: BTreeMap::new(),
                 settled: !clustered,
             }
             .run(desired_rx, commands_rx),
@@ -175,6 +183,9 @@ struct Task {
     /// What the responder reports it answers.
     answering: Answering,
     leaving: bool,
+    /// While leaving: when each address was first seen answered by a successor (it is let go
+    /// [`HANDOVER_OVERLAP`] later).
+    taken_since: BTreeMap<IpAddr, tokio::time::Instant>,
     /// False during [`SETTLE`] after joining the membership.
     settled: bool,
 }
@@ -194,8 +205,14 @@ impl Task {
         loop {
             let deadline = done.as_ref().map(|(at, _)| *at);
             let settling = (!self.settled).then_some(settle_at);
+            let let_go = self
+                .taken_since
+                .values()
+                .min()
+                .map(|t| *t + HANDOVER_OVERLAP);
             tokio::select! {
                 _ = sleep_until(settling) => self.settled = true,
+                _ = sleep_until(let_go) => {}
                 r = desired.changed(), if !self.leaving => {
                     if r.is_err() { break; }
                     self.eligible = desired.borrow_and_update().clone();
@@ -264,13 +281,26 @@ impl Task {
         }
         let others: Vec<Candidate<'_>> = candidates(view, &self.node);
         let target = if self.leaving {
-            // Keep what no live successor answers yet: it answers first, we stop after.
+            // Keep what no live successor answers yet, and what one answers for less than
+            // HANDOVER_OVERLAP: it answers first, we stop after.
+            let now = tokio::time::Instant::now();
             let taken = |a: &IpAddr| {
                 view.iter()
                     .any(|(n, i)| *n != self.node && !i.leaving && i.answering.contains(a))
             };
+            let given: BTreeSet<IpAddr> = self.given.values().flatten().copied().collect();
+            self.taken_since
+                .retain(|a, _| given.contains(a) && taken(a));
+            for a in given.iter().filter(|a| taken(a)) {
+                self.taken_since.entry(*a).or_insert(now);
+            }
+            let overlapping = |a: &IpAddr| {
+                self.taken_since
+                    .get(a)
+                    .is_none_or(|since| now < *since + HANDOVER_OVERLAP)
+            };
             let nobody_else = |a: &IpAddr| owner::owner(*a, &others).is_none();
-            filter(&self.given, |a| !taken(a) && !nobody_else(a))
+            filter(&self.given, |a| overlapping(a) && !nobody_else(a))
         } else if !self.settled {
             L2Owned::new()
         } else {
