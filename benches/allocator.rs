@@ -71,7 +71,7 @@ fn allocate_100k() -> Allocator {
         let fam = if i < 768 { Fam::V4 } else { Fam::V6 };
         let key = format!("ns/svc-{i}");
         black_box(
-            a.allocate(&Request::simple(&key, i, fam))
+            a.allocate(&Request::simple(key.as_str(), i, fam))
                 .expect("allocate"),
         );
     }
@@ -92,7 +92,7 @@ const STANDALONE: u64 = 100_000;
 fn claim_standalone() -> Allocator {
     let mut a = one_v4_pool();
     for i in 0..STANDALONE {
-        let req = Request::simple(&format!("svc-{i}"), i, Fam::V4);
+        let req = Request::simple(format!("svc-{i}"), i, Fam::V4);
         black_box(a.allocate(&req).expect("allocate"));
     }
     a
@@ -155,7 +155,7 @@ fn bench(c: &mut Criterion) {
         .into_iter()
         .enumerate()
         .map(|(i, (key, addrs))| Restored {
-            key,
+            key: key.into(),
             created: i as u64,
             addresses: addrs.keys().copied().collect(),
             sharing: None,

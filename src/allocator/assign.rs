@@ -161,7 +161,7 @@ impl Allocator {
     /// comes from when the caller knows; else the first pool (by name) that contains it.
     pub(super) fn claim(
         &mut self,
-        key: &str,
+        key: &Arc<str>,
         addr: IpAddr,
         sharing: Option<&Sharing>,
         pool: Option<&str>,
@@ -170,7 +170,7 @@ impl Allocator {
             .claims
             .users(addr)
             .map(|i| (&*self.claims.get(i).service, self.claims.terms(i)))
-            .filter(|(k, _)| *k != key)
+            .filter(|(k, _)| *k != &**key)
             .collect();
         others.sort_unstable_by_key(|(k, _)| *k); // the first conflict by name is reported
         for (other, terms) in others {
@@ -334,7 +334,7 @@ impl Allocator {
             for addr in &e.addresses {
                 if let Some(n) = self.node_of(*addr) {
                     errors.push(AllocError::NodeAddressRequested {
-                        service: e.key.clone(),
+                        service: e.key.to_string(),
                         address: *addr,
                         node: n.node.clone(),
                     });

@@ -5,6 +5,7 @@
 
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
 
@@ -20,8 +21,8 @@ pub const ORPHANED: PoolId = u32::MAX;
 /// One service holding one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
-    /// The service key.
-    pub service: Box<str>,
+    /// The service key, shared with whoever asked (the config's name, the Service record).
+    pub service: Arc<str>,
     pub addr: IpAddr,
     /// The address's pool: the same in every claim of one address.
     pub pool: PoolId,
@@ -115,7 +116,7 @@ impl Claims {
     /// the address was free.
     pub fn insert(
         &mut self,
-        service: &str,
+        service: &Arc<str>,
         addr: IpAddr,
         pool: PoolId,
         terms: Option<Sharing>,
@@ -123,14 +124,14 @@ impl Claims {
         let (first, mine) = {
             let mut users = self.users(addr).peekable();
             let first = users.peek().copied();
-            (first, users.find(|&i| &*self.claims[i].service == service))
+            (first, users.find(|&i| self.claims[i].service == *service))
         };
         let i = match mine {
             Some(i) => pos(i),
             None => {
                 let pool = first.map_or(pool, |j| self.claims[j].pool);
                 self.push(Claim {
-                    service: service.into(),
+                    service: service.clone(),
                     addr,
                     pool,
                 })
@@ -140,7 +141,7 @@ impl Claims {
             Some(t) => drop(self.terms.insert(i, t)),
             None => drop(self.terms.remove(&i)),
         }
-        self.bare.remove(service);
+        self.bare.remove(&**service);
         if first.is_none() {
             self.addresses += 1;
         }

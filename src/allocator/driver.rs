@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::{AllocError, Allocator, NodeAddress, Pool, Request, Restored};
 
 /// What one service holds after it was served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
-    pub key: String,
+    pub key: Arc<str>,
     /// Address → the pool it came from (None: orphaned, no pool covers it any more).
     pub addresses: BTreeMap<IpAddr, Option<String>>,
     /// Why a wanted family has no address yet (PreferDualStack).
@@ -161,7 +162,7 @@ mod tests {
             .iter()
             .map(|s| {
                 (
-                    s.key.as_str(),
+                    &*s.key,
                     s.addresses
                         .keys()
                         .next()

@@ -34,6 +34,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 pub use addr::{Fam, IntervalSet};
 pub use assign::Allocator;
@@ -70,8 +71,8 @@ pub struct Sharing {
 /// One service asking for addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// Stable identity, e.g. "namespace/name".
-    pub key: String,
+    /// Stable identity, e.g. "namespace/name"; shared, not copied, by the claims it makes.
+    pub key: Arc<str>,
     /// Creation time or sequence: the older service wins a contested address.
     pub created: u64,
     pub namespace: String,
@@ -88,9 +89,9 @@ pub struct Request {
 
 impl Request {
     /// A request for one address of `fam` from any auto-assign pool.
-    pub fn simple(key: &str, created: u64, fam: Fam) -> Request {
+    pub fn simple(key: impl Into<Arc<str>>, created: u64, fam: Fam) -> Request {
         Request {
-            key: key.to_string(),
+            key: key.into(),
             created,
             namespace: String::new(),
             namespace_labels: BTreeMap::new(),
@@ -115,7 +116,8 @@ pub struct Allocation {
 /// An assignment to re-adopt on start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restored {
-    pub key: String,
+    /// Shared, not copied, by the claims it makes.
+    pub key: Arc<str>,
     pub created: u64,
     pub addresses: Vec<IpAddr>,
     pub sharing: Option<Sharing>,

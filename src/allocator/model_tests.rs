@@ -106,7 +106,7 @@ fn restored(a: &Allocator, created: &BTreeMap<String, (u64, bool)>) -> Vec<Resto
             let (c, share) = created.get(&key).copied().unwrap_or((0, false));
             Restored {
                 sharing: request(&key, c, share).sharing,
-                key,
+                key: key.into(),
                 created: c,
                 pool: addrs.values().next().cloned().flatten(),
                 addresses: addrs.keys().copied().collect(),

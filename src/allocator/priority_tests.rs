@@ -24,7 +24,7 @@ fn try_order_of(a: &mut Allocator, req: &Request) -> String {
     let mut n = 0;
     loop {
         let mut r = req.clone();
-        r.key = format!("{}-{n}", req.key);
+        r.key = format!("{}-{n}", req.key).into();
         match a.allocate(&r) {
             Ok(_) => n += 1,
             Err(AllocError::Exhausted { pools, .. }) => return pools,
@@ -104,7 +104,7 @@ fn metallbs_documented_sample_pool_is_tried_by_its_priority_and_a_full_pool_move
     let mut got = Vec::new();
     for i in 0..259 {
         let mut r = bar_in_a.clone();
-        r.key = format!("namespace-a/bar-{i}");
+        r.key = format!("namespace-a/bar-{i}").into();
         got.push(a.allocate(&r).expect("alloc"));
     }
     assert_eq!(first(&got[0]), ip("198.51.100.1"));

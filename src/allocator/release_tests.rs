@@ -69,7 +69,7 @@ fn request(svc: u8, how: u8, share: u8, port: u16, at: Option<u8>) -> Request {
             }],
             local_traffic: false,
         }),
-        ..Request::simple(&format!("s{svc}"), u64::from(svc), Fam::V4)
+        ..Request::simple(format!("s{svc}"), u64::from(svc), Fam::V4)
     }
 }
 
@@ -152,7 +152,7 @@ fn releasing_every_service_at_once_frees_every_address() {
     a.add_pool(Pool::new("p", vec![range])).expect("pool");
     let keys: Vec<String> = (0..200).map(|i| format!("svc-{i}")).collect();
     for (i, k) in keys.iter().enumerate() {
-        a.allocate(&Request::simple(k, i as u64, Fam::V4))
+        a.allocate(&Request::simple(k.as_str(), i as u64, Fam::V4))
             .expect("allocate");
     }
     a.release_many(keys.iter().skip(50).map(String::as_str));

@@ -52,7 +52,7 @@ fn addresses_come_lowest_first_from_a_range_crossing_an_octet_boundary() {
     let got: Vec<IpAddr> = (0..4)
         .map(|i| {
             first(
-                &a.allocate(&Request::simple(&format!("s{i}"), i, Fam::V4))
+                &a.allocate(&Request::simple(format!("s{i}"), i, Fam::V4))
                     .expect("alloc"),
             )
         })
@@ -110,7 +110,7 @@ fn a_slash_64_and_a_slash_48_cost_memory_per_address_handed_out() {
         Pool::new("v6-48", vec![cidr("2001:db8:2::/48")]),
     ]);
     for i in 0..1000 {
-        a.allocate(&Request::simple(&format!("s{i}"), i, Fam::V6))
+        a.allocate(&Request::simple(format!("s{i}"), i, Fam::V6))
             .expect("alloc");
     }
     assert_eq!(a.used_addresses(), 1000);
@@ -317,7 +317,7 @@ fn shrinking_a_pool_orphans_and_growing_it_back_adopts() {
         vec![range("198.51.100.1", "198.51.100.9")],
     )]);
     for i in 0..3 {
-        a.allocate(&Request::simple(&format!("s{i}"), i, Fam::V4))
+        a.allocate(&Request::simple(format!("s{i}"), i, Fam::V4))
             .expect("alloc");
     }
     a.add_pool(Pool::new("p", vec![range("198.51.100.1", "198.51.100.2")]))

@@ -83,17 +83,19 @@ pub struct Announcer {
 }
 
 fn addresses(addrs: &[Assigned]) -> impl Iterator<Item = ServiceAddress<'_>> {
-    addrs.iter().map(|a| ServiceAddress {
+    addrs.iter().map(service_address)
+}
+
+fn service_address(a: &Assigned) -> ServiceAddress<'_> {
+    ServiceAddress {
         address: a.address,
         pool: a.pool.as_deref(),
-    })
+    }
 }
 
 fn build(d: &Desired) -> RouteTable {
-    RouteTable::build(
-        d.services.values().flat_map(|a| addresses(a)),
-        &d.advertisements,
-    )
+    let all: Vec<&Assigned> = d.services.values().flat_map(|a| a.iter()).collect();
+    RouteTable::build_from(all, |a| service_address(a), &d.advertisements)
 }
 
 impl Announcer {

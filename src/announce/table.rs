@@ -175,12 +175,22 @@ impl RouteTable {
         addresses: impl IntoIterator<Item = ServiceAddress<'a>>,
         advertisements: &[AdvertisementSpec],
     ) -> RouteTable {
+        RouteTable::build_from(addresses.into_iter().collect(), |a| *a, advertisements)
+    }
+
+    /// [`RouteTable::build`] from whatever the caller holds its addresses in, read through
+    /// `address`: sorting small items (the announcer sorts references, 8 bytes each, not
+    /// 40-byte [`ServiceAddress`]es: 4 MB less at 100,000 services during a start).
+    pub fn build_from<'a, T>(
+        mut items: Vec<T>,
+        address: impl Fn(&T) -> ServiceAddress<'a>,
+        advertisements: &[AdvertisementSpec],
+    ) -> RouteTable {
         let mut table = RouteTable::new(advertisements);
-        let mut sorted: Vec<ServiceAddress<'a>> = addresses.into_iter().collect();
-        sorted.sort_unstable_by_key(|a| a.address);
+        items.sort_unstable_by_key(|a| address(a).address);
         // In address order, every other one first (see [`dense`]).
-        for a in every_other_first(|| sorted.iter()) {
-            table.add(*a);
+        for a in every_other_first(|| items.iter()) {
+            table.add(address(a));
         }
         table
     }

@@ -64,7 +64,9 @@ pub struct Addresses {
 impl Addresses {
     /// Loads the state file (if any), re-adopts its assignments for services still configured,
     /// then allocates for the config.
-    pub fn start(config: &Config) -> Result<(Addresses, Vec<ResolvedService>), StateError> {
+    pub fn start<R: Default + Extend<ResolvedService>>(
+        config: &Config,
+    ) -> Result<(Addresses, R), StateError> {
         let state_path = config.state.as_ref().map(|s| s.path.clone());
         let saved = match &state_path {
             Some(p) => state::load(p)?,
@@ -104,8 +106,13 @@ impl Addresses {
 
     /// Brings the allocator in line with `config`: pools, removed services released, every
     /// service allocated (existing assignments kept). Saves the state file when configured and
-    /// says whether that worked beside the result.
-    pub fn apply(&mut self, config: &Config) -> (Vec<ResolvedService>, Result<(), StateError>) {
+    /// says whether that worked beside the result. The result is collected as each service is
+    /// served, into whatever the caller keeps (the pipeline: [`super::Allocated`], not a list of
+    /// whole [`ResolvedService`]s that it would then take apart).
+    pub fn apply<R: Default + Extend<ResolvedService>>(
+        &mut self,
+        config: &Config,
+    ) -> (R, Result<(), StateError>) {
         if config.pools != self.pools {
             let pools = config.pools.iter().map(PoolSpec::allocator_pool).collect();
             for (_, e) in self.driver.set_pools(pools) {
@@ -133,7 +140,8 @@ impl Addresses {
                 self.sharing_keys.retain(|k, _| configured.contains(&**k));
             }
         }
-        let resolved = config.services.iter().map(|s| self.resolve(s)).collect();
+        let mut resolved = R::default();
+        resolved.extend(config.services.iter().map(|s| self.resolve(s)));
         (resolved, self.save())
     }
 
@@ -206,7 +214,7 @@ impl Addresses {
                 pool: s.pool.as_deref().map(str::to_string),
                 policy: s.policy(&self.pools),
                 sharing: s.allow_shared_ip.as_deref().map(|k| sharing(k.to_string())),
-                ..Request::simple(&s.name, seq, Fam::V4)
+                ..Request::simple(s.name.clone(), seq, Fam::V4)
             };
             let served = self.driver.serve(&req);
             if let Some(e) = &served.error {
@@ -300,7 +308,7 @@ fn restored(config: &Config, saved: &State, seqs: &mut HashMap<Arc<str>, u64>) -
             seqs.insert(name.clone(), s.created);
             Restored {
                 sharing: s.sharing_key.clone().map(sharing),
-                key: s.name.clone(),
+                key: name.clone(),
                 created: s.created,
                 addresses: s.addresses.clone(),
                 pool: s.pool.clone(),
@@ -354,7 +362,7 @@ mod tests {
         let c = config(
             "[[pools]]\nname = \"v4\"\naddresses = [\"198.51.100.0/24\"]\n\n[[pools]]\nname = \"v6\"\naddresses = [\"2001:db8:100::/64\"]\n\n[[services]]\nname = \"web6\"\npool = \"v6\"\n\n[[services]]\nname = \"web\"\n",
         );
-        let (_, resolved) = Addresses::start(&c).expect("start");
+        let (_, resolved): (_, Vec<ResolvedService>) = Addresses::start(&c).expect("start");
         assert_eq!(
             resolved[0].addresses(),
             ["2001:db8:100::".parse::<IpAddr>().expect("ip")]
@@ -370,7 +378,7 @@ mod tests {
     #[test]
     fn static_addresses_outside_every_pool_are_kept_without_a_pool() {
         let c = config("[[pools]]\nname = \"p\"\naddresses = [\"198.51.100.0/24\"]\n\n[[services]]\nname = \"s\"\naddresses = [\"203.0.113.5\", \"198.51.100.9\"]\n");
-        let (_, resolved) = Addresses::start(&c).expect("start");
+        let (_, resolved): (_, Vec<ResolvedService>) = Addresses::start(&c).expect("start");
         let got: Vec<(String, Option<String>)> = resolved[0]
             .assigned
             .iter()
@@ -391,7 +399,7 @@ mod tests {
         let full = config(&format!(
             "{pools}\n[[services]]\nname = \"a\"\n\n[[services]]\nname = \"b\"\nallow_shared_ip = \"k\"\n"
         ));
-        let (held, _) = Addresses::start(&full).expect("start");
+        let (held, _): (_, Vec<ResolvedService>) = Addresses::start(&full).expect("start");
         let other = config(&format!("{pools}\n[[services]]\nname = \"c\"\n"));
         let mut fresh = held.for_reload(&other);
         assert_eq!(
@@ -400,8 +408,8 @@ mod tests {
             "nothing copied to release"
         );
         let mut copy = held.clone();
-        let (a, _) = fresh.apply(&other);
-        let (b, _) = copy.apply(&other);
+        let (a, _): (Vec<ResolvedService>, _) = fresh.apply(&other);
+        let (b, _): (Vec<ResolvedService>, _) = copy.apply(&other);
         assert_eq!(a, b);
         assert_eq!(
             a[0].addresses(),

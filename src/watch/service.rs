@@ -64,7 +64,7 @@ pub fn asked(svc: &ServiceRecord) -> Result<(Vec<IpAddr>, FamilyPolicy), String>
 pub fn request(svc: &ServiceRecord) -> Result<Request, String> {
     let (addresses, policy) = asked(svc)?;
     Ok(Request {
-        key: key(svc),
+        key: svc.key.clone(),
         created: svc.created,
         namespace: svc.namespace().to_string(),
         // Filled by the caller, who knows the Namespace objects.
@@ -101,7 +101,7 @@ pub fn restored(svc: &ServiceRecord) -> Option<Restored> {
     }
     let sharing = request(svc).ok().and_then(|r| r.sharing);
     Some(Restored {
-        key: key(svc),
+        key: svc.key.clone(),
         created: svc.created,
         addresses,
         sharing,
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn a_plain_service_asks_for_one_ipv4_address_from_any_pool() {
         let r = request(&svc(BASE)).expect("request");
-        assert_eq!(r.key, "shop/web");
+        assert_eq!(&*r.key, "shop/web");
         assert_eq!(r.created, 1_767_225_610);
         assert_eq!(r.policy, FamilyPolicy::SingleStack(Fam::V4));
         assert!(r.addresses.is_empty() && r.pool.is_none() && r.sharing.is_none());
@@ -219,7 +219,7 @@ mod tests {
         assert!(restored(&svc(BASE)).is_none());
         let s = format!("{BASE}status:\n  loadBalancer:\n    ingress:\n    - ip: 198.51.100.9\n    - hostname: x.example\n");
         let r = restored(&svc(&s)).expect("restored");
-        assert_eq!(r.key, "shop/web");
+        assert_eq!(&*r.key, "shop/web");
         assert_eq!(r.addresses, ["198.51.100.9".parse::<IpAddr>().expect("ip")]);
     }
 }

@@ -15,7 +15,7 @@ impl Allocator {
         if let Some(pool) = &req.pool {
             if !self.pools.contains_key(pool.as_str()) {
                 return Err(AllocError::UnknownPool {
-                    service: req.key.clone(),
+                    service: req.key.to_string(),
                     pool: pool.clone(),
                 });
             }
@@ -51,7 +51,7 @@ impl Allocator {
                     self.claims.unlist(&req.key); // held nothing before: gone again
                     if req.policy == FamilyPolicy::RequireDualStack {
                         return Err(AllocError::DualStackUnavailable {
-                            service: req.key.clone(),
+                            service: req.key.to_string(),
                             reason: e.to_string(),
                         });
                     }
@@ -62,7 +62,7 @@ impl Allocator {
         let mut out = self.assignment(&req.key);
         if out.addresses.is_empty() && !missing.is_empty() {
             return Err(AllocError::DualStackUnavailable {
-                service: req.key.clone(),
+                service: req.key.to_string(),
                 reason: missing.join("; "),
             });
         }
@@ -75,7 +75,7 @@ impl Allocator {
         for a in &req.addresses {
             if let Some(n) = self.node_of(*a) {
                 return Err(AllocError::NodeAddressRequested {
-                    service: req.key.clone(),
+                    service: req.key.to_string(),
                     address: *a,
                     node: n.node.clone(),
                 });
@@ -86,7 +86,7 @@ impl Allocator {
                 .any(|p| p.contains(*a))
             {
                 return Err(AllocError::NotInAllowedPool {
-                    service: req.key.clone(),
+                    service: req.key.to_string(),
                     address: *a,
                 });
             }
@@ -148,7 +148,7 @@ impl Allocator {
             let pools = self.allowed_pools(req, f, false);
             if pools.is_empty() {
                 return Err(AllocError::NoPool {
-                    service: req.key.clone(),
+                    service: req.key.to_string(),
                     family: f.name(),
                 });
             }
@@ -164,7 +164,7 @@ impl Allocator {
                     })
                 })
                 .ok_or_else(|| AllocError::Exhausted {
-                    service: req.key.clone(),
+                    service: req.key.to_string(),
                     family: f.name(),
                     pools: pools
                         .iter()

@@ -160,7 +160,7 @@ impl Input {
             return None;
         }
         Some(Restored {
-            key: self.key().to_string(),
+            key: self.service.key.clone(),
             created: self.created(),
             addresses: self.status.clone(),
             sharing: self.sharing(),

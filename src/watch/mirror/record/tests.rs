@@ -120,7 +120,7 @@ fn the_allocator_reads_the_record_as_it_read_the_service() {
     let r = ServiceRecord::of(&yaml(SERVICE));
     assert!(service::is_ours(&r, "ferrolb.io/lb") && !service::is_ours(&r, ""));
     let req = service::request(&r).expect("request");
-    assert_eq!(req.key, "shop/web");
+    assert_eq!(&*req.key, "shop/web");
     assert_eq!(req.namespace, "shop");
     assert_eq!(req.created, 1_767_225_610);
     assert_eq!(req.policy, FamilyPolicy::PreferDualStack);
