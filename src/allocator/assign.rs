@@ -274,6 +274,21 @@ impl Allocator {
         out.into_iter().map(|(a, k)| (k.to_string(), a)).collect()
     }
 
+    /// True when `key` holds an address or is listed without one (it asked for specific
+    /// addresses it could not get): what [`Allocator::release`] would act on.
+    pub fn holds(&self, key: &str) -> bool {
+        self.claims.of_service(key).next().is_some() || self.claims.is_bare(key)
+    }
+
+    /// Every service [`Allocator::holds`], once each, in no particular order.
+    pub fn holders(&self) -> Vec<Arc<str>> {
+        let mut out: Vec<Arc<str>> = self.claims.iter().map(|(_, c)| c.service.clone()).collect();
+        out.extend(self.claims.bare().map(Arc::from));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Every service key with what it holds (address → pool), in key order.
     pub fn assignments(&self) -> BTreeMap<String, BTreeMap<IpAddr, Option<String>>> {
         let mut out: BTreeMap<String, BTreeMap<IpAddr, Option<String>>> = BTreeMap::new();

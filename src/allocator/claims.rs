@@ -93,6 +93,11 @@ impl Claims {
         self.bare.iter().map(|k| &**k)
     }
 
+    /// True when `service` is listed without addresses.
+    pub fn is_bare(&self, service: &str) -> bool {
+        self.bare.contains(service)
+    }
+
     /// Drops `service` from the bare list (it is gone, or it gave up asking).
     pub fn unlist(&mut self, service: &str) {
         self.bare.remove(service);

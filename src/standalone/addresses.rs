@@ -53,6 +53,10 @@ pub struct Addresses {
     pools: Vec<PoolSpec>,
     /// The pools' names, once each: every address of a pool shares its name.
     pool_names: Vec<Arc<str>>,
+    /// Service name → its age (the order it was first configured in), and its sharing key:
+    /// what the state file records beside the addresses, so both are kept only with a state
+    /// file. Without one nothing reads them (the services are served in config order and a
+    /// restart starts afresh), and at a million services the age map alone was 50 MB.
     seqs: HashMap<Arc<str>, u64>,
     sharing_keys: HashMap<Arc<str>, String>,
     next_seq: u64,
@@ -125,20 +129,19 @@ impl Addresses {
         // set of names is built only when something is held (not on a start without a state
         // file) and is gone before the services are allocated: at 100,000 services it is 2 MB
         // that would otherwise sit on top of the start's peak.
-        if !self.seqs.is_empty() {
+        let held = self.driver.allocator().holders();
+        if !held.is_empty() || !self.seqs.is_empty() {
             let configured: std::collections::HashSet<&str> =
                 config.services.iter().map(|s| &*s.name).collect();
-            let gone: Vec<Arc<str>> = self
-                .seqs
-                .keys()
-                .filter(|k| !configured.contains(&***k))
-                .cloned()
+            let gone: Vec<Arc<str>> = held
+                .into_iter()
+                .filter(|k| !configured.contains(&**k))
                 .collect();
             if !gone.is_empty() {
                 self.driver.release_many(gone.iter().map(|k| &**k));
-                self.seqs.retain(|k, _| configured.contains(&**k));
-                self.sharing_keys.retain(|k, _| configured.contains(&**k));
             }
+            self.seqs.retain(|k, _| configured.contains(&**k));
+            self.sharing_keys.retain(|k, _| configured.contains(&**k));
         }
         let mut resolved = R::default();
         resolved.extend(config.services.iter().map(|s| self.resolve(s)));
@@ -149,11 +152,8 @@ impl Addresses {
     /// (a withdraw-all), an empty one with the same pools instead of a copy of every claim
     /// that `apply` would then release; else a copy.
     pub fn for_reload(&self, config: &Config) -> Addresses {
-        if config
-            .services
-            .iter()
-            .any(|s| self.seqs.contains_key(&*s.name))
-        {
+        let allocator = self.driver.allocator();
+        if config.services.iter().any(|s| allocator.holds(&s.name)) {
             return self.clone();
         }
         Addresses {
@@ -188,13 +188,17 @@ impl Addresses {
     }
 
     fn resolve(&mut self, s: &ServiceConfig) -> ResolvedService {
-        let seq = *self.seqs.entry(s.name.clone()).or_insert_with(|| {
-            self.next_seq += 1;
-            self.next_seq - 1
-        });
-        match &s.allow_shared_ip {
-            Some(k) => drop(self.sharing_keys.insert(s.name.clone(), k.to_string())),
-            None => drop(self.sharing_keys.remove(&*s.name)),
+        // The age only orders restores, which come from the state file; without one it is 0.
+        let mut seq = 0;
+        if self.state_path.is_some() {
+            seq = *self.seqs.entry(s.name.clone()).or_insert_with(|| {
+                self.next_seq += 1;
+                self.next_seq - 1
+            });
+            match &s.allow_shared_ip {
+                Some(k) => drop(self.sharing_keys.insert(s.name.clone(), k.to_string())),
+                None => drop(self.sharing_keys.remove(&*s.name)),
+            }
         }
         let (pooled, fixed): (Vec<IpAddr>, Vec<IpAddr>) = s
             .addresses
