@@ -144,6 +144,7 @@ impl Addresses {
             self.sharing_keys.retain(|k, _| configured.contains(&**k));
         }
         let mut resolved = R::default();
+        // `extend` sees the exact length (a slice iterator), so the result is sized once.
         resolved.extend(config.services.iter().map(|s| self.resolve(s)));
         (resolved, self.save())
     }
